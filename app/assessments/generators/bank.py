@@ -1,0 +1,146 @@
+"""The offline generator: hand-written items bundled as TOML files, validated when loaded."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from app.assessments.validation import item_problems
+
+BANK_DIR = Path(__file__).parent / "bank_data"
+SKILL_KEYS = {"id", "name", "description", "levels", "items"}
+ITEM_KEYS = {
+    "id", "level", "type", "points", "prompt", "options", "answer", "explanation",
+    "tolerance", "relative_tolerance",
+}
+
+
+class BankError(Exception):
+    """A bank file is not valid; the message names the file and the item."""
+
+
+@dataclass(frozen=True)
+class Skill:
+    id: str
+    name: str
+    description: str
+    levels: tuple[str, ...]
+    items: tuple[dict[str, Any], ...]
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "description": self.description, "levels": list(self.levels)}
+
+
+def option_id(item_id: str, text: str) -> str:
+    """Opaque, stable option id: reveals nothing about the option's position or correctness."""
+    return "o" + hashlib.sha256(f"{item_id}\x1f{text}".encode()).hexdigest()[:10]
+
+
+def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = set(raw) - ITEM_KEYS
+    if unknown:
+        raise BankError(f"{where}: unknown fields {sorted(unknown)}")
+    item: dict[str, Any] = {
+        "id": raw["id"],
+        "type": raw.get("type"),
+        "prompt": raw.get("prompt"),
+        "points": raw.get("points"),
+    }
+    kind = raw.get("type")
+    answer = raw.get("answer")
+    if kind in ("single_choice", "multiple_response"):
+        texts = raw.get("options")
+        if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+            raise BankError(f"{where}: options must be a list of strings")
+        options = [{"id": option_id(raw["id"], text), "text": text} for text in texts]
+        item["options"] = options
+
+        def key_of(index: object) -> str:
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(options):
+                raise BankError(f"{where}: answer index {index!r} is not an option")
+            return str(options[index]["id"])
+
+        if kind == "single_choice":
+            if not isinstance(answer, int) or isinstance(answer, bool):
+                raise BankError(f"{where}: a single_choice answer is exactly one option index")
+            item["answer"] = key_of(answer)
+        else:
+            if not isinstance(answer, list):
+                raise BankError(f"{where}: a multiple_response answer is a list of option indexes")
+            item["answer"] = [key_of(index) for index in answer]
+    else:
+        item["answer"] = answer
+        if "tolerance" in raw:
+            item["tolerance"] = {"absolute": raw["tolerance"], "relative": raw.get("relative_tolerance", 0)}
+    item["explanation"] = raw.get("explanation")
+    problems = item_problems(item)
+    if problems:
+        raise BankError(f"{where}: {'; '.join(problems)}")
+    return item
+
+
+def load_skill(path: Path) -> Skill:
+    """Parse and validate one bank file; raises BankError naming the file and item."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BankError(f"{path.name}: {exc}") from None
+    unknown = set(data) - SKILL_KEYS
+    missing = SKILL_KEYS - set(data)
+    if unknown or missing:
+        raise BankError(f"{path.name}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+    levels = tuple(data["levels"])
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(data["items"], start=1):
+        where = f"{path.name}: item {raw.get('id', f'#{position}')!s}"
+        if not isinstance(raw.get("id"), str) or raw["id"] in seen:
+            raise BankError(f"{where}: missing or repeated id")
+        seen.add(raw["id"])
+        if raw.get("level") not in levels:
+            raise BankError(f"{where}: level {raw.get('level')!r} is not one of {list(levels)}")
+        items.append({**_to_item(raw, where), "level": raw["level"]})
+    return Skill(
+        id=data["id"], name=data["name"], description=data["description"], levels=levels, items=tuple(items)
+    )
+
+
+@cache
+def load_bank(directory: Path = BANK_DIR) -> dict[str, Skill]:
+    """Every skill in the bank directory, by id."""
+    skills: dict[str, Skill] = {}
+    for path in sorted(directory.glob("*.toml")):
+        skill = load_skill(path)
+        if skill.id in skills:
+            raise BankError(f"{path.name}: skill id {skill.id!r} is defined twice")
+        skills[skill.id] = skill
+    if not skills:
+        raise BankError(f"no bank files in {directory}")
+    return skills
+
+
+class BankGenerator:
+    """Draws items from the bundled bank; the same seed always gives the same draft."""
+
+    name = "bank"
+
+    def __init__(self, directory: Path = BANK_DIR):
+        self.skills = load_bank(directory)
+
+    def list_skills(self) -> list[dict[str, Any]]:
+        return [skill.summary() for skill in self.skills.values()]
+
+    def available(self, skill_id: str, level: str) -> int:
+        skill = self.skills[skill_id]
+        return sum(1 for item in skill.items if item["level"] == level)
+
+    def draft(self, skill_id: str, level: str, count: int, seed: int) -> list[dict[str, Any]]:
+        """`count` distinct items of that skill and level, drawn with random.Random(seed)."""
+        pool = [item for item in self.skills[skill_id].items if item["level"] == level]
+        chosen = random.Random(seed).sample(pool, count)  # noqa: S311 - reproducible draw, not a secret
+        return [{key: value for key, value in item.items() if key != "level"} for item in chosen]

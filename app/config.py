@@ -1,0 +1,82 @@
+"""Settings read from the environment (prefix SKILLPROOF_)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; refuses settings that would make the issuer unsafe or unverifiable."""
+
+    model_config = SettingsConfigDict(env_prefix="SKILLPROOF_", extra="ignore")
+
+    database_url: str = ""
+    keys_dir: Path = PROJECT_ROOT / "keys"
+    port: int = 8000
+    public_url: str = ""
+    admin_api_key: str | None = None
+    signing_alg: Literal["EdDSA", "ES256"] = "EdDSA"
+    generator: Literal["bank", "llm"] = "bank"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str | None = None
+    issuer_name: str = "Skillproof"
+    status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
+    default_time_limit_seconds: int = Field(default=1800, ge=30)
+    verify_max_body_bytes: int = 64 * 1024
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("SKILLPROOF_PUBLIC_URL must be an http(s) URL with a host name")
+        try:
+            ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            return value.rstrip("/")
+        raise ValueError("SKILLPROOF_PUBLIC_URL must use a host name, not an IP address (did:web forbids IPs)")
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _admin_key_is_strong(cls, value: str | None) -> str | None:
+        # 128 bits at the least: 22 base64url characters.
+        if value is not None and len(value) < 22:
+            raise ValueError("SKILLPROOF_ADMIN_API_KEY must be at least 22 characters (128 random bits)")
+        return value
+
+    @cached_property
+    def base_url(self) -> str:
+        """The URL clients reach the service at."""
+        return self.public_url or f"http://localhost:{self.port}"
+
+    @cached_property
+    def issuer_did(self) -> str:
+        """did:web of the public host; a port is percent-encoded as the did:web spec requires."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or "localhost"
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        did = "did:web:" + quote(host, safe="")
+        path = parts.path.strip("/")
+        if path:
+            did += ":" + ":".join(quote(segment, safe="") for segment in path.split("/"))
+        return did
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file under var/."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{PROJECT_ROOT / 'var' / 'skillproof.db'}"

@@ -1,0 +1,155 @@
+"""Pure: the Open Badges 3.0 OpenBadgeCredential for a passing grade (VC Data Model 2.0).
+
+How the credential is secured (vc+jwt today, Data Integrity or SD-JWT later) is not this module's concern.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+VC_CONTEXT_V2 = "https://www.w3.org/ns/credentials/v2"
+OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+
+
+@dataclass(frozen=True)
+class Issuer:
+    did: str
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class StatusEntryRef:
+    purpose: str
+    index: int
+    list_url: str
+
+
+@dataclass(frozen=True)
+class Achievement:
+    skill_id: str
+    skill_name: str
+    skill_description: str
+    level: str
+    pass_percent: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    assessment_id: str
+    assessment_title: str
+    content_hash: str
+    attempt_id: str
+    item_count: int
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """XMLSchema dateTimeStamp in UTC with seconds precision, as VC DM 2.0 §4.9 uses."""
+    return moment.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def achievement_id(base_url: str, skill_id: str, level: str) -> str:
+    return f"{base_url}/v1/achievements/{skill_id}/{level}"
+
+
+def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, Any]:
+    """The OB 3.0 Achievement: what was shown, at which level, by which criteria."""
+    achievement_uri = achievement_id(issuer.url, achievement.skill_id, achievement.level)
+    percent = _percent_text(achievement.pass_percent)
+    return {
+        "id": achievement_uri,
+        "type": ["Achievement"],
+        "achievementType": "Competency",
+        "name": f"{achievement.skill_name} ({achievement.level})",
+        "description": achievement.skill_description,
+        "criteria": {
+            "narrative": (
+                f"Scored at least {percent}% on a timed, auto-graded {achievement.skill_name} assessment "
+                f"at {achievement.level} level, taken under Skillproof's published rules."
+            )
+        },
+        "creator": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
+        "tag": [achievement.skill_id, achievement.level],
+        "resultDescription": [
+            {
+                "id": f"{achievement_uri}#score",
+                "type": ["ResultDescription"],
+                "name": "Score (percent of the maximum)",
+                "resultType": "Percent",
+                "valueMin": "0",
+                "valueMax": "100",
+                "requiredValue": percent,
+            }
+        ],
+    }
+
+
+def _percent_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def build_credential(
+    *,
+    credential_id: str,
+    issuer: Issuer,
+    subject_id: str,
+    achievement: Achievement,
+    evidence: Evidence,
+    score_percent: float,
+    status_entries: list[StatusEntryRef],
+    issued_at: dt.datetime,
+    valid_until: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The unsigned credential document."""
+    achievement_json = achievement_document(achievement, issuer)
+    credential: dict[str, Any] = {
+        "@context": [VC_CONTEXT_V2, OB_CONTEXT],
+        "id": f"urn:uuid:{credential_id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": achievement_json["name"],
+        "issuer": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
+        "validFrom": timestamp(issued_at),
+        "credentialSubject": {
+            "id": subject_id,
+            "type": ["AchievementSubject"],
+            "achievement": achievement_json,
+            "result": [
+                {
+                    "type": ["Result"],
+                    "resultDescription": achievement_json["resultDescription"][0]["id"],
+                    "value": _percent_text(score_percent),
+                    "status": "Completed",
+                }
+            ],
+        },
+        "evidence": [
+            {
+                "id": f"{issuer.url}/v1/assessments/{evidence.assessment_id}",
+                "type": ["Evidence"],
+                "name": evidence.assessment_title,
+                "narrative": (
+                    f"Attempt {evidence.attempt_id} on assessment {evidence.assessment_id} "
+                    f"({evidence.item_count} items), frozen with content hash sha256 {evidence.content_hash}."
+                ),
+                "genre": "Assessment",
+                "assessmentId": evidence.assessment_id,
+                "contentHash": evidence.content_hash,
+                "attemptId": evidence.attempt_id,
+            }
+        ],
+        "credentialStatus": [
+            {
+                "id": f"{entry.list_url}#{entry.index}",
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": entry.purpose,
+                "statusListIndex": str(entry.index),
+                "statusListCredential": entry.list_url,
+            }
+            for entry in status_entries
+        ],
+    }
+    if valid_until is not None:
+        credential["validUntil"] = timestamp(valid_until)
+    return credential

@@ -1,0 +1,342 @@
+"""Compact JWS for `vc+jwt` (VC-JOSE-COSE §3.1.1): sign with PyJWT, parse strictly, verify with cryptography.
+
+PURE: no I/O, no clock, no environment. The verification algorithm is chosen by the key's type, never by
+the token's `alg`; `alg` must be in the allow-list and must match the key (RFC 8725 §3.1, §2.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jwt
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ec import (
+    ECDSA,
+    SECP256R1,
+    EllipticCurvePrivateKey,
+    EllipticCurvePublicKey,
+    EllipticCurvePublicNumbers,
+)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "MAX_JSON_DEPTH",
+    "MAX_TOKEN_LENGTH",
+    "JoseError",
+    "ParsedJws",
+    "PrivateKey",
+    "PublicKey",
+    "alg_for_key",
+    "jwk_thumbprint",
+    "parse_compact",
+    "public_jwk",
+    "public_key_from_jwk",
+    "sign_compact",
+    "verify_signature",
+]
+
+ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "ES256"})
+MAX_TOKEN_LENGTH: Final = 64 * 1024
+MAX_JSON_DEPTH: Final = 32
+TYP: Final = "vc+jwt"
+
+PublicKey = Ed25519PublicKey | EllipticCurvePublicKey
+PrivateKey = Ed25519PrivateKey | EllipticCurvePrivateKey
+
+_COMPACT_RE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_VALUE: Final = {char: value for value, char in enumerate(_B64URL_ALPHABET)}
+_ACCEPTED_TYP: Final = frozenset({"vc+jwt", "application/vc+jwt"})  # RFC 7515 §4.1.9: prefix optional
+_PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_THUMBPRINT_MEMBERS: Final = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}
+
+
+class JoseError(Exception):
+    """A token or key that cannot be used; `code` is malformed, unsupported_algorithm or invalid_signature."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ParsedJws:
+    """A compact JWS split and decoded, not yet verified."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+# -- base64url ------------------------------------------------------------------------------------
+
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode_checked(segment: str) -> bytes:
+    """Decode a segment already known to use only the base64url alphabet; reject non-canonical forms."""
+    rem = len(segment) % 4
+    if rem == 1:
+        raise JoseError("malformed", "A token segment has an impossible base64url length.")
+    if rem:
+        # RFC 4648 §3.5: the unused low bits of the last character must be zero.
+        unused = 0b1111 if rem == 2 else 0b11
+        if _B64URL_VALUE[segment[-1]] & unused:
+            raise JoseError("malformed", "A token segment is not canonical base64url.")
+        segment += "=" * (4 - rem)
+    return base64.urlsafe_b64decode(segment)
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Strict base64url without padding: no '=', '+', '/', whitespace or non-zero trailing bits."""
+    if not isinstance(segment, str) or not segment.isascii() or _B64URL_RE.fullmatch(segment) is None:
+        raise JoseError("malformed", "Not base64url without padding.")
+    return _b64url_decode_checked(segment)
+
+
+# -- strict JSON ----------------------------------------------------------------------------------
+
+
+class _StrictJsonError(ValueError):
+    """A JSON rule this parser enforces beyond the grammar; the message is fixed, never input-derived."""
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _StrictJsonError("duplicate keys")
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise _StrictJsonError("NaN or Infinity")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e400
+        raise _StrictJsonError("a number out of range")
+    return value
+
+
+def _check_structure(value: Any) -> None:
+    """Bound nesting depth and refuse lone surrogates (they cannot be re-encoded as UTF-8)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise _StrictJsonError("nested too deeply")
+            if isinstance(item, dict):
+                for key in item:
+                    key.encode("utf-8")
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            item.encode("utf-8")
+
+
+def loads_strict(raw: bytes, what: str) -> Any:
+    """UTF-8 JSON with duplicate keys, NaN/Infinity, lone surrogates and deep nesting rejected."""
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+        # Walk the tree only when the raw text could break a rule (keeps the common path fast).
+        if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH or b"\\ud" in raw or b"\\uD" in raw:
+            _check_structure(value)
+    except _StrictJsonError as exc:
+        raise JoseError("malformed", f"The {what} is not acceptable JSON ({exc}).") from None
+    except (UnicodeError, ValueError, RecursionError):
+        raise JoseError("malformed", f"The {what} is not valid UTF-8 JSON.") from None
+    return value
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+def alg_for_key(key: PublicKey | PrivateKey) -> str:
+    """The one JWS algorithm a key may be used with."""
+    if isinstance(key, Ed25519PublicKey | Ed25519PrivateKey):
+        return "EdDSA"
+    if isinstance(key, EllipticCurvePublicKey | EllipticCurvePrivateKey) and isinstance(key.curve, SECP256R1):
+        return "ES256"
+    raise JoseError("unsupported_algorithm", "Only Ed25519 and P-256 keys are supported.")
+
+
+def public_jwk(public_key: PublicKey) -> dict[str, str]:
+    """The public JWK (RFC 8037 OKP or RFC 7518 EC P-256), without private members."""
+    if isinstance(public_key, Ed25519PublicKey):
+        raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    if isinstance(public_key, EllipticCurvePublicKey) and isinstance(public_key.curve, SECP256R1):
+        numbers = public_key.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url_encode(numbers.x.to_bytes(32, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(32, "big")),
+        }
+    raise JoseError("unsupported_algorithm", "Only Ed25519 and P-256 public keys are supported.")
+
+
+def _jwk_member(jwk: dict[str, Any], name: str, length: int) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise JoseError("malformed", f"The JWK member {name!r} must be a string.")
+    try:
+        data = b64url_decode(value)
+    except JoseError:
+        raise JoseError("malformed", f"The JWK member {name!r} is not base64url.") from None
+    if len(data) != length:
+        raise JoseError("malformed", f"The JWK member {name!r} must be {length} bytes.")
+    return data
+
+
+def public_key_from_jwk(jwk: object) -> PublicKey:
+    """A public key from an OKP Ed25519 or EC P-256 JWK; anything else, or private members, is refused."""
+    if not isinstance(jwk, dict):
+        raise JoseError("malformed", "A JWK must be a JSON object.")
+    private = _PRIVATE_JWK_MEMBERS.intersection(jwk)
+    if private:
+        raise JoseError("malformed", "The JWK holds private key members; only public keys are accepted.")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    key: PublicKey
+    if kty == "OKP" and crv == "Ed25519":
+        key = Ed25519PublicKey.from_public_bytes(_jwk_member(jwk, "x", 32))
+    elif kty == "EC" and crv == "P-256":
+        x = int.from_bytes(_jwk_member(jwk, "x", 32), "big")
+        y = int.from_bytes(_jwk_member(jwk, "y", 32), "big")
+        try:
+            key = EllipticCurvePublicNumbers(x, y, SECP256R1()).public_key()
+        except ValueError:
+            raise JoseError("malformed", "The JWK point is not on the P-256 curve.") from None
+    else:
+        raise JoseError("unsupported_algorithm", "Only OKP Ed25519 and EC P-256 keys are supported.")
+    if "alg" in jwk and jwk["alg"] != alg_for_key(key):
+        raise JoseError("malformed", "The JWK 'alg' does not match its key type.")
+    if "use" in jwk and jwk["use"] != "sig":
+        raise JoseError("malformed", "The JWK is not a signature key ('use' is not 'sig').")
+    return key
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 thumbprint: required members only, JCS (RFC 8785) canonical form, SHA-256, base64url."""
+    kty = jwk.get("kty")
+    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
+    if members is None:
+        raise JoseError("unsupported_algorithm", "Thumbprints are computed for OKP and EC keys only.")
+    required: dict[str, str] = {}
+    for name in members:
+        value = jwk.get(name)
+        if not isinstance(value, str) or not value:
+            raise JoseError("malformed", f"The JWK lacks the required member {name!r}.")
+        required[name] = value
+    return b64url_encode(hashlib.sha256(rfc8785.dumps(required)).digest())
+
+
+# -- sign -----------------------------------------------------------------------------------------
+
+
+def sign_compact(payload: dict[str, Any], private_key: PrivateKey, *, kid: str, alg: str) -> str:
+    """Sign `payload` as a compact JWS with header {alg, typ: vc+jwt, cty: vc, kid}."""
+    if alg not in ALLOWED_ALGORITHMS:
+        raise JoseError("unsupported_algorithm", f"The algorithm {alg!r} is not allowed.")
+    if alg_for_key(private_key) != alg:
+        raise JoseError("unsupported_algorithm", f"The algorithm {alg!r} does not match the key type.")
+    if not isinstance(kid, str) or not kid:
+        raise JoseError("malformed", "A signing key id (kid) is required.")
+    if not isinstance(payload, dict):
+        raise JoseError("malformed", "The payload must be a JSON object.")
+    if "vc" in payload or "vp" in payload:
+        raise JoseError("malformed", "VC-JOSE-COSE forbids the 'vc' and 'vp' claims.")
+    return jwt.encode(payload, private_key, algorithm=alg, headers={"typ": TYP, "cty": "vc", "kid": kid})
+
+
+# -- parse and verify -----------------------------------------------------------------------------
+
+
+def parse_compact(token: object) -> ParsedJws:
+    """Split and decode a compact `vc+jwt` JWS strictly; JoseError code malformed or unsupported_algorithm."""
+    if not isinstance(token, str):
+        raise JoseError("malformed", "A compact JWS must be a string.")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise JoseError("malformed", "The token is larger than 64 KiB.")
+    if not token.isascii() or _COMPACT_RE.fullmatch(token) is None:
+        if token.count(".") != 2:
+            raise JoseError("malformed", "A compact JWS has exactly three dot-separated parts.")
+        raise JoseError("malformed", "The token parts must be base64url without padding or whitespace.")
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    header = loads_strict(_b64url_decode_checked(header_b64), "JOSE header")
+    payload = loads_strict(_b64url_decode_checked(payload_b64), "payload")
+    signature = _b64url_decode_checked(signature_b64)
+
+    if not isinstance(header, dict):
+        raise JoseError("malformed", "The JOSE header must be a JSON object.")
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP:
+        raise JoseError("malformed", "The JOSE header 'typ' must be 'vc+jwt'.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise JoseError("malformed", "The JOSE header needs a non-empty 'kid'.")
+    if "crit" in header:
+        raise JoseError("malformed", "Critical JOSE header extensions ('crit') are not supported.")
+    if "b64" in header and header["b64"] is not True:
+        raise JoseError("malformed", "Unencoded payloads (b64: false) are not supported.")
+    if not isinstance(payload, dict):
+        raise JoseError("malformed", "The JWS payload must be a JSON object.")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
+        shown = f"The algorithm {alg!r}" if isinstance(alg, str) and len(alg) <= 20 else "This algorithm"
+        raise JoseError("unsupported_algorithm", f"{shown} is not allowed; only EdDSA and ES256 are.")
+
+    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+    return ParsedJws(header=header, payload=payload, signing_input=signing_input, signature=signature)
+
+
+def verify_signature(parsed: ParsedJws, public_key: PublicKey) -> None:
+    """Check the signature with the key's own algorithm; raises JoseError("invalid_signature")."""
+    alg = parsed.header.get("alg")
+    signature = parsed.signature
+    try:
+        if isinstance(public_key, Ed25519PublicKey):
+            if alg != "EdDSA":
+                raise JoseError("invalid_signature", "The token's algorithm does not match the issuer's key.")
+            public_key.verify(signature, parsed.signing_input)
+        elif isinstance(public_key, EllipticCurvePublicKey) and isinstance(public_key.curve, SECP256R1):
+            if alg != "ES256":
+                raise JoseError("invalid_signature", "The token's algorithm does not match the issuer's key.")
+            if len(signature) != 64:  # RFC 7518 §3.4: R || S, 32 bytes each
+                raise JoseError("invalid_signature", "An ES256 signature must be 64 bytes.")
+            der = encode_dss_signature(
+                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+            )
+            public_key.verify(der, parsed.signing_input, ECDSA(hashes.SHA256()))
+        else:
+            raise JoseError("invalid_signature", "The issuer's key type is not supported.")
+    except InvalidSignature:
+        raise JoseError("invalid_signature", "The signature does not match the credential.") from None
+    except (ValueError, binascii.Error):
+        raise JoseError("invalid_signature", "The signature could not be checked.") from None

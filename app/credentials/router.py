@@ -1,0 +1,69 @@
+"""Reading credentials and changing their status."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+
+from app.credentials import service
+from app.credentials.schemas import CredentialOut, CredentialStatus, StatusChange, StatusChanged
+from app.deps import AdminOnly, ClockDep, CurrentLearner, CurrentPrincipal, SessionDep
+from app.errors import error_responses
+
+router = APIRouter(tags=["credentials"])
+
+
+@router.get("/v1/credentials/{credential_id}", response_model=CredentialOut, responses=error_responses(401, 404))
+def get_credential(credential_id: str, principal: CurrentPrincipal, session: SessionDep) -> CredentialOut:
+    """A credential with its JWS and current status (owner or admin)."""
+    record = service.get_visible(session, credential_id, principal)
+    return CredentialOut(**service.credential_json(session, record))
+
+
+@router.get(
+    "/v1/learners/me/credentials", response_model=list[CredentialOut], responses=error_responses(401, 403)
+)
+def my_credentials(principal: CurrentLearner, session: SessionDep) -> list[CredentialOut]:
+    """The calling learner's credentials, oldest first."""
+    assert principal.learner_id is not None
+    return [
+        CredentialOut(**service.credential_json(session, record))
+        for record in service.of_learner(session, principal.learner_id)
+    ]
+
+
+def _change(
+    action: Literal["revoke", "suspend", "reinstate"], credential_id: str, body: StatusChange | None,
+    principal: AdminOnly, session: SessionDep, now: ClockDep,
+) -> StatusChanged:
+    record = service.get_visible(session, credential_id, principal)
+    status = service.change_status(session, record, action=action, reason=body.reason if body else None, now=now)
+    return StatusChanged(id=record.id, status=CredentialStatus(**status))
+
+
+STATUS_ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+@router.post("/v1/credentials/{credential_id}/revoke", response_model=StatusChanged, responses=STATUS_ERRORS)
+def revoke(
+    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, body: StatusChange | None = None
+) -> StatusChanged:
+    """Revoke for good: the revocation bit is set and verification fails with `revoked`."""
+    return _change("revoke", credential_id, body, principal, session, now)
+
+
+@router.post("/v1/credentials/{credential_id}/suspend", response_model=StatusChanged, responses=STATUS_ERRORS)
+def suspend(
+    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, body: StatusChange | None = None
+) -> StatusChanged:
+    """Suspend until reinstated: verification fails with `suspended`."""
+    return _change("suspend", credential_id, body, principal, session, now)
+
+
+@router.post("/v1/credentials/{credential_id}/reinstate", response_model=StatusChanged, responses=STATUS_ERRORS)
+def reinstate(
+    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, body: StatusChange | None = None
+) -> StatusChanged:
+    """Lift a suspension (revocation is final)."""
+    return _change("reinstate", credential_id, body, principal, session, now)

@@ -1,0 +1,143 @@
+"""Issuing credentials for passing grades, reading them, and changing their status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment, Attempt, Grade
+from app.auth.models import Learner
+from app.auth.service import Principal
+from app.config import Settings
+from app.credentials import builder
+from app.credentials.models import Credential
+from app.errors import Conflict, NotFound
+from app.keys.keystore import FileKeyStore
+from app.status_lists import service as status_lists
+
+
+def issuer_of(settings: Settings) -> builder.Issuer:
+    return builder.Issuer(did=settings.issuer_did, name=settings.issuer_name, url=settings.base_url)
+
+
+def issue(
+    session: Session,
+    *,
+    settings: Settings,
+    keystore: FileKeyStore,
+    assessment: Assessment,
+    attempt: Attempt,
+    learner: Learner,
+    grade: Grade,
+    now: dt.datetime,
+) -> Credential:
+    """Record the unsigned credential with its status entries, then sign it; one transaction."""
+    credential_id = str(uuid.uuid4())
+    record = Credential(
+        id=credential_id, attempt_id=attempt.id, learner_id=learner.id, assessment_id=assessment.id,
+        document={}, jwt=None, kid=None, issued_at=now,
+    )
+    session.add(record)
+    session.flush()  # the unique attempt_id makes a second credential for this attempt fail here
+    entries = [
+        status_lists.allocate(session, credential_id=credential_id, purpose=purpose, now=now)
+        for purpose in status_lists.PURPOSES
+    ]
+    valid_days = assessment.rubric.get("credential_valid_days")
+    document = builder.build_credential(
+        credential_id=credential_id,
+        issuer=issuer_of(settings),
+        subject_id=learner.did or learner.subject_urn,
+        achievement=builder.Achievement(
+            skill_id=assessment.skill,
+            skill_name=assessment.skill_name,
+            skill_description=assessment.skill_description,
+            level=assessment.level,
+            pass_percent=assessment.pass_percent,
+        ),
+        evidence=builder.Evidence(
+            assessment_id=assessment.id,
+            assessment_title=assessment.title,
+            content_hash=assessment.content_hash or "",
+            attempt_id=attempt.id,
+            item_count=len(assessment.items),
+        ),
+        score_percent=grade.percent,
+        status_entries=[
+            builder.StatusEntryRef(
+                purpose=entry.purpose,
+                index=entry.status_index,
+                list_url=status_lists.list_url(settings.base_url, entry.list_id),
+            )
+            for entry in entries
+        ],
+        issued_at=now,
+        valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
+    )
+    record.document = document
+    session.flush()  # stored unsigned before it is signed
+    record.jwt, record.kid = keystore.sign(document)
+    session.flush()
+    return record
+
+
+def credential_json(session: Session, record: Credential) -> dict[str, Any]:
+    """The API view of a credential."""
+    return {
+        "id": record.id,
+        "attempt_id": record.attempt_id,
+        "assessment_id": record.assessment_id,
+        "learner_id": record.learner_id,
+        "issued_at": record.issued_at,
+        "credential": record.document,
+        "jwt": record.jwt,
+        "status": status_lists.status_of(session, record.id),
+    }
+
+
+def get_visible(session: Session, credential_id: str, principal: Principal) -> Credential:
+    """The credential if the caller may see it (owner or admin); 404 otherwise."""
+    record = session.get(Credential, credential_id)
+    if record is None or (not principal.is_admin and record.learner_id != principal.learner_id):
+        raise NotFound("No such credential.")
+    return record
+
+
+def of_learner(session: Session, learner_id: str) -> list[Credential]:
+    return list(
+        session.scalars(
+            select(Credential).where(Credential.learner_id == learner_id).order_by(Credential.issued_at)
+        )
+    )
+
+
+def change_status(
+    session: Session, record: Credential, *, action: str, reason: str | None, now: dt.datetime
+) -> dict[str, bool]:
+    """revoke (final), suspend, or reinstate (lifts a suspension)."""
+    current = status_lists.status_of(session, record.id)
+    if action == "revoke":
+        if current["revoked"]:
+            raise Conflict("The credential is already revoked.", code="already_revoked")
+        status_lists.set_status(session, credential_id=record.id, purpose="revocation", value=True,
+                                reason=reason, now=now)
+    elif action == "suspend":
+        if current["revoked"]:
+            raise Conflict("A revoked credential cannot be suspended.", code="credential_revoked")
+        if current["suspended"]:
+            raise Conflict("The credential is already suspended.", code="already_suspended")
+        status_lists.set_status(session, credential_id=record.id, purpose="suspension", value=True,
+                                reason=reason, now=now)
+    elif action == "reinstate":
+        if current["revoked"]:
+            raise Conflict("Revocation is final; a revoked credential cannot be reinstated.",
+                           code="credential_revoked")
+        if not current["suspended"]:
+            raise Conflict("The credential is not suspended.", code="not_suspended")
+        status_lists.set_status(session, credential_id=record.id, purpose="suspension", value=False,
+                                reason=reason, now=now)
+    return status_lists.status_of(session, record.id)

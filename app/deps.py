@@ -1,0 +1,65 @@
+"""Annotated dependency aliases shared by the routers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.auth import service as auth_service
+from app.config import Settings
+from app.db import get_session
+from app.errors import Forbidden, Unauthorized
+from app.keys.keystore import FileKeyStore
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_keystore(request: Request) -> FileKeyStore:
+    return request.app.state.keystore  # type: ignore[no-any-return]
+
+
+def get_clock() -> dt.datetime:
+    """Now, in UTC; tests override this to move time."""
+    return dt.datetime.now(dt.UTC)
+
+
+# scope="function": the transaction commits before the response is sent, so a failed commit is an error.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KeyStoreDep = Annotated[FileKeyStore, Depends(get_keystore)]
+ClockDep = Annotated[dt.datetime, Depends(get_clock)]
+
+
+def get_principal(request: Request, session: SessionDep) -> auth_service.Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, raw_key = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw_key.strip():
+        raise Unauthorized()
+    principal = auth_service.authenticate(session, raw_key.strip())
+    if principal is None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    return principal
+
+
+CurrentPrincipal = Annotated[auth_service.Principal, Depends(get_principal)]
+
+
+def require_admin(principal: CurrentPrincipal) -> auth_service.Principal:
+    if not principal.is_admin:
+        raise Forbidden("This needs an admin API key.")
+    return principal
+
+
+def require_learner(principal: CurrentPrincipal) -> auth_service.Principal:
+    if principal.role != "learner" or principal.learner_id is None:
+        raise Forbidden("This needs a learner API key.")
+    return principal
+
+
+AdminOnly = Annotated[auth_service.Principal, Depends(require_admin)]
+CurrentLearner = Annotated[auth_service.Principal, Depends(require_learner)]

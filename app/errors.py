@@ -1,0 +1,102 @@
+"""Application errors, mapped to JSON once in main.py.
+
+AppError(code, status, detail)
+ ├── BadRequest            400
+ ├── Unauthorized          401 unauthorized
+ ├── Forbidden             403 forbidden
+ ├── NotFound              404 not_found
+ ├── Conflict              409 (already_submitted, attempt_expired, not_published, ...)
+ ├── PayloadTooLarge       413 payload_too_large
+ ├── Unprocessable         422 (validation_error, idempotency_key_reused, invalid_response, ...)
+ └── ServiceUnavailable    503 (signing key unavailable, ...)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body."""
+
+    error: str
+    detail: str
+
+
+class AppError(Exception):
+    """An error with a stable short code that clients can branch on."""
+
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "internal_error"
+
+    def __init__(self, detail: str, *, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.default_code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the error response."""
+        return {"error": self.code, "detail": self.detail}
+
+
+class BadRequest(AppError):
+    status = 400
+    default_code = "bad_request"
+
+
+class Unauthorized(AppError):
+    status = 401
+    default_code = "unauthorized"
+
+    def __init__(self, detail: str = "A valid API key is required: Authorization: Bearer <key>."):
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status = 403
+    default_code = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    default_code = "not_found"
+
+
+class Conflict(AppError):
+    status = 409
+    default_code = "conflict"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    default_code = "payload_too_large"
+
+
+class Unprocessable(AppError):
+    status = 422
+    default_code = "validation_error"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    default_code = "service_unavailable"
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error statuses a route can return."""
+    descriptions = {
+        400: "Bad request",
+        401: "Missing or unknown API key",
+        403: "The API key lacks the required role",
+        404: "Not found (or not yours)",
+        409: "Conflict with the current state",
+        413: "Body too large",
+        422: "Invalid input",
+        503: "Service unavailable",
+    }
+    return {
+        status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses
+    }

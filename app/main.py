@@ -1,0 +1,153 @@
+"""create_app(settings): lifespan, routers, and the one place errors become JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.assessments.generators.bank import BankGenerator
+from app.assessments.router import router as assessments_router
+from app.auth import service as auth_service
+from app.auth.router import router as auth_router
+from app.config import Settings
+from app.credentials.router import router as credentials_router
+from app.db import Database
+from app.errors import AppError, PayloadTooLarge
+from app.keys.keystore import FileKeyStore
+from app.keys.router import router as keys_router
+from app.status_lists.router import router as status_lists_router
+from app.status_lists.service import DatabaseStatusLookup
+from app.verification.router import router as verification_router
+from app.verification.service import LocalKeyResolver, Verifier
+
+logger = logging.getLogger("skillproof")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class BodyLimit:
+    """Refuses bodies over a limit with 413 before the app reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _send_error(send, 413, "payload_too_large", f"The body is over {self.limit} bytes.")
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise PayloadTooLarge(f"The body is over {self.limit} bytes.")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
+    response = JSONResponse({"error": code, "detail": detail}, status_code=status)
+    body = response.body
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "The request is not valid."
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The Skillproof app; the database schema must already be migrated (skillproof migrate)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keystore = FileKeyStore(settings.keys_dir, settings.signing_alg)
+        keystore.ensure()
+        database = Database(settings.sqlalchemy_url)
+        if settings.admin_api_key:
+            with database.sessions.begin() as session:
+                auth_service.ensure_admin_key(session, settings.admin_api_key, _now())
+        app.state.settings = settings
+        app.state.keystore = keystore
+        app.state.database = database
+        app.state.generator = BankGenerator()
+        app.state.verifier = Verifier(
+            LocalKeyResolver(keystore, settings.issuer_did),
+            DatabaseStatusLookup(database.engine, settings.base_url),
+            _now,
+        )
+        try:
+            yield
+        finally:
+            database.dispose()
+
+    app = FastAPI(
+        title="Skillproof",
+        version="0.1.0",
+        summary="Skill assessments that end in verifiable Open Badges 3.0 credentials.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(AppError)
+    async def on_app_error(_: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": "validation_error", "detail": _validation_detail(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return JSONResponse(
+            {"error": codes.get(exc.status_code, "http_error"), "detail": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {"error": "internal_error", "detail": "Something went wrong on our side."}, status_code=500
+        )
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        """Liveness."""
+        return {"status": "ok"}
+
+    for router in (
+        keys_router, auth_router, assessments_router, credentials_router, status_lists_router,
+        verification_router,
+    ):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    return app

@@ -1,0 +1,17 @@
+"""Imports every model module so Base.metadata knows all tables (used by Alembic)."""
+
+from app.assessments import models as assessments_models
+from app.auth import models as auth_models
+from app.credentials import models as credentials_models
+from app.db import Base
+from app.status_lists import models as status_lists_models
+
+metadata = Base.metadata
+
+__all__ = [
+    "assessments_models",
+    "auth_models",
+    "credentials_models",
+    "metadata",
+    "status_lists_models",
+]

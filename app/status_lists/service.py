@@ -1,0 +1,153 @@
+"""Status lists: random index allocation, setting bits, and the signed list credential."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.credentials.builder import VC_CONTEXT_V2, timestamp
+from app.errors import ServiceUnavailable
+from app.status_lists import bitstring
+from app.status_lists.models import StatusEntry, StatusList
+from app.verification.verifier import StatusUnavailable
+
+LIST_LENGTH = bitstring.MIN_LENGTH
+# Lists are filled to 3/4 so a random draw finds a free index in a few tries at worst.
+LIST_CAPACITY = LIST_LENGTH * 3 // 4
+PURPOSES = ("revocation", "suspension")
+MAX_DRAWS = 64
+LIST_VALIDITY = dt.timedelta(days=1)
+
+
+def list_url(base_url: str, list_id: str) -> str:
+    return f"{base_url}/v1/status-lists/{list_id}"
+
+
+def _open_list(session: Session, purpose: str, now: dt.datetime) -> StatusList:
+    """A list of that purpose with room, reserving one slot in it (atomic under concurrency)."""
+    for _ in range(3):
+        candidate = session.scalars(
+            select(StatusList)
+            .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
+            .order_by(StatusList.created_at, StatusList.id)
+            .limit(1)
+        ).first()
+        if candidate is None:
+            candidate = StatusList(
+                purpose=purpose, length=LIST_LENGTH, capacity=LIST_CAPACITY, allocated=0, created_at=now
+            )
+            session.add(candidate)
+            session.flush()
+        reserved = session.execute(
+            update(StatusList)
+            .where(StatusList.id == candidate.id, StatusList.allocated < StatusList.capacity)
+            .values(allocated=StatusList.allocated + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if reserved.rowcount == 1:  # type: ignore[attr-defined]
+            return candidate
+    raise ServiceUnavailable("No status list has room; try again.")
+
+
+def allocate(session: Session, *, credential_id: str, purpose: str, now: dt.datetime) -> StatusEntry:
+    """An entry at a random free index (not issue order, so an index says nothing about when)."""
+    status_list = _open_list(session, purpose, now)
+    for _ in range(MAX_DRAWS):
+        index = secrets.randbelow(status_list.length)
+        entry = StatusEntry(
+            list_id=status_list.id, status_index=index, credential_id=credential_id, purpose=purpose,
+            is_set=False, updated_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(entry)
+        except IntegrityError:
+            continue  # the index is taken; the unique constraint said so
+        return entry
+    raise ServiceUnavailable("Could not find a free status list index; try again.")
+
+
+def set_status(
+    session: Session, *, credential_id: str, purpose: str, value: bool, reason: str | None, now: dt.datetime
+) -> StatusEntry:
+    """Set or clear one credential's bit."""
+    entry = session.scalars(
+        select(StatusEntry).where(StatusEntry.credential_id == credential_id, StatusEntry.purpose == purpose)
+    ).one()
+    entry.is_set = value
+    entry.reason = reason
+    entry.updated_at = now
+    session.flush()
+    return entry
+
+
+def status_of(session: Session, credential_id: str) -> dict[str, bool]:
+    """{"revoked": bool, "suspended": bool} of one credential."""
+    rows = session.execute(
+        select(StatusEntry.purpose, StatusEntry.is_set).where(StatusEntry.credential_id == credential_id)
+    ).all()
+    flags = {purpose: is_set for purpose, is_set in rows}
+    return {"revoked": bool(flags.get("revocation")), "suspended": bool(flags.get("suspension"))}
+
+
+def list_credential(
+    session: Session, *, list_id: str, base_url: str, issuer_did: str, ttl_seconds: int, now: dt.datetime
+) -> dict[str, Any] | None:
+    """The BitstringStatusListCredential of a list, as it is right now; None if no such list."""
+    status_list = session.get(StatusList, list_id)
+    if status_list is None:
+        return None
+    set_indexes = session.scalars(
+        select(StatusEntry.status_index).where(StatusEntry.list_id == list_id, StatusEntry.is_set.is_(True))
+    ).all()
+    url = list_url(base_url, list_id)
+    return {
+        "@context": [VC_CONTEXT_V2],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": issuer_did,
+        "validFrom": timestamp(now),
+        "validUntil": timestamp(now + LIST_VALIDITY),
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": status_list.purpose,
+            "encodedList": bitstring.encode(set_indexes, status_list.length),
+            # Bitstring Status List v1.0 §2.2: ttl is in milliseconds.
+            "ttl": ttl_seconds * 1000,
+        },
+    }
+
+
+class DatabaseStatusLookup:
+    """Status lookup for this service's own lists, read straight from the database (no cache)."""
+
+    def __init__(self, engine: Engine, base_url: str):
+        self.engine = engine
+        self.prefix = f"{base_url}/v1/status-lists/"
+
+    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool:
+        if not status_list_credential.startswith(self.prefix):
+            raise StatusUnavailable(f"status list {status_list_credential} is not one of this issuer's")
+        list_id = status_list_credential[len(self.prefix):]
+        with self.engine.connect().execution_options(read_only=True) as connection:
+            status_list = connection.execute(
+                select(StatusList.purpose, StatusList.length).where(StatusList.id == list_id)
+            ).first()
+            if status_list is None:
+                raise StatusUnavailable(f"status list {status_list_credential} does not exist")
+            if status_list.purpose != purpose:
+                raise StatusUnavailable(f"status list {status_list_credential} is not a {purpose} list")
+            if not 0 <= index < status_list.length:
+                raise StatusUnavailable(f"index {index} is outside status list {status_list_credential}")
+            is_set = connection.execute(
+                select(StatusEntry.is_set).where(
+                    StatusEntry.list_id == list_id, StatusEntry.status_index == index
+                )
+            ).scalar_one_or_none()
+        return bool(is_set)

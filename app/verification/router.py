@@ -1,0 +1,94 @@
+"""POST /v1/credentials/verify (request and response shaped as in the W3C VC API)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from app.errors import PayloadTooLarge, Unprocessable, error_responses
+from app.verification import service
+
+router = APIRouter(tags=["verification"])
+
+
+class VerifyRequest(BaseModel):
+    """Documents the body; it is parsed by hand so duplicate keys and size are checked first."""
+
+    verifiableCredential: str | dict[str, Any] = Field(
+        description="A compact JWS (vc+jwt), an EnvelopedVerifiableCredential, or a credential with a proof."
+    )
+    options: dict[str, Any] | None = None
+
+
+class ProblemOut(BaseModel):
+    code: str
+    message: str
+
+
+class VerifyResponse(BaseModel):
+    verified: bool
+    credential: dict[str, Any] | None
+    checks: list[str]
+    warnings: list[ProblemOut]
+    errors: list[ProblemOut]
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKey("duplicate key")
+    return result
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
+    return bytes(body)
+
+
+@router.post(
+    "/v1/credentials/verify",
+    response_model=VerifyResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VerifyRequest"}}},
+        }
+    },
+    responses=error_responses(413, 422),
+)
+async def verify(request: Request) -> VerifyResponse:
+    """Verify a credential: signature against the issuer's keys, validity, status; 200 whatever the verdict."""
+    app_state = request.app.state
+    raw = await _read_body(request, app_state.settings.verify_max_body_bytes)
+    duplicate = False
+    try:
+        body = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey:
+        duplicate = True
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Unprocessable("The body is not JSON.", code="invalid_json") from None
+    if not isinstance(body, dict) or "verifiableCredential" not in body:
+        raise Unprocessable("The body needs a `verifiableCredential` member.", code="validation_error")
+    if body.get("options") is not None and not isinstance(body["options"], dict):
+        raise Unprocessable("`options` must be an object.", code="validation_error")
+    if duplicate:
+        return VerifyResponse(**service.malformed("The request holds duplicate JSON keys.").to_json())
+    verifier = app_state.verifier
+    result = await to_thread.run_sync(verifier.verify, body["verifiableCredential"])
+    return VerifyResponse(**result.to_json())

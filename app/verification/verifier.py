@@ -1,0 +1,475 @@
+"""The verdict on a credential: parse, algorithm, issuer, key, signature, then validity and status.
+
+PURE: keys come from a resolver, status bits from a lookup and time from `now`; nothing else is read.
+Up to the signature the first failure stops (the payload is untrusted); after it every problem is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Final, Protocol
+
+from app.credentials import jose
+from app.status_lists import bitstring
+
+__all__ = [
+    "CHECKS",
+    "KeyResolver",
+    "Problem",
+    "PublicKey",
+    "StatusLookup",
+    "StatusUnavailable",
+    "UnknownKey",
+    "UntrustedIssuer",
+    "VerificationResult",
+    "verify_credential",
+]
+
+PublicKey = jose.PublicKey
+
+CHECKS: Final = (
+    "parse",
+    "algorithm",
+    "issuer",
+    "key",
+    "signature",
+    "credential",
+    "validity_period",
+    "status:revocation",
+    "status:suspension",
+)
+VC_V2_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
+OB_V3_CONTEXT_PREFIX: Final = "https://purl.imsglobal.org/spec/ob/v3p0/context"
+ENVELOPE_PREFIX: Final = "data:application/vc+jwt,"
+OB_CREDENTIAL_TYPES: Final = frozenset({"OpenBadgeCredential", "AchievementCredential"})
+STATUS_ENTRY_TYPE: Final = "BitstringStatusListEntry"
+_STATUS_ERRORS: Final = {"revocation": "revoked", "suspension": "suspended"}
+
+# VC DM 2.0 §4.6 / XML Schema 1.1 dateTimeStamp: a dateTime that must carry a time zone.
+_DATETIME_STAMP: Final = re.compile(
+    r"(?P<year>-?(?:[1-9][0-9]{3,}|0[0-9]{3}))-(?P<month>0[1-9]|1[0-2])-(?P<day>0[1-9]|[12][0-9]|3[01])"
+    r"T(?:(?P<hour>[01][0-9]|2[0-3]):(?P<minute>[0-5][0-9]):(?P<second>[0-5][0-9])(?:\.(?P<fraction>[0-9]+))?"
+    r"|(?P<midnight>24:00:00(?:\.0+)?))"
+    r"(?P<tz>Z|(?P<sign>[+-])(?P<tzh>0[0-9]|1[0-3]):(?P<tzm>[0-5][0-9])|(?P<tzmax>[+-]14:00))"
+)
+_ABSOLUTE_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+_MAX_MESSAGE: Final = 200
+
+
+class UntrustedIssuer(Exception):
+    """The issuer is not one this verifier trusts, or it cannot be resolved."""
+
+
+class UnknownKey(Exception):
+    """The issuer publishes no key with this kid."""
+
+
+class StatusUnavailable(Exception):
+    """The status list could not be fetched or verified."""
+
+
+class KeyResolver(Protocol):
+    """Finds the public key `kid` of `issuer`; raises UntrustedIssuer or UnknownKey."""
+
+    def __call__(self, issuer: str, kid: str) -> PublicKey: ...
+
+
+class StatusLookup(Protocol):
+    """Reads one status bit (True = set); raises StatusUnavailable."""
+
+    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error or warning: a stable code and a short human sentence."""
+
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON form {"code", "message"}."""
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """The verdict; `verified` is true iff there are no errors."""
+
+    verified: bool
+    credential: dict[str, Any] | None
+    checks: list[str]
+    warnings: list[Problem]
+    errors: list[Problem]
+
+    def to_json(self) -> dict[str, Any]:
+        """The response body of POST /v1/credentials/verify."""
+        return {
+            "verified": self.verified,
+            "credential": self.credential,
+            "checks": list(self.checks),
+            "warnings": [problem.to_json() for problem in self.warnings],
+            "errors": [problem.to_json() for problem in self.errors],
+        }
+
+
+@dataclass(frozen=True)
+class _StatusEntry:
+    purpose: str
+    index: int
+    list_url: str
+    size: int
+
+
+@dataclass
+class _Findings:
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def error(self, code: str, message: str) -> None:
+        self.errors.append(Problem(code, message))
+
+    def warn(self, code: str, message: str) -> None:
+        self.warnings.append(Problem(code, message))
+
+
+def _stop(checks: list[str], code: str, message: str) -> VerificationResult:
+    return VerificationResult(False, None, checks, [], [Problem(code, message)])
+
+
+def _message(exc: Exception, default: str) -> str:
+    text = " ".join(str(exc).split())
+    return text[:_MAX_MESSAGE] if text else default
+
+
+def _types(value: object) -> list[str] | None:
+    """A `type` value as a list of strings; None if it is neither a string nor a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None
+
+
+def _issuer_id(credential: dict[str, Any]) -> str | None:
+    issuer = credential.get("issuer")
+    if isinstance(issuer, dict):
+        issuer = issuer.get("id")
+    return issuer if isinstance(issuer, str) and issuer else None
+
+
+def parse_datetime_stamp(value: object) -> datetime | None:
+    """An XML Schema dateTimeStamp as an aware UTC datetime; None if invalid. Years past 9999 clamp to max."""
+    if not isinstance(value, str):
+        return None
+    match = _DATETIME_STAMP.fullmatch(value)
+    if match is None:
+        return None
+    year = int(match["year"])
+    if year > 9999 or year < 1:
+        return datetime.max.replace(tzinfo=UTC) if year > 9999 else datetime.min.replace(tzinfo=UTC)
+    if match["tz"] == "Z":
+        tz = UTC
+    else:
+        sign = -1 if match["tz"][0] == "-" else 1
+        hours, minutes = (14, 0) if match["tzmax"] else (int(match["tzh"]), int(match["tzm"]))
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        if match["midnight"]:
+            base = datetime(year, int(match["month"]), int(match["day"]), tzinfo=tz) + timedelta(days=1)
+        else:
+            micro = int((match["fraction"] or "0")[:6].ljust(6, "0"))
+            base = datetime(
+                year,
+                int(match["month"]),
+                int(match["day"]),
+                int(match["hour"]),
+                int(match["minute"]),
+                int(match["second"]),
+                micro,
+                tzinfo=tz,
+            )
+        return base.astimezone(UTC)
+    except (ValueError, OverflowError):
+        if year == 9999:
+            return datetime.max.replace(tzinfo=UTC)
+        if year == 1:
+            return datetime.min.replace(tzinfo=UTC)
+        return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _status_entries(value: object, found: _Findings) -> list[_StatusEntry]:
+    """Validate `credentialStatus` (Bitstring Status List §2.1); return the entries that can be looked up."""
+    raw_items: list[Any] = value if isinstance(value, list) else [value]
+    items: list[dict[str, Any]] = [item for item in raw_items if isinstance(item, dict)]
+    if not items or len(items) != len(raw_items):
+        found.error("invalid_credential", "credentialStatus must be an object or a list of objects.")
+        return []
+    entries: list[_StatusEntry] = []
+    for item in items:
+        types = _types(item.get("type"))
+        if types is None:
+            found.error("invalid_credential", "Every credentialStatus entry needs a type.")
+            continue
+        if STATUS_ENTRY_TYPE not in types:
+            # VC-JOSE-COSE §5.4: a status mechanism whose type is not understood is ignored.
+            found.warn(
+                "unsupported_status_type", f"A credentialStatus of type {types[0][:60]!r} was not checked."
+            )
+            continue
+        raw_purpose, raw_url, raw_size = (
+            item.get("statusPurpose"),
+            item.get("statusListCredential"),
+            item.get("statusSize", 1),
+        )
+        purpose = raw_purpose if isinstance(raw_purpose, str) and raw_purpose else ""
+        list_url = raw_url if isinstance(raw_url, str) and _ABSOLUTE_URL.fullmatch(raw_url) else ""
+        size = (
+            raw_size if isinstance(raw_size, int) and not isinstance(raw_size, bool) and raw_size > 0 else 0
+        )
+        problems = []
+        if not purpose:
+            problems.append("a statusPurpose string")
+        try:
+            index = bitstring.parse_index(item.get("statusListIndex"))
+        except ValueError:
+            index = -1
+            problems.append("a statusListIndex that is a base-10 integer string")
+        if not list_url:
+            problems.append("a statusListCredential URL")
+        elif item.get("id") == list_url:
+            problems.append("an id that is not the status list URL")
+        if not size:
+            problems.append("a statusSize that is a positive integer")
+        if problems:
+            found.error("invalid_credential", f"A BitstringStatusListEntry needs {', '.join(problems)}.")
+            continue
+        entries.append(_StatusEntry(purpose, index, list_url, size))
+    return entries
+
+
+def _check_credential(
+    credential: dict[str, Any], issuer_id: str, found: _Findings
+) -> tuple[datetime | None, datetime | None, bool]:
+    """VC Data Model 2.0 and Open Badges 3.0 rules; returns (validFrom, validUntil, dates_ok)."""
+    problems: list[str] = []
+    context = credential.get("@context")
+    contexts = [context] if isinstance(context, str) else context if isinstance(context, list) else []
+    if not contexts or contexts[0] != VC_V2_CONTEXT:
+        problems.append(f"@context must start with {VC_V2_CONTEXT}.")
+    types = _types(credential.get("type"))
+    if types is None or "VerifiableCredential" not in types:
+        problems.append("type must include VerifiableCredential.")
+    is_badge = types is not None and not OB_CREDENTIAL_TYPES.isdisjoint(types)
+    if "id" in credential and not isinstance(credential["id"], str):
+        problems.append("id must be a URL string.")
+    if "vc" in credential or "vp" in credential:
+        problems.append("The JWT claims 'vc' and 'vp' are not allowed (VC-JOSE-COSE §3.1.3).")
+    if "iss" in credential and credential["iss"] != issuer_id:
+        problems.append("The JWT 'iss' differs from the credential issuer.")
+    for claim in ("nbf", "exp", "iat"):
+        if claim in credential and not _is_number(credential[claim]):
+            problems.append(f"The JWT '{claim}' claim must be a number.")
+
+    subject = credential.get("credentialSubject")
+    subjects = subject if isinstance(subject, list) else [subject]
+    if subject is None or not subjects or not all(isinstance(item, dict) for item in subjects):
+        problems.append("credentialSubject must be an object (or a list of objects).")
+    if is_badge:
+        if not any(isinstance(c, str) and c.startswith(OB_V3_CONTEXT_PREFIX) for c in contexts):
+            problems.append("An Open Badge must list the Open Badges 3.0 @context.")
+        if not isinstance(subject, dict):
+            problems.append("An Open Badge credentialSubject must be a single AchievementSubject.")
+        else:
+            subject_types = _types(subject.get("type"))
+            if subject_types is None or "AchievementSubject" not in subject_types:
+                problems.append("An Open Badge credentialSubject must have type AchievementSubject.")
+            if not isinstance(subject.get("achievement"), dict):
+                problems.append("An Open Badge credentialSubject must hold an achievement.")
+
+    dates_ok = True
+    valid_from = valid_until = None
+    if "validFrom" in credential:
+        valid_from = parse_datetime_stamp(credential["validFrom"])
+        if valid_from is None:
+            problems.append("validFrom must be an XML Schema dateTimeStamp (with a time zone).")
+            dates_ok = False
+    elif is_badge:
+        problems.append("An Open Badge must have validFrom.")
+    if "validUntil" in credential:
+        valid_until = parse_datetime_stamp(credential["validUntil"])
+        if valid_until is None:
+            problems.append("validUntil must be an XML Schema dateTimeStamp (with a time zone).")
+            dates_ok = False
+    if valid_from is not None and valid_until is not None and valid_until < valid_from:
+        problems.append("validUntil is before validFrom.")
+        dates_ok = False
+    for problem in problems:
+        found.error("invalid_credential", problem)
+    return valid_from, valid_until, dates_ok
+
+
+def _check_period(
+    credential: dict[str, Any],
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    now: datetime,
+    leeway: timedelta,
+    found: _Findings,
+) -> bool:
+    """validFrom/validUntil and the JWT nbf/exp (RFC 7519 §4.1.4, §4.1.5), each with leeway."""
+    ok = True
+    seconds = leeway.total_seconds()
+    now_ts = now.timestamp()
+    nbf, exp = _number(credential.get("nbf")), _number(credential.get("exp"))
+    if valid_from is not None and valid_from > now + leeway:
+        found.error(
+            "not_yet_valid", f"The credential is not valid before {str(credential['validFrom'])[:64]}."
+        )
+        ok = False
+    elif nbf is not None and nbf > now_ts + seconds:
+        found.error("not_yet_valid", "The token is not valid yet (JWT 'nbf').")
+        ok = False
+    if valid_until is not None and valid_until < now - leeway:
+        found.error("expired", f"The credential expired at {str(credential['validUntil'])[:64]}.")
+        ok = False
+    elif exp is not None and exp <= now_ts - seconds:
+        found.error("expired", "The token has expired (JWT 'exp').")
+        ok = False
+    return ok
+
+
+def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
+    """The compact JWS inside `vc`, or the problem that stops verification."""
+    if isinstance(vc, str):
+        return vc, None
+    if not isinstance(vc, dict):
+        return None, Problem(
+            "malformed", "verifiableCredential must be a compact JWS or a credential object."
+        )
+    types = _types(vc.get("type")) or []
+    if "EnvelopedVerifiableCredential" in types:
+        # VC DM 2.0 §4.13: the secured credential travels in `id` as a data: URL.
+        envelope = vc.get("id")
+        if not isinstance(envelope, str) or not envelope.startswith(ENVELOPE_PREFIX):
+            return None, Problem(
+                "malformed", f"An EnvelopedVerifiableCredential id must start with {ENVELOPE_PREFIX}"
+            )
+        return envelope[len(ENVELOPE_PREFIX) :], None
+    if "proof" in vc:
+        proofs = vc["proof"] if isinstance(vc["proof"], list) else [vc["proof"]]
+        if not proofs or not all(isinstance(proof, dict) for proof in proofs):
+            return None, Problem("malformed", "The credential proof must be an object or a list of objects.")
+        names = []
+        for proof in proofs:
+            name = proof.get("cryptosuite") or proof.get("type")
+            names.append(name[:60] if isinstance(name, str) else "unknown")
+        shown = ", ".join(sorted(set(names)))
+        return None, Problem(
+            "unsupported_algorithm",
+            f"Embedded proofs ({shown}) are not supported yet; send the credential as a vc+jwt.",
+        )
+    return None, Problem("malformed", "The credential has no proof; send it as a vc+jwt.")
+
+
+def verify_credential(
+    vc: object,
+    *,
+    resolve_key: KeyResolver,
+    lookup_status: StatusLookup,
+    now: datetime,
+    leeway: timedelta = timedelta(seconds=60),
+) -> VerificationResult:
+    """Verify a `vc+jwt` (compact, or enveloped) and return the verdict; never raises for bad input."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    token, problem = _unwrap(vc)
+    if problem is not None:
+        return _stop(
+            ["parse"] if problem.code == "unsupported_algorithm" else [], problem.code, problem.message
+        )
+    checks: list[str] = []
+    try:
+        parsed = jose.parse_compact(token)
+    except jose.JoseError as exc:
+        return _stop(["parse"] if exc.code == "unsupported_algorithm" else [], exc.code, exc.message)
+    checks += ["parse", "algorithm"]
+
+    payload = parsed.payload
+    issuer_id = _issuer_id(payload)
+    if issuer_id is None:
+        return _stop(
+            checks, "invalid_credential", "The credential has no issuer (a URL, or an object with an id)."
+        )
+    checks.append("issuer")
+    kid = parsed.header["kid"]
+    try:
+        public_key = resolve_key(issuer_id, kid)
+    except UntrustedIssuer as exc:
+        return _stop(
+            checks, "untrusted_issuer", _message(exc, "The issuer is not trusted or cannot be resolved.")
+        )
+    except UnknownKey as exc:
+        return _stop(checks, "unknown_key", _message(exc, "The issuer publishes no key with this kid."))
+    checks.append("key")
+    try:
+        jose.verify_signature(parsed, public_key)
+    except jose.JoseError as exc:
+        return _stop(checks, exc.code, exc.message)
+    checks.append("signature")
+
+    found = _Findings()
+    errors_before = len(found.errors)
+    valid_from, valid_until, dates_ok = _check_credential(payload, issuer_id, found)
+    if "credentialStatus" in payload:
+        entries = _status_entries(payload["credentialStatus"], found)
+    else:
+        entries = []
+        found.warn("no_status", "The credential has no credentialStatus, so revocation cannot be checked.")
+    if len(found.errors) == errors_before:
+        checks.append("credential")
+    if _check_period(payload, valid_from, valid_until, now, leeway, found) and dates_ok:
+        checks.append("validity_period")
+
+    passed = {"revocation": 0, "suspension": 0}
+    failed = {"revocation": 0, "suspension": 0}
+    for entry in entries:
+        if entry.purpose not in _STATUS_ERRORS:
+            found.warn(
+                "unsupported_status_purpose", f"The status purpose {entry.purpose[:40]!r} was not checked."
+            )
+            continue
+        if entry.size != 1:
+            found.error("status_unavailable", "Status entries wider than one bit are not supported.")
+            failed[entry.purpose] += 1
+            continue
+        try:
+            is_set = lookup_status(entry.list_url, entry.index, entry.purpose)
+        except StatusUnavailable as exc:
+            found.error(
+                "status_unavailable", _message(exc, f"The {entry.purpose} status list is unavailable.")
+            )
+            failed[entry.purpose] += 1
+            continue
+        if is_set:
+            found.error(
+                _STATUS_ERRORS[entry.purpose], f"The credential has been {_STATUS_ERRORS[entry.purpose]}."
+            )
+            failed[entry.purpose] += 1
+        else:
+            passed[entry.purpose] += 1
+    for purpose in ("revocation", "suspension"):
+        if passed[purpose] and not failed[purpose]:
+            checks.append(f"status:{purpose}")
+
+    return VerificationResult(not found.errors, payload, checks, found.warnings, found.errors)

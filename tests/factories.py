@@ -1,0 +1,70 @@
+"""Helpers that create what tests need through the public API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_KEY
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def new_learner(client: TestClient, **fields: Any) -> dict[str, Any]:
+    response = client.post("/v1/learners", json={"name": "Test Learner", **fields}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    learner: dict[str, Any] = response.json()
+    learner["headers"] = bearer(learner["api_key"])
+    return learner
+
+
+def new_assessment(client: TestClient, *, publish: bool = True, **fields: Any) -> dict[str, Any]:
+    body = {"skill": "python", "level": "foundation", "item_count": 6, **fields}
+    response = client.post("/v1/assessments", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    assessment: dict[str, Any] = response.json()
+    if publish:
+        response = client.post(f"/v1/assessments/{assessment['id']}/publish", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        assessment = response.json()
+    return assessment
+
+
+def correct_responses(assessment: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"item_id": item["id"], "answer": item["answer"]} for item in assessment["items"]]
+
+
+def wrong_answer(item: dict[str, Any]) -> Any:
+    if item["type"] == "single_choice":
+        return next(option["id"] for option in item["options"] if option["id"] != item["answer"])
+    if item["type"] == "multiple_response":
+        return [option["id"] for option in item["options"] if option["id"] not in item["answer"]]
+    return item["answer"] + 1000
+
+
+def start(client: TestClient, assessment: dict[str, Any], learner: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"/v1/assessments/{assessment['id']}/attempts", headers=learner["headers"])
+    assert response.status_code == 201, response.text
+    attempt: dict[str, Any] = response.json()
+    return attempt
+
+
+def earn_credential(client: TestClient, **assessment_fields: Any) -> dict[str, Any]:
+    """A learner passes an assessment; returns the learner, assessment, grade and credential."""
+    learner = new_learner(client)
+    assessment = new_assessment(client, **assessment_fields)
+    attempt = start(client, assessment, learner)
+    response = client.post(
+        f"/v1/attempts/{attempt['id']}/submit", json={"responses": correct_responses(assessment)},
+        headers=learner["headers"],
+    )
+    assert response.status_code == 200, response.text
+    grade = response.json()
+    credential = client.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
+    return {"learner": learner, "assessment": assessment, "attempt": attempt, "grade": grade,
+            "credential": credential}

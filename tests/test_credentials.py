@@ -1,0 +1,176 @@
+"""The issued credential: its shape, its JWS, its status, and independent verification."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import warnings
+from typing import Any
+
+from fastapi.testclient import TestClient
+from joserfc import jws
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import KeySet
+
+from tests.factories import ADMIN, earn_credential, new_learner
+
+VC_V2 = "https://www.w3.org/ns/credentials/v2"
+
+
+def _independent_verify(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
+    """Verify with joserfc and only the published JWKS (it warns that RFC 9864 deprecates "EdDSA")."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        result = jws.deserialize_compact(token, KeySet.import_key_set(jwks), algorithms=["EdDSA", "ES256"])
+    payload: dict[str, Any] = json.loads(result.payload)
+    return payload
+
+
+def _verify(client: TestClient, credential: Any) -> dict[str, Any]:
+    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_credential_is_an_open_badge_with_evidence_and_status(client: TestClient) -> None:
+    earned = earn_credential(client, skill="sql", level="intermediate", item_count=5)
+    body = earned["credential"]
+    vc = body["credential"]
+    assert body["status"] == {"revoked": False, "suspended": False}
+    assert vc["@context"][0] == VC_V2
+    assert {"VerifiableCredential", "OpenBadgeCredential"} <= set(vc["type"])
+    issuer_did = client.get("/.well-known/did.json").json()["id"]
+    assert vc["issuer"]["id"] == issuer_did and "Profile" in vc["issuer"]["type"]
+    assert vc["validFrom"].endswith("Z")
+    subject = vc["credentialSubject"]
+    assert "AchievementSubject" in subject["type"]
+    assert subject["id"] == earned["learner"]["subject_id"].strip() and subject["id"].startswith("urn:uuid:")
+    assert subject["achievement"]["criteria"]["narrative"]
+    assert "sql" in subject["achievement"]["id"] and "intermediate" in subject["achievement"]["id"]
+    assert subject["result"][0]["value"] == "100"
+    evidence = vc["evidence"][0]
+    assert evidence["assessmentId"] == earned["assessment"]["id"]
+    assert evidence["contentHash"] == earned["assessment"]["content_hash"]
+    assert evidence["attemptId"] == earned["attempt"]["id"]
+    purposes = {entry["statusPurpose"]: entry for entry in vc["credentialStatus"]}
+    assert set(purposes) == {"revocation", "suspension"}
+    for entry in purposes.values():
+        assert entry["type"] == "BitstringStatusListEntry"
+        assert entry["statusListIndex"].isdigit()
+
+
+def test_subject_is_the_learners_did_when_given(client: TestClient) -> None:
+    learner = new_learner(client, did="did:example:alice")
+    assert learner["subject_id"] == "did:example:alice"
+
+
+def test_jws_header_and_payload_follow_vc_jose_cose(client: TestClient) -> None:
+    body = earn_credential(client)["credential"]
+    header_b64, payload_b64, _ = body["jwt"].split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
+    payload = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
+    assert header["typ"] == "vc+jwt" and header["cty"] == "vc" and header["alg"] == "EdDSA"
+    assert set(header) == {"alg", "typ", "cty", "kid"}
+    jwks = client.get("/.well-known/jwks.json").json()
+    assert header["kid"] in {key["kid"] for key in jwks["keys"]}
+    assert payload == body["credential"] and "vc" not in payload
+
+
+def test_independent_library_verifies_with_only_the_jwks(client: TestClient) -> None:
+    token = earn_credential(client)["credential"]["jwt"]
+    payload = _independent_verify(token, client.get("/.well-known/jwks.json").json())
+    assert payload["type"][0] == "VerifiableCredential"
+
+
+def test_verify_endpoint_accepts_a_fresh_credential(client: TestClient) -> None:
+    body = earn_credential(client)["credential"]
+    result = _verify(client, body["jwt"])
+    assert result["verified"] is True and result["errors"] == []
+    assert result["credential"] == body["credential"]
+    assert {"signature", "status:revocation", "status:suspension"} <= set(result["checks"])
+
+
+def test_revoke_suspend_reinstate_show_at_once(client: TestClient) -> None:
+    body = earn_credential(client)["credential"]
+    credential_id, token = body["id"], body["jwt"]
+    learner_headers = None
+    suspended = client.post(f"/v1/credentials/{credential_id}/suspend", json={"reason": "review"}, headers=ADMIN)
+    assert suspended.status_code == 200 and suspended.json()["status"] == {"revoked": False, "suspended": True}
+    assert [e["code"] for e in _verify(client, token)["errors"]] == ["suspended"]
+    reinstated = client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
+    assert reinstated.json()["status"]["suspended"] is False
+    assert _verify(client, token)["verified"] is True
+    revoked = client.post(f"/v1/credentials/{credential_id}/revoke", json={"reason": "cheating"}, headers=ADMIN)
+    assert revoked.status_code == 200 and revoked.json()["status"]["revoked"] is True
+    result = _verify(client, token)
+    assert result["verified"] is False and [e["code"] for e in result["errors"]] == ["revoked"]
+    again = client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
+    assert again.status_code == 409 and again.json()["error"] == "credential_revoked"
+    assert learner_headers is None
+
+
+def test_status_changes_need_an_admin(client: TestClient) -> None:
+    earned = earn_credential(client)
+    path = f"/v1/credentials/{earned['credential']['id']}/revoke"
+    assert client.post(path).status_code == 401
+    assert client.post(path, headers=earned["learner"]["headers"]).status_code == 403
+    assert client.post("/v1/credentials/no-such-id/revoke", headers=ADMIN).status_code == 404
+
+
+def _list_bits(client: TestClient, url: str) -> tuple[bytes, dict[str, Any], Any]:
+    path = url.removeprefix("https://skillproof.test")
+    response = client.get(path)
+    assert response.status_code == 200
+    token = response.text
+    payload = _independent_verify(token, client.get("/.well-known/jwks.json").json())
+    encoded = payload["credentialSubject"]["encodedList"]
+    assert encoded.startswith("u")
+    raw = base64.urlsafe_b64decode(encoded[1:] + "=" * (-len(encoded[1:]) % 4))
+    return gzip.decompress(raw), payload, response
+
+
+def test_status_list_is_signed_cacheable_and_reflects_revocation(client: TestClient) -> None:
+    body = earn_credential(client)["credential"]
+    entry = next(e for e in body["credential"]["credentialStatus"] if e["statusPurpose"] == "revocation")
+    index = int(entry["statusListIndex"])
+    bits, payload, response = _list_bits(client, entry["statusListCredential"])
+    assert response.headers["content-type"].startswith("application/vc+jwt")
+    ttl_ms = payload["credentialSubject"]["ttl"]
+    assert response.headers["cache-control"] == f"public, max-age={ttl_ms // 1000}"
+    assert "BitstringStatusListCredential" in payload["type"]
+    assert payload["credentialSubject"]["statusPurpose"] == "revocation"
+    assert len(bits) * 8 >= 131072
+    assert not bits[index // 8] >> (7 - index % 8) & 1
+    client.post(f"/v1/credentials/{body['id']}/revoke", headers=ADMIN)
+    bits, _, _ = _list_bits(client, entry["statusListCredential"])
+    assert bits[index // 8] >> (7 - index % 8) & 1
+    assert client.get("/v1/status-lists/no-such-list").status_code == 404
+
+
+def test_status_indexes_are_random_and_unique(client: TestClient) -> None:
+    indexes = []
+    for _ in range(6):
+        vc = earn_credential(client, item_count=2)["credential"]["credential"]
+        entry = next(e for e in vc["credentialStatus"] if e["statusPurpose"] == "revocation")
+        indexes.append(int(entry["statusListIndex"]))
+    assert len(set(indexes)) == len(indexes)
+    assert indexes != sorted(indexes) or max(indexes) > 1000
+
+
+def test_rotated_key_keeps_old_credentials_verifying(client: TestClient) -> None:
+    old = earn_credential(client)["credential"]["jwt"]
+    keystore = client.app.state.keystore  # type: ignore[attr-defined]
+    old_kid = keystore.active().kid
+    new_kid = keystore.rotate().kid
+    assert new_kid != old_kid
+    kids = {key["kid"] for key in client.get("/.well-known/jwks.json").json()["keys"]}
+    assert {old_kid, new_kid} <= kids
+    methods = client.get("/.well-known/did.json").json()["verificationMethod"]
+    assert {m["id"].split("#")[1] for m in methods} >= {old_kid, new_kid}
+    new = earn_credential(client)["credential"]["jwt"]
+    assert _verify(client, old)["verified"] is True
+    assert _verify(client, new)["verified"] is True
+    header = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))
+    assert header["kid"] == new_kid
