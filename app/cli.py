@@ -19,6 +19,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def alembic_ini() -> Path:
+    """alembic.ini of the source tree, or of the working directory when installed (the Docker image)."""
+    for candidate in (PROJECT_ROOT / "alembic.ini", Path.cwd() / "alembic.ini"):
+        if candidate.is_file():
+            return candidate
+    raise SystemExit("skillproof: alembic.ini not found; run from the project directory")
+
+
 def migrate(settings: Settings) -> None:
     """alembic upgrade head on the configured database."""
     from alembic import command
@@ -26,7 +34,7 @@ def migrate(settings: Settings) -> None:
 
     if settings.sqlalchemy_url.startswith("sqlite:///"):
         Path(settings.sqlalchemy_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config = Config(str(alembic_ini()))
     config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url.replace("%", "%%"))
     command.upgrade(config, "head")
 

@@ -21,7 +21,7 @@ from app.auth.router import router as auth_router
 from app.config import Settings
 from app.credentials.router import router as credentials_router
 from app.db import Database
-from app.errors import AppError, PayloadTooLarge
+from app.errors import AppError, ErrorBody, PayloadTooLarge
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
 from app.status_lists.router import router as status_lists_router
@@ -150,4 +150,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    _document_validation_errors_as_error_body(app)
     return app
+
+
+def _document_validation_errors_as_error_body(app: FastAPI) -> None:
+    """Our 422 bodies are ErrorBody, not FastAPI's HTTPValidationError: say so in the schema."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422")
+                if response is None:
+                    continue
+                response["description"] = "Invalid input"
+                response["content"] = {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                }
+        schemas = document.get("components", {}).get("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -78,7 +78,10 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def settings(database_url: str, keys_dir: Path) -> Settings:
     return Settings(
-        database_url=database_url, keys_dir=keys_dir, public_url=PUBLIC_URL, admin_api_key=ADMIN_KEY,
+        database_url=database_url,
+        keys_dir=keys_dir,
+        public_url=PUBLIC_URL,
+        admin_api_key=ADMIN_KEY,
     )
 
 

@@ -60,11 +60,11 @@ def earn_credential(client: TestClient, **assessment_fields: Any) -> dict[str, A
     assessment = new_assessment(client, **assessment_fields)
     attempt = start(client, assessment, learner)
     response = client.post(
-        f"/v1/attempts/{attempt['id']}/submit", json={"responses": correct_responses(assessment)},
+        f"/v1/attempts/{attempt['id']}/submit",
+        json={"responses": correct_responses(assessment)},
         headers=learner["headers"],
     )
     assert response.status_code == 200, response.text
     grade = response.json()
     credential = client.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
-    return {"learner": learner, "assessment": assessment, "attempt": attempt, "grade": grade,
-            "credential": credential}
+    return {"learner": learner, "assessment": assessment, "attempt": attempt, "grade": grade, "credential": credential}

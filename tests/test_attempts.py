@@ -70,7 +70,8 @@ def test_perfect_submit_passes_and_issues_credential(client: TestClient) -> None
     assessment = new_assessment(client)
     attempt = start(client, assessment, learner)
     response = client.post(
-        f"/v1/attempts/{attempt['id']}/submit", json={"responses": correct_responses(assessment)},
+        f"/v1/attempts/{attempt['id']}/submit",
+        json={"responses": correct_responses(assessment)},
         headers=learner["headers"],
     )
     assert response.status_code == 200
@@ -135,7 +136,8 @@ def test_submit_after_deadline_is_409_and_changes_nothing(client: TestClient) ->
     client.app.dependency_overrides[get_clock] = lambda: late  # type: ignore[attr-defined]
     try:
         response = client.post(
-            f"/v1/attempts/{attempt['id']}/submit", json={"responses": correct_responses(assessment)},
+            f"/v1/attempts/{attempt['id']}/submit",
+            json={"responses": correct_responses(assessment)},
             headers=learner["headers"],
         )
         shown = client.get(f"/v1/attempts/{attempt['id']}", headers=learner["headers"]).json()
@@ -221,16 +223,15 @@ def test_learners_only_see_their_own_attempts_and_credentials(client: TestClient
     assessment = new_assessment(client)
     attempt = start(client, assessment, owner)
     grade = client.post(
-        f"/v1/attempts/{attempt['id']}/submit", json={"responses": correct_responses(assessment)},
+        f"/v1/attempts/{attempt['id']}/submit",
+        json={"responses": correct_responses(assessment)},
         headers=owner["headers"],
     ).json()
     for path in (f"/v1/attempts/{attempt['id']}", f"/v1/credentials/{grade['credential_id']}"):
         assert client.get(path, headers=other["headers"]).status_code == 404
         assert client.get(path, headers=owner["headers"]).status_code == 200
         assert client.get(path, headers=ADMIN).status_code == 200
-    stolen = client.post(
-        f"/v1/attempts/{attempt['id']}/submit", json={"responses": []}, headers=other["headers"]
-    )
+    stolen = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": []}, headers=other["headers"])
     assert stolen.status_code == 404
     mine = client.get("/v1/learners/me/credentials", headers=owner["headers"]).json()
     assert [c["id"] for c in mine] == [grade["credential_id"]]

@@ -176,8 +176,8 @@ def test_decode_rejects_trailing_data_and_second_members() -> None:
 def test_decode_refuses_a_gzip_bomb_without_inflating_it() -> None:
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
     chunk = bytes(1 << 20)
-    bomb = b"".join(compressor.compress(chunk) for _ in range(256)) + compressor.flush()  # 256 MiB of zeros
-    assert len(bomb) < 300_000
+    bomb = b"".join(compressor.compress(chunk) for _ in range(64)) + compressor.flush()  # 64 MiB of zeros
+    assert len(bomb) < 100_000
     with pytest.raises(ValueError, match="larger than"):
         bitstring.decode(multibase(bomb))
     with pytest.raises(ValueError, match="larger than"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
 
 class Strict(BaseModel):
@@ -44,6 +44,12 @@ class ItemOut(BaseModel):
     prompt: str
     options: list[OptionOut] | None = None
     points: int
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler):  # unannotated: keeps the field schema
+        # Items keep exactly the fields they have, so the admin view hashes to content_hash.
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if value is not None or key in ("answer",)}
 
 
 class AdminItemOut(ItemOut):

@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -49,16 +48,15 @@ __all__ = [
 
 ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "ES256"})
 MAX_TOKEN_LENGTH: Final = 64 * 1024
-MAX_JSON_DEPTH: Final = 32
+MAX_JSON_DEPTH: Final = 64
 TYP: Final = "vc+jwt"
 
 PublicKey = Ed25519PublicKey | EllipticCurvePublicKey
 PrivateKey = Ed25519PrivateKey | EllipticCurvePrivateKey
 
-_COMPACT_RE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]*")
-_B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64URL_VALUE: Final = {char: value for value, char in enumerate(_B64URL_ALPHABET)}
+_B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_VALUE: Final = bytes(_B64URL_ALPHABET.find(bytes([byte])) & 0x3F for byte in range(256))
+_TO_STANDARD_B64: Final = bytes.maketrans(b"-_", b"+/")
 _ACCEPTED_TYP: Final = frozenset({"vc+jwt", "application/vc+jwt"})  # RFC 7515 §4.1.9: prefix optional
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _THUMBPRINT_MEMBERS: Final = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}
@@ -73,7 +71,7 @@ class JoseError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedJws:
     """A compact JWS split and decoded, not yet verified."""
 
@@ -91,25 +89,28 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64url_decode_checked(segment: str) -> bytes:
-    """Decode a segment already known to use only the base64url alphabet; reject non-canonical forms."""
+def _b64url_decode_checked(segment: bytes) -> bytes:
+    """Decode ASCII base64url already known to hold no '=', '+' or '/'; reject non-canonical forms."""
     rem = len(segment) % 4
-    if rem == 1:
-        raise JoseError("malformed", "A token segment has an impossible base64url length.")
+    if rem == 1 or not segment:
+        raise JoseError("malformed", "A token part is empty or has an impossible base64url length.")
     if rem:
-        # RFC 4648 §3.5: the unused low bits of the last character must be zero.
-        unused = 0b1111 if rem == 2 else 0b11
-        if _B64URL_VALUE[segment[-1]] & unused:
-            raise JoseError("malformed", "A token segment is not canonical base64url.")
-        segment += "=" * (4 - rem)
-    return base64.urlsafe_b64decode(segment)
+        # RFC 4648 §3.5: the unused low bits of the last character must be zero (one spelling per value).
+        if _B64URL_VALUE[segment[-1]] & (0b1111 if rem == 2 else 0b11):
+            raise JoseError("malformed", "A token part is not canonical base64url.")
+        segment += b"==" if rem == 2 else b"="
+    try:
+        # strict_mode refuses any byte outside the alphabet (whitespace included) and misplaced padding.
+        return binascii.a2b_base64(segment.translate(_TO_STANDARD_B64), strict_mode=True)
+    except binascii.Error:
+        raise JoseError("malformed", "The token parts must be base64url without padding or whitespace.") from None
 
 
 def b64url_decode(segment: str) -> bytes:
     """Strict base64url without padding: no '=', '+', '/', whitespace or non-zero trailing bits."""
-    if not isinstance(segment, str) or not segment.isascii() or _B64URL_RE.fullmatch(segment) is None:
+    if not isinstance(segment, str) or not segment.isascii() or "=" in segment or "+" in segment or "/" in segment:
         raise JoseError("malformed", "Not base64url without padding.")
-    return _b64url_decode_checked(segment)
+    return _b64url_decode_checked(segment.encode("ascii"))
 
 
 # -- strict JSON ----------------------------------------------------------------------------------
@@ -137,8 +138,8 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_structure(value: Any) -> None:
-    """Bound nesting depth and refuse lone surrogates (they cannot be re-encoded as UTF-8)."""
+def _check_structure(value: Any, *, strings: bool) -> None:
+    """Bound nesting depth and, if asked, refuse lone surrogates (they cannot be re-encoded as UTF-8)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -146,27 +147,30 @@ def _check_structure(value: Any) -> None:
             if depth > MAX_JSON_DEPTH:
                 raise _StrictJsonError("nested too deeply")
             if isinstance(item, dict):
-                for key in item:
-                    key.encode("utf-8")
+                if strings:
+                    for key in item:
+                        key.encode("utf-8")
                 stack.extend((child, depth + 1) for child in item.values())
             else:
                 stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
+        elif strings and isinstance(item, str):
             item.encode("utf-8")
+
+
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
+)
 
 
 def loads_strict(raw: bytes, what: str) -> Any:
     """UTF-8 JSON with duplicate keys, NaN/Infinity, lone surrogates and deep nesting rejected."""
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_object_without_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
-        # Walk the tree only when the raw text could break a rule (keeps the common path fast).
-        if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH or b"\\ud" in raw or b"\\uD" in raw:
-            _check_structure(value)
+        value = _DECODER.decode(raw.decode("utf-8"))
+        # Walk the tree only when the raw text could break a rule (keeps the common path fast):
+        # depth <= number of containers, and a lone surrogate can only come from a \uD800-\uDFFF escape.
+        surrogates = b"\\u" in raw and (b"\\ud" in raw or b"\\uD" in raw)
+        if surrogates or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
+            _check_structure(value, strings=surrogates)
     except _StrictJsonError as exc:
         raise JoseError("malformed", f"The {what} is not acceptable JSON ({exc}).") from None
     except (UnicodeError, ValueError, RecursionError):
@@ -284,11 +288,15 @@ def parse_compact(token: object) -> ParsedJws:
         raise JoseError("malformed", "A compact JWS must be a string.")
     if len(token) > MAX_TOKEN_LENGTH:
         raise JoseError("malformed", "The token is larger than 64 KiB.")
-    if not token.isascii() or _COMPACT_RE.fullmatch(token) is None:
-        if token.count(".") != 2:
-            raise JoseError("malformed", "A compact JWS has exactly three dot-separated parts.")
-        raise JoseError("malformed", "The token parts must be base64url without padding or whitespace.")
-    header_b64, payload_b64, signature_b64 = token.split(".")
+    if not token.isascii():
+        raise JoseError("malformed", "The token must be ASCII base64url.")
+    data = token.encode("ascii")
+    parts = data.split(b".")
+    if len(parts) != 3:
+        raise JoseError("malformed", "A compact JWS has exactly three dot-separated parts.")
+    if b"=" in data or b"+" in data or b"/" in data:
+        raise JoseError("malformed", "The token parts must be base64url without padding.")
+    header_b64, payload_b64, signature_b64 = parts
     header = loads_strict(_b64url_decode_checked(header_b64), "JOSE header")
     payload = loads_strict(_b64url_decode_checked(payload_b64), "payload")
     signature = _b64url_decode_checked(signature_b64)
@@ -312,7 +320,7 @@ def parse_compact(token: object) -> ParsedJws:
         shown = f"The algorithm {alg!r}" if isinstance(alg, str) and len(alg) <= 20 else "This algorithm"
         raise JoseError("unsupported_algorithm", f"{shown} is not allowed; only EdDSA and ES256 are.")
 
-    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+    signing_input = data[: len(header_b64) + 1 + len(payload_b64)]
     return ParsedJws(header=header, payload=payload, signing_input=signing_input, signature=signature)
 
 
@@ -330,9 +338,7 @@ def verify_signature(parsed: ParsedJws, public_key: PublicKey) -> None:
                 raise JoseError("invalid_signature", "The token's algorithm does not match the issuer's key.")
             if len(signature) != 64:  # RFC 7518 §3.4: R || S, 32 bytes each
                 raise JoseError("invalid_signature", "An ES256 signature must be 64 bytes.")
-            der = encode_dss_signature(
-                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-            )
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
             public_key.verify(der, parsed.signing_input, ECDSA(hashes.SHA256()))
         else:
             raise JoseError("invalid_signature", "The issuer's key type is not supported.")

@@ -33,8 +33,7 @@ _GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
 _B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]*")
 _INDEX_RE: Final = re.compile(r"0|[1-9][0-9]*")
 _B64URL_VALUE: Final = {
-    char: value
-    for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    char: value for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 }
 
 

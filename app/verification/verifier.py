@@ -223,9 +223,7 @@ def _status_entries(value: object, found: _Findings) -> list[_StatusEntry]:
             continue
         if STATUS_ENTRY_TYPE not in types:
             # VC-JOSE-COSE §5.4: a status mechanism whose type is not understood is ignored.
-            found.warn(
-                "unsupported_status_type", f"A credentialStatus of type {types[0][:60]!r} was not checked."
-            )
+            found.warn("unsupported_status_type", f"A credentialStatus of type {types[0][:60]!r} was not checked.")
             continue
         raw_purpose, raw_url, raw_size = (
             item.get("statusPurpose"),
@@ -234,9 +232,7 @@ def _status_entries(value: object, found: _Findings) -> list[_StatusEntry]:
         )
         purpose = raw_purpose if isinstance(raw_purpose, str) and raw_purpose else ""
         list_url = raw_url if isinstance(raw_url, str) and _ABSOLUTE_URL.fullmatch(raw_url) else ""
-        size = (
-            raw_size if isinstance(raw_size, int) and not isinstance(raw_size, bool) and raw_size > 0 else 0
-        )
+        size = raw_size if isinstance(raw_size, int) and not isinstance(raw_size, bool) and raw_size > 0 else 0
         problems = []
         if not purpose:
             problems.append("a statusPurpose string")
@@ -333,9 +329,7 @@ def _check_period(
     now_ts = now.timestamp()
     nbf, exp = _number(credential.get("nbf")), _number(credential.get("exp"))
     if valid_from is not None and valid_from > now + leeway:
-        found.error(
-            "not_yet_valid", f"The credential is not valid before {str(credential['validFrom'])[:64]}."
-        )
+        found.error("not_yet_valid", f"The credential is not valid before {str(credential['validFrom'])[:64]}.")
         ok = False
     elif nbf is not None and nbf > now_ts + seconds:
         found.error("not_yet_valid", "The token is not valid yet (JWT 'nbf').")
@@ -354,17 +348,13 @@ def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
     if isinstance(vc, str):
         return vc, None
     if not isinstance(vc, dict):
-        return None, Problem(
-            "malformed", "verifiableCredential must be a compact JWS or a credential object."
-        )
+        return None, Problem("malformed", "verifiableCredential must be a compact JWS or a credential object.")
     types = _types(vc.get("type")) or []
     if "EnvelopedVerifiableCredential" in types:
         # VC DM 2.0 §4.13: the secured credential travels in `id` as a data: URL.
         envelope = vc.get("id")
         if not isinstance(envelope, str) or not envelope.startswith(ENVELOPE_PREFIX):
-            return None, Problem(
-                "malformed", f"An EnvelopedVerifiableCredential id must start with {ENVELOPE_PREFIX}"
-            )
+            return None, Problem("malformed", f"An EnvelopedVerifiableCredential id must start with {ENVELOPE_PREFIX}")
         return envelope[len(ENVELOPE_PREFIX) :], None
     if "proof" in vc:
         proofs = vc["proof"] if isinstance(vc["proof"], list) else [vc["proof"]]
@@ -395,9 +385,7 @@ def verify_credential(
         raise ValueError("now must be timezone-aware")
     token, problem = _unwrap(vc)
     if problem is not None:
-        return _stop(
-            ["parse"] if problem.code == "unsupported_algorithm" else [], problem.code, problem.message
-        )
+        return _stop(["parse"] if problem.code == "unsupported_algorithm" else [], problem.code, problem.message)
     checks: list[str] = []
     try:
         parsed = jose.parse_compact(token)
@@ -408,17 +396,13 @@ def verify_credential(
     payload = parsed.payload
     issuer_id = _issuer_id(payload)
     if issuer_id is None:
-        return _stop(
-            checks, "invalid_credential", "The credential has no issuer (a URL, or an object with an id)."
-        )
+        return _stop(checks, "invalid_credential", "The credential has no issuer (a URL, or an object with an id).")
     checks.append("issuer")
     kid = parsed.header["kid"]
     try:
         public_key = resolve_key(issuer_id, kid)
     except UntrustedIssuer as exc:
-        return _stop(
-            checks, "untrusted_issuer", _message(exc, "The issuer is not trusted or cannot be resolved.")
-        )
+        return _stop(checks, "untrusted_issuer", _message(exc, "The issuer is not trusted or cannot be resolved."))
     except UnknownKey as exc:
         return _stop(checks, "unknown_key", _message(exc, "The issuer publishes no key with this kid."))
     checks.append("key")
@@ -445,9 +429,7 @@ def verify_credential(
     failed = {"revocation": 0, "suspension": 0}
     for entry in entries:
         if entry.purpose not in _STATUS_ERRORS:
-            found.warn(
-                "unsupported_status_purpose", f"The status purpose {entry.purpose[:40]!r} was not checked."
-            )
+            found.warn("unsupported_status_purpose", f"The status purpose {entry.purpose[:40]!r} was not checked.")
             continue
         if entry.size != 1:
             found.error("status_unavailable", "Status entries wider than one bit are not supported.")
@@ -456,15 +438,11 @@ def verify_credential(
         try:
             is_set = lookup_status(entry.list_url, entry.index, entry.purpose)
         except StatusUnavailable as exc:
-            found.error(
-                "status_unavailable", _message(exc, f"The {entry.purpose} status list is unavailable.")
-            )
+            found.error("status_unavailable", _message(exc, f"The {entry.purpose} status list is unavailable."))
             failed[entry.purpose] += 1
             continue
         if is_set:
-            found.error(
-                _STATUS_ERRORS[entry.purpose], f"The credential has been {_STATUS_ERRORS[entry.purpose]}."
-            )
+            found.error(_STATUS_ERRORS[entry.purpose], f"The credential has been {_STATUS_ERRORS[entry.purpose]}.")
             failed[entry.purpose] += 1
         else:
             passed[entry.purpose] += 1

@@ -45,7 +45,8 @@ def p256_key() -> ec.EllipticCurvePrivateKey:
 
 def credential() -> dict[str, Any]:
     """A fixed Open Badges 3.0 credential payload (fresh copy)."""
-    return json.loads((VECTORS / "credential.json").read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((VECTORS / "credential.json").read_text(encoding="utf-8"))
+    return data
 
 
 def golden_token() -> str:

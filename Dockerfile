@@ -1,0 +1,28 @@
+# Skillproof API image: slim, non-root, keys and database on volumes, no key baked in.
+FROM python:3.11-slim AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    SKILLPROOF_KEYS_DIR=/data/keys \
+    SKILLPROOF_DATABASE_URL=sqlite:////data/db/skillproof.db
+
+WORKDIR /srv/skillproof
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY migrations ./migrations
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /srv/skillproof skillproof \
+    && mkdir -p /data/keys /data/db \
+    && chown -R skillproof:skillproof /data \
+    && chmod 700 /data/keys
+
+USER skillproof
+VOLUME ["/data/keys", "/data/db"]
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status == 200 else 1)"
+
+# Set SKILLPROOF_PUBLIC_URL to the public https URL: the issuer DID is derived from its host.
+CMD ["skillproof", "serve", "--host", "0.0.0.0", "--port", "8000"]

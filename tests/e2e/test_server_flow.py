@@ -1,0 +1,134 @@
+"""The whole flow against a real `skillproof serve` process over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jws
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import KeySet
+
+from app.config import PROJECT_ROOT
+
+ADMIN_KEY = "e2e-admin-key-0123456789abcdef"
+SKILLPROOF = str(Path(sys.executable).parent / "skillproof")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server process on SQLite in a temp dir; yields its base URL."""
+    workdir = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SKILLPROOF_DATABASE_URL": f"sqlite:///{workdir / 'skillproof.db'}",
+        "SKILLPROOF_KEYS_DIR": str(workdir / "keys"),
+        "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
+    }
+    env.pop("SKILLPROOF_PUBLIC_URL", None)
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        [SKILLPROOF, "serve", "--port", str(port)], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((workdir / "server.log").read_text())
+            time.sleep(0.1)
+        keys = list((workdir / "keys").glob("*.pem"))
+        assert keys and all(oct(k.stat().st_mode & 0o777) == "0o600" for k in keys)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _independent_check(base_url: str, token: str) -> dict[str, Any]:
+    """What a platform does with no help from us but the public documents: JWKS and the status list."""
+    key_set = KeySet.import_key_set(httpx.get(f"{base_url}/.well-known/jwks.json").json())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)  # RFC 9864 deprecates the name "EdDSA"
+        credential = json.loads(jws.deserialize_compact(token, key_set, algorithms=["EdDSA", "ES256"]).payload)
+        status = {}
+        for entry in credential["credentialStatus"]:
+            url = entry["statusListCredential"].replace("http://localhost:", "http://127.0.0.1:")
+            list_token = httpx.get(url).text
+            listing = json.loads(jws.deserialize_compact(list_token, key_set, algorithms=["EdDSA", "ES256"]).payload)
+            encoded = listing["credentialSubject"]["encodedList"][1:]
+            bits = gzip.decompress(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+            index = int(entry["statusListIndex"])
+            status[entry["statusPurpose"]] = bool(bits[index // 8] >> (7 - index % 8) & 1)
+    return {"credential": credential, "status": status}
+
+
+def test_whole_flow_over_real_http(server: str) -> None:
+    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        learner = admin.post("/v1/learners", json={"name": "Grace", "did": "did:example:grace"}).json()
+        with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {learner['api_key']}"}) as me:
+            _flow(server, admin, me)
+
+
+def _flow(server: str, admin: httpx.Client, me: httpx.Client) -> None:
+    draft = admin.post("/v1/assessments", json={"skill": "git", "level": "intermediate", "item_count": 6}).json()
+    assessment = admin.post(f"/v1/assessments/{draft['id']}/publish").json()
+    attempt = me.post(f"/v1/assessments/{assessment['id']}/attempts").json()
+    responses = [{"item_id": item["id"], "answer": item["answer"]} for item in assessment["items"]]
+    grade = me.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
+                    headers={"Idempotency-Key": "e2e-1"}).json()
+    assert grade["passed"] is True
+    body = me.get(f"/v1/credentials/{grade['credential_id']}").json()
+    token = body["jwt"]
+
+    checked = _independent_check(server, token)
+    assert checked["credential"]["credentialSubject"]["id"] == "did:example:grace"
+    assert checked["status"] == {"revocation": False, "suspension": False}
+    verdict = httpx.post(f"{server}/v1/credentials/verify", json={"verifiableCredential": token}).json()
+    assert verdict["verified"] is True
+
+    assert admin.post(f"/v1/credentials/{body['id']}/revoke", json={"reason": "e2e"}).status_code == 200
+    verdict = httpx.post(f"{server}/v1/credentials/verify", json={"verifiableCredential": token}).json()
+    assert verdict["verified"] is False and [e["code"] for e in verdict["errors"]] == ["revoked"]
+    assert _independent_check(server, token)["status"]["revocation"] is True
+
+
+def test_demo_command_runs_the_flow(server: str) -> None:
+    result = subprocess.run(
+        [SKILLPROOF, "demo", "--url", server, "--admin-key", ADMIN_KEY],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"verified": true' in result.stdout and '"code": "revoked"' in result.stdout
+
+
+def test_verify_cli_against_the_server(server: str, tmp_path: Path) -> None:
+    result = subprocess.run([SKILLPROOF, "verify", "not-a-credential", "--url", server],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and '"malformed"' in result.stdout

@@ -1,0 +1,70 @@
+"""API keys and roles."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select
+
+from app.auth.models import ApiKey
+from app.auth.service import hash_key
+from app.config import Settings
+from tests.factories import ADMIN, bearer, new_learner
+
+
+def test_missing_or_unknown_key_is_401_json(client: TestClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        response = client.get("/v1/skills", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_learner_key_cannot_do_admin_work(client: TestClient) -> None:
+    learner = new_learner(client)
+    assert client.post("/v1/learners", json={"name": "x"}, headers=learner["headers"]).status_code == 403
+    body = {"skill": "python", "level": "foundation", "item_count": 3}
+    assert client.post("/v1/assessments", json=body, headers=learner["headers"]).status_code == 403
+
+
+def test_admin_cannot_take_attempts(client: TestClient) -> None:
+    response = client.get("/v1/learners/me/credentials", headers=ADMIN)
+    assert response.status_code == 403
+
+
+def test_api_keys_are_random_and_stored_only_as_hashes(client: TestClient, settings: Settings) -> None:
+    first, second = new_learner(client), new_learner(client)
+    assert first["api_key"] != second["api_key"]
+    assert len(first["api_key"]) >= 22 + 3  # >= 128 random bits in base64url, after the prefix
+    engine = create_engine(settings.sqlalchemy_url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(ApiKey.key_hash, ApiKey.prefix)).all()
+    engine.dispose()
+    stored = {row.key_hash for row in rows}
+    assert hash_key(first["api_key"]) in stored
+    assert first["api_key"] not in stored
+    assert all(len(row.prefix) < len(first["api_key"]) for row in rows)
+    me = client.get("/v1/learners/me", headers=bearer(first["api_key"]))
+    assert me.status_code == 200 and me.json()["id"] == first["id"] and "api_key" not in me.json()
+
+
+def test_learner_bodies_are_validated(client: TestClient) -> None:
+    for body in (
+        {},
+        {"name": ""},
+        {"name": "a", "email": "not-an-email"},
+        {"name": "a", "did": "http://x"},
+        {"name": "a", "unexpected": 1},
+    ):
+        response = client.post("/v1/learners", json=body, headers=ADMIN)
+        assert response.status_code == 422, body
+        assert response.json()["error"] == "validation_error"
+
+
+def test_admin_create_key_cli_makes_a_working_key(settings: Settings, client: TestClient, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from app import cli
+
+    monkeypatch.setenv("SKILLPROOF_DATABASE_URL", settings.sqlalchemy_url)
+    monkeypatch.setenv("SKILLPROOF_KEYS_DIR", str(settings.keys_dir))
+    assert cli.main(["admin", "create-key", "--label", "ops"]) == 0
+    raw_key = capsys.readouterr().out.strip()
+    assert client.get("/v1/skills", headers=bearer(raw_key)).status_code == 200

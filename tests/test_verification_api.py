@@ -1,0 +1,134 @@
+"""POST /v1/credentials/verify over HTTP: every error code a caller can meet."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from fastapi.testclient import TestClient
+
+from app.credentials import jose
+from tests.factories import earn_credential
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    header, payload, signature = token.split(".")
+    return (json.loads(base64.urlsafe_b64decode(header + "==")), json.loads(base64.urlsafe_b64decode(payload + "==")),
+            signature)
+
+
+def _token(header: dict[str, Any], payload: dict[str, Any], signature: str) -> str:
+    return ".".join([_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()), signature])
+
+
+def _codes(client: TestClient, credential: Any) -> list[str]:
+    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["verified"] is (not result["errors"])
+    return [error["code"] for error in result["errors"]]
+
+
+@pytest.fixture
+def token(client: TestClient) -> str:
+    jwt: str = earn_credential(client, item_count=3)["credential"]["jwt"]
+    return jwt
+
+
+def test_good_credential_verifies(client: TestClient, token: str) -> None:
+    assert _codes(client, token) == []
+
+
+def test_every_character_flip_is_rejected(client: TestClient, token: str) -> None:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    parts = token.split(".")
+    rejected = 0
+    for segment in range(3):
+        text = parts[segment]
+        # Every position of header and signature; payload positions sampled evenly (it is long).
+        positions = range(len(text)) if segment != 1 else range(0, len(text), max(1, len(text) // 150))
+        for position in positions:
+            flipped = alphabet[(alphabet.index(text[position]) + 1) % 64]
+            changed = list(parts)
+            changed[segment] = text[:position] + flipped + text[position + 1:]
+            codes = _codes(client, ".".join(changed))
+            assert codes, (segment, position)
+            assert set(codes) <= {"malformed", "invalid_signature", "unsupported_algorithm", "unknown_key",
+                                  "untrusted_issuer"}, codes
+            rejected += 1
+    assert rejected > 200
+
+
+def test_altered_score_is_invalid_signature(client: TestClient, token: str) -> None:
+    header, payload, signature = _segments(token)
+    payload["credentialSubject"]["result"][0]["value"] = "100" if payload["credentialSubject"]["result"][0][
+        "value"] != "100" else "99"
+    assert _codes(client, _token(header, payload, signature)) == ["invalid_signature"]
+
+
+def test_alg_none_and_hs256_with_the_public_key_are_unsupported(client: TestClient, token: str) -> None:
+    header, payload, _ = _segments(token)
+    assert _codes(client, _token({**header, "alg": "none"}, payload, "")) == ["unsupported_algorithm"]
+    jwk = client.get("/.well-known/jwks.json").json()["keys"][0]
+    public_bytes = base64.urlsafe_b64decode(jwk["x"] + "==")
+    forged_header = {**header, "alg": "HS256"}
+    signing_input = f"{_b64(json.dumps(forged_header).encode())}.{_b64(json.dumps(payload).encode())}"
+    for secret in (public_bytes, json.dumps(jwk).encode()):
+        mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+        assert _codes(client, f"{signing_input}.{_b64(mac)}") == ["unsupported_algorithm"]
+
+
+def test_unknown_kid_wrong_typ_and_foreign_key(client: TestClient, token: str) -> None:
+    header, payload, signature = _segments(token)
+    assert _codes(client, _token({**header, "kid": "not-a-published-kid"}, payload, signature)) == ["unknown_key"]
+    assert _codes(client, _token({**header, "typ": "JWT"}, payload, signature)) == ["malformed"]
+    stranger = ed25519.Ed25519PrivateKey.generate()
+    forged = jose.sign_compact(payload, stranger, kid=header["kid"], alg="EdDSA")
+    assert _codes(client, forged) == ["invalid_signature"]
+    other_issuer = {**payload, "issuer": {**payload["issuer"], "id": "did:web:evil.example"}}
+    assert _codes(client, jose.sign_compact(other_issuer, stranger, kid="k1", alg="EdDSA")) == ["untrusted_issuer"]
+
+
+def test_duplicate_keys_are_malformed(client: TestClient, token: str) -> None:
+    raw = f'{{"verifiableCredential": "{token}", "verifiableCredential": "{token}"}}'
+    response = client.post("/v1/credentials/verify", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 200 and response.json()["errors"][0]["code"] == "malformed"
+    header_b64, payload_b64, signature = token.split(".")
+    doubled = _b64(base64.urlsafe_b64decode(header_b64 + "==")[:-1] + b',"alg":"EdDSA"}')
+    assert _codes(client, f"{doubled}.{payload_b64}.{signature}") == ["malformed"]
+
+
+def test_enveloped_form_verifies(client: TestClient, token: str) -> None:
+    enveloped = {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": "EnvelopedVerifiableCredential",
+                 "id": f"data:application/vc+jwt,{token}"}
+    assert _codes(client, enveloped) == []
+
+
+def test_not_json_missing_field_and_oversize_bodies(client: TestClient, token: str) -> None:
+    url = "/v1/credentials/verify"
+    headers = {"content-type": "application/json"}
+    for content in (b"not json", b"[1]", b'{"credential": "x"}', b'{"verifiableCredential": "x", "options": 3}'):
+        response = client.post(url, content=content, headers=headers)
+        assert response.status_code == 422, content
+        assert set(response.json()) == {"error", "detail"}
+    big = json.dumps({"verifiableCredential": token, "options": {"pad": "x" * 70_000}}).encode()
+    response = client.post(url, content=big, headers=headers)
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+
+    def chunks():  # type: ignore[no-untyped-def]  # no Content-Length: the limit holds while streaming
+        yield big[:40_000]
+        yield big[40_000:]
+
+    response = client.post(url, content=chunks(), headers=headers)
+    assert response.status_code == 413
+    for credential in (42, None, ["a"], "", {"no": "proof"}):
+        assert _codes(client, credential) == ["malformed"], credential
