@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/skillproof serve --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy app

@@ -76,6 +76,7 @@ def test_jws_header_and_payload_follow_vc_jose_cose(client: TestClient) -> None:
     jwks = client.get("/.well-known/jwks.json").json()
     assert header["kid"] in {key["kid"] for key in jwks["keys"]}
     assert payload == body["credential"] and "vc" not in payload
+    assert payload["iss"] == payload["issuer"]["id"]
 
 
 def test_independent_library_verifies_with_only_the_jwks(client: TestClient) -> None:

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,7 +39,10 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "alg_for_key",
+    "b64url_decode",
+    "b64url_encode",
     "jwk_thumbprint",
+    "loads_strict",
     "parse_compact",
     "public_jwk",
     "public_key_from_jwk",
@@ -57,6 +61,7 @@ PrivateKey = Ed25519PrivateKey | EllipticCurvePrivateKey
 _B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_VALUE: Final = bytes(_B64URL_ALPHABET.find(bytes([byte])) & 0x3F for byte in range(256))
 _TO_STANDARD_B64: Final = bytes.maketrans(b"-_", b"+/")
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _ACCEPTED_TYP: Final = frozenset({"vc+jwt", "application/vc+jwt"})  # RFC 7515 §4.1.9: prefix optional
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _THUMBPRINT_MEMBERS: Final = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}
@@ -167,9 +172,9 @@ def loads_strict(raw: bytes, what: str) -> Any:
     try:
         value = _DECODER.decode(raw.decode("utf-8"))
         # Walk the tree only when the raw text could break a rule (keeps the common path fast):
-        # depth <= number of containers, and a lone surrogate can only come from a \uD800-\uDFFF escape.
-        surrogates = b"\\u" in raw and (b"\\ud" in raw or b"\\uD" in raw)
-        if surrogates or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
+        # depth <= number of containers, and a lone surrogate needs a \uD800-\uDFFF escape.
+        surrogates = _SURROGATE_ESCAPE.search(raw) is not None
+        if surrogates or len(raw) - len(raw.translate(None, b"[{")) > MAX_JSON_DEPTH:
             _check_structure(value, strings=surrogates)
     except _StrictJsonError as exc:
         raise JoseError("malformed", f"The {what} is not acceptable JSON ({exc}).") from None
@@ -264,6 +269,20 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
 # -- sign -----------------------------------------------------------------------------------------
 
 
+def claims_for(credential: dict[str, Any]) -> dict[str, Any]:
+    """The JWT claims set of a credential: the credential itself plus `iss` = issuer id.
+
+    VC-JOSE-COSE §4.3: when `iss` is absent and the issuer is a URL, `kid` would have to be a URL to a
+    verification method; with `iss` present (§4.1.2: it MUST equal issuer.id) the kid can stay the RFC 7638
+    thumbprint that standard JWKS clients look up.
+    """
+    issuer = credential.get("issuer")
+    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+    if not isinstance(issuer_id, str) or not issuer_id:
+        raise JoseError("malformed", "The credential has no issuer id.")
+    return {**credential, "iss": issuer_id}
+
+
 def sign_compact(payload: dict[str, Any], private_key: PrivateKey, *, kid: str, alg: str) -> str:
     """Sign `payload` as a compact JWS with header {alg, typ: vc+jwt, cty: vc, kid}."""
     if alg not in ALLOWED_ALGORITHMS:
@@ -298,11 +317,13 @@ def parse_compact(token: object) -> ParsedJws:
         raise JoseError("malformed", "The token parts must be base64url without padding.")
     header_b64, payload_b64, signature_b64 = parts
     header = loads_strict(_b64url_decode_checked(header_b64), "JOSE header")
-    payload = loads_strict(_b64url_decode_checked(payload_b64), "payload")
-    signature = _b64url_decode_checked(signature_b64)
-
     if not isinstance(header, dict):
         raise JoseError("malformed", "The JOSE header must be a JSON object.")
+    # The allow-list comes first, so `alg: none` (with its empty signature) is named for what it is.
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
+        shown = f"The algorithm {alg!r}" if isinstance(alg, str) and len(alg) <= 20 else "This algorithm"
+        raise JoseError("unsupported_algorithm", f"{shown} is not allowed; only EdDSA and ES256 are.")
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP:
         raise JoseError("malformed", "The JOSE header 'typ' must be 'vc+jwt'.")
@@ -313,12 +334,10 @@ def parse_compact(token: object) -> ParsedJws:
         raise JoseError("malformed", "Critical JOSE header extensions ('crit') are not supported.")
     if "b64" in header and header["b64"] is not True:
         raise JoseError("malformed", "Unencoded payloads (b64: false) are not supported.")
+    payload = loads_strict(_b64url_decode_checked(payload_b64), "payload")
     if not isinstance(payload, dict):
         raise JoseError("malformed", "The JWS payload must be a JSON object.")
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
-        shown = f"The algorithm {alg!r}" if isinstance(alg, str) and len(alg) <= 20 else "This algorithm"
-        raise JoseError("unsupported_algorithm", f"{shown} is not allowed; only EdDSA and ES256 are.")
+    signature = _b64url_decode_checked(signature_b64)
 
     signing_input = data[: len(header_b64) + 1 + len(payload_b64)]
     return ParsedJws(header=header, payload=payload, signing_input=signing_input, signature=signature)

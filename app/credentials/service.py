@@ -13,7 +13,7 @@ from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.auth.service import Principal
 from app.config import Settings
-from app.credentials import builder
+from app.credentials import builder, jose
 from app.credentials.models import Credential
 from app.errors import Conflict, NotFound
 from app.keys.keystore import FileKeyStore
@@ -78,9 +78,9 @@ def issue(
         issued_at=now,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
     )
-    record.document = document
+    record.document = jose.claims_for(document)
     session.flush()  # stored unsigned before it is signed
-    record.jwt, record.kid = keystore.sign(document)
+    record.jwt, record.kid = keystore.sign(record.document)
     session.flush()
     return record
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from app.credentials import jose
 from app.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
 from app.errors import NotFound, error_responses
 from app.status_lists import service
@@ -29,7 +30,7 @@ def get_status_list(
     )
     if document is None:
         raise NotFound("No such status list.")
-    token, _ = keystore.sign(document)
+    token, _ = keystore.sign(jose.claims_for(document))
     return Response(
         content=token,
         media_type=VC_JWT_MEDIA_TYPE,

@@ -270,7 +270,7 @@ def _check_credential(
     if "id" in credential and not isinstance(credential["id"], str):
         problems.append("id must be a URL string.")
     if "vc" in credential or "vp" in credential:
-        problems.append("The JWT claims 'vc' and 'vp' are not allowed (VC-JOSE-COSE §3.1.3).")
+        problems.append("The JWT claims 'vc' and 'vp' are not allowed (VC-JOSE-COSE §1.1.2.1).")
     if "iss" in credential and credential["iss"] != issuer_id:
         problems.append("The JWT 'iss' differs from the credential issuer.")
     for claim in ("nbf", "exp", "iat"):
