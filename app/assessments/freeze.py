@@ -1,14 +1,27 @@
-"""Pure functions over frozen assessments: the content hash and per-attempt presentation."""
+"""Pure functions over frozen assessments: content hash, fair draws, per-attempt presentation."""
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Collection, Sequence
+from fractions import Fraction
 from typing import Any
 
 import rfc8785
 
 LEARNER_ITEM_FIELDS = ("id", "type", "prompt", "options", "points")
+LEARNER_OPTION_FIELDS = ("id", "text", "side")
+
+
+def normalise_item(item: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of an item: no null fields, so every view of it hashes alike."""
+    clean = {key: value for key, value in item.items() if value is not None}
+    if "options" in clean:
+        clean["options"] = [
+            {key: value for key, value in option.items() if value is not None} for option in clean["options"]
+        ]
+    return clean
 
 
 def content_hash(items: list[dict[str, Any]], rubric: dict[str, Any]) -> str:
@@ -17,11 +30,66 @@ def content_hash(items: list[dict[str, Any]], rubric: dict[str, Any]) -> str:
 
 
 def learner_item(item: dict[str, Any]) -> dict[str, Any]:
-    """An item as a learner sees it: no key, explanation or tolerance."""
+    """An item as a learner sees it: no key, explanation, tolerance, criteria or accepted answers."""
     view = {field: item[field] for field in LEARNER_ITEM_FIELDS if field in item}
     if "options" in view:
-        view["options"] = [{"id": option["id"], "text": option["text"]} for option in view["options"]]
+        view["options"] = [
+            {field: option[field] for field in LEARNER_OPTION_FIELDS if field in option} for option in view["options"]
+        ]
     return view
+
+
+def _stratum(item: dict[str, Any]) -> tuple[str, int]:
+    criteria: dict[str, float] = item.get("criteria") or {"general": 1}
+    main = min(criteria, key=lambda name: (-criteria[name], name))
+    return main, int(item.get("difficulty", 2))
+
+
+def _stratified_sample(items: Sequence[dict[str, Any]], count: int, rng: random.Random) -> list[dict[str, Any]]:
+    """`count` items spread over (criterion, difficulty) strata in proportion to their sizes."""
+    if count >= len(items):
+        return list(items)
+    strata: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for item in items:
+        strata.setdefault(_stratum(item), []).append(item)
+    keys = sorted(strata)
+    quotas = {key: Fraction(len(strata[key]) * count, len(items)) for key in keys}
+    taken = {key: int(quota) for key, quota in quotas.items()}
+    # Largest remainder first; ties broken by the seeded generator, never by position.
+    remainder_order = sorted(keys, key=lambda key: (-(quotas[key] - taken[key]), rng.random()))
+    for key in remainder_order[: count - sum(taken.values())]:
+        taken[key] += 1
+    chosen: list[dict[str, Any]] = []
+    for key in keys:
+        chosen += rng.sample(strata[key], taken[key])
+    return chosen
+
+
+def draw_items(
+    pool: Sequence[dict[str, Any]], count: int | None, seed: int, seen: Collection[str] = ()
+) -> list[str]:
+    """Item ids for one attempt: seeded, stratified by criterion and difficulty, unseen items first."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible draw, not a secret
+    if count is None or count >= len(pool):
+        chosen = list(pool)
+    else:
+        unseen = [item for item in pool if item["id"] not in seen]
+        if len(unseen) >= count:
+            chosen = _stratified_sample(unseen, count, rng)
+        else:
+            again = [item for item in pool if item["id"] in seen]
+            chosen = unseen + _stratified_sample(again, count - len(unseen), rng)
+    ids = [item["id"] for item in chosen]
+    rng.shuffle(ids)
+    return ids
+
+
+def attempt_items(pool: Sequence[dict[str, Any]], item_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The frozen items an attempt drew, in the pool's order (all of them for attempts without a draw)."""
+    if item_ids is None:
+        return list(pool)
+    drawn = set(item_ids)
+    return [item for item in pool if item["id"] in drawn]
 
 
 def present(items: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:

@@ -32,9 +32,12 @@ def _generator(request: Request) -> BankGenerator:
 def _learner_view(assessment: Assessment) -> AssessmentOut:
     return AssessmentOut(
         id=assessment.id, skill=assessment.skill, level=assessment.level, title=assessment.title,
-        status=assessment.status, item_count=len(assessment.items),
+        status=assessment.status,
         time_limit_seconds=assessment.time_limit_seconds, pass_percent=assessment.pass_percent,
         content_hash=assessment.content_hash, published_at=assessment.published_at,
+        item_count=assessment.attempt_item_count or len(assessment.items), version=assessment.version,
+        supersedes_id=assessment.supersedes_id, max_attempts=assessment.max_attempts,
+        retake_cooldown_seconds=assessment.retake_cooldown_seconds,
     )
 
 
@@ -42,8 +45,9 @@ def _admin_view(assessment: Assessment) -> AdminAssessmentOut:
     return AdminAssessmentOut(
         **_learner_view(assessment).model_dump(),
         generator=assessment.generator, seed=assessment.seed, created_at=assessment.created_at,
+        pool_size=len(assessment.items),
         items=assessment.items,  # type: ignore[arg-type]
-        rubric=assessment.rubric,
+        rubric=assessment.rubric, provenance=assessment.provenance, dropped_items=assessment.dropped_items or [],
     )
 
 

@@ -12,6 +12,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class MasteryBand(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    min_percent: float = Field(ge=0, le=100)
+
+
 class AssessmentCreate(Strict):
     skill: str = Field(min_length=1, max_length=100)
     level: str = Field(min_length=1, max_length=100)
@@ -22,6 +27,17 @@ class AssessmentCreate(Strict):
     pass_percent: float = Field(default=70, ge=0, le=100)
     credential_valid_days: int | None = Field(default=None, ge=1, le=3650)
     generator: Literal["bank", "llm"] | None = None
+    attempt_item_count: int | None = Field(
+        default=None, ge=1, le=100, description="Items one attempt draws from the pool (default: all)."
+    )
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    retake_cooldown_seconds: int = Field(default=0, ge=0, le=365 * 86400)
+    multiple_response_scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision"] = "right_minus_wrong"
+    ordering_scoring: Literal["all_or_nothing", "adjacent_pairs"] = "all_or_nothing"
+    mastery_bands: list[MasteryBand] | None = Field(default=None, max_length=10)
+    item_types: list[
+        Literal["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
+    ] | None = Field(default=None, description="Item types to generate (llm) or draw (bank); default: all.")
 
 
 class Skill(BaseModel):
@@ -31,33 +47,43 @@ class Skill(BaseModel):
     levels: list[str]
 
 
-class OptionOut(BaseModel):
+class OmitAbsent(BaseModel):
+    """Serialises without null fields: items keep exactly the fields they have (so views hash as stored)."""
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]  # keeps field schema
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class OptionOut(OmitAbsent):
     id: str
     text: str
+    side: Literal["left", "right"] | None = Field(default=None, description="matching items only")
 
 
-class ItemOut(BaseModel):
+class ItemOut(OmitAbsent):
     """An item as a learner sees it."""
 
     id: str
-    type: str
+    type: Literal["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
     prompt: str
     options: list[OptionOut] | None = None
     points: int
 
-    @model_serializer(mode="wrap")
-    def _omit_absent(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]  # keeps field schema
-        # Items keep exactly the fields they have, so the admin view hashes to content_hash.
-        data: dict[str, Any] = handler(self)
-        return {key: value for key, value in data.items() if value is not None or key in ("answer",)}
-
 
 class AdminItemOut(ItemOut):
-    """An item with its key, explanation and (numeric) tolerance."""
+    """An item with its key, explanation and scoring details."""
 
     answer: JsonValue
     explanation: str
-    tolerance: dict[str, float] | None = None
+    tolerance: dict[str, float] | None = Field(default=None, description="numeric: absolute and relative")
+    accepted_answers: list[str] | None = Field(default=None, description="short_text: other accepted answers")
+    case_sensitive: bool | None = Field(default=None, description="short_text")
+    pattern: str | None = Field(default=None, description="short_text: a full-match regular expression")
+    scoring: str | None = Field(default=None, description="overrides the rubric's mode for this item")
+    criteria: dict[str, float] | None = Field(default=None, description="competency tags and their weights")
+    difficulty: Literal[1, 2, 3] | None = None
 
 
 class AssessmentOut(BaseModel):
@@ -73,14 +99,21 @@ class AssessmentOut(BaseModel):
     pass_percent: float
     content_hash: str | None
     published_at: dt.datetime | None
+    version: int
+    supersedes_id: str | None
+    max_attempts: int | None
+    retake_cooldown_seconds: int
 
 
 class AdminAssessmentOut(AssessmentOut):
     generator: str
     seed: int
     created_at: dt.datetime
+    pool_size: int
     items: list[AdminItemOut]
     rubric: dict[str, Any]
+    provenance: dict[str, Any] | None = Field(description="model, prompt version, temperature, seed (llm)")
+    dropped_items: list[dict[str, Any]] = Field(description="generated items dropped by the checks, with reasons")
 
 
 class Response(Strict):
@@ -98,6 +131,13 @@ class ItemScoreOut(BaseModel):
     max_score: float
 
 
+class CriterionScoreOut(BaseModel):
+    criterion: str
+    score: float
+    max_score: float
+    percent: float
+
+
 class GradeOut(BaseModel):
     attempt_id: str
     status: Literal["graded"]
@@ -105,9 +145,12 @@ class GradeOut(BaseModel):
     max_score: float
     percent: float
     passed: bool
+    mastery: str | None = Field(description="the highest mastery band reached, or null")
     items: list[ItemScoreOut]
+    criteria: list[CriterionScoreOut]
     credential_id: str | None
     graded_at: dt.datetime
+    amended: bool = Field(default=False, description="true when an amendment regraded this attempt")
 
 
 class AttemptOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import secrets
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments import freeze
 from app.assessments.generators.bank import BankGenerator
-from app.assessments.models import Assessment, Attempt, Grade
+from app.assessments.models import Amendment, Assessment, Attempt, Grade
 from app.assessments.schemas import AssessmentCreate
 from app.auth.models import Learner
 from app.auth.service import Principal
@@ -24,8 +25,6 @@ from app.credentials import service as credentials_service
 from app.errors import Conflict, NotFound, Unprocessable
 from app.grading import rubric as grading
 from app.keys.keystore import FileKeyStore
-
-MULTIPLE_RESPONSE_SCORING = "right_minus_wrong"
 
 
 def create_draft(
@@ -44,42 +43,72 @@ def create_draft(
         raise Unprocessable(
             f"Skill {body.skill!r} has levels {list(skill.levels)}, not {body.level!r}.", code="unknown_level"
         )
-    available = generator.available(body.skill, body.level)
+    types = tuple(body.item_types) if body.item_types else None
+    available = generator.available(body.skill, body.level, types)
     if body.item_count > available:
         raise Unprocessable(
-            f"The bank holds {available} items for {body.skill} at {body.level}; ask for at most that many.",
+            f"The bank holds {available} such items for {body.skill} at {body.level}; ask for at most that many.",
             code="not_enough_items",
         )
+    if body.attempt_item_count is not None and body.attempt_item_count > body.item_count:
+        raise Unprocessable("attempt_item_count cannot exceed item_count (the pool).", code="validation_error")
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    items = generator.draft(body.skill, body.level, body.item_count, seed)
-    rubric: dict[str, Any] = {
+    items = [freeze.normalise_item(item) for item in generator.draft(body.skill, body.level, body.item_count, seed,
+                                                                       types)]
+    return _new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
+                      skill_description=skill.description, items=items, seed=seed, generator_name="bank",
+                      provenance=None, dropped=[], settings=settings, now=now)
+
+
+def rubric_for(body: AssessmentCreate) -> dict[str, Any]:
+    """The scoring rules an assessment is frozen with."""
+    return {
         "version": grading.RUBRIC_VERSION,
         "pass_percent": body.pass_percent,
-        "multiple_response": MULTIPLE_RESPONSE_SCORING,
+        "multiple_response": body.multiple_response_scoring,
+        "ordering": body.ordering_scoring,
         "numeric": "absolute_or_relative_tolerance",
+        "short_text": "normalised_exact_or_pattern",
+        "matching": "per_pair",
+        "mastery_bands": (
+            [band.model_dump() for band in body.mastery_bands]
+            if body.mastery_bands is not None
+            else [{"name": name, "min_percent": minimum} for name, minimum in grading.DEFAULT_MASTERY_BANDS]
+        ),
         "credential_valid_days": body.credential_valid_days,
     }
+
+
+def _new_draft(
+    session: Session, body: AssessmentCreate, *, skill_id: str, skill_name: str, skill_description: str,
+    items: list[dict[str, Any]], seed: int, generator_name: str, provenance: dict[str, Any] | None,
+    dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime,
+) -> Assessment:
     assessment = Assessment(
-        skill=skill.id,
-        skill_name=skill.name,
-        skill_description=skill.description,
+        skill=skill_id,
+        skill_name=skill_name,
+        skill_description=skill_description,
         level=body.level,
-        title=body.title or f"{skill.name}: {body.level}",
+        title=body.title or f"{skill_name}: {body.level}",
         status="draft",
-        generator="bank",
+        generator=generator_name,
         seed=seed,
         time_limit_seconds=body.time_limit_seconds or settings.default_time_limit_seconds,
         pass_percent=body.pass_percent,
         items=items,
-        rubric=rubric,
+        rubric=rubric_for(body),
         content_hash=None,
         created_at=now,
+        attempt_item_count=body.attempt_item_count,
+        max_attempts=body.max_attempts,
+        retake_cooldown_seconds=body.retake_cooldown_seconds,
+        version=1,
+        provenance=provenance,
+        dropped_items=dropped,
     )
     session.add(assessment)
     session.flush()
     return assessment
-
-
 def get_assessment(session: Session, assessment_id: str, principal: Principal) -> Assessment:
     """Admins see drafts too; learners only published assessments."""
     assessment = session.get(Assessment, assessment_id)
@@ -108,18 +137,56 @@ def publish(session: Session, assessment: Assessment, now: dt.datetime) -> Asses
     return assessment
 
 
+def _check_retake_policy(session: Session, assessment: Assessment, previous: list[Attempt], now: dt.datetime) -> None:
+    if assessment.max_attempts is not None and len(previous) >= assessment.max_attempts:
+        raise Conflict(
+            f"All {assessment.max_attempts} allowed attempts on this assessment are used.", code="attempts_exhausted"
+        )
+    if not previous or not assessment.retake_cooldown_seconds:
+        return
+    last = previous[-1]
+    grade = grade_of(session, last.id)
+    ended = grade.graded_at if grade is not None else min(last.expires_at, max(last.started_at, now))
+    ready_at = ended + dt.timedelta(seconds=assessment.retake_cooldown_seconds)
+    if now < ready_at:
+        wait = math.ceil((ready_at - now).total_seconds())
+        raise Conflict(
+            f"A retake is possible from {ready_at.isoformat()} ({wait} s from now).",
+            code="retake_cooldown",
+            headers={"Retry-After": str(wait)},
+        )
+
+
 def start_attempt(session: Session, assessment: Assessment, learner_id: str, now: dt.datetime) -> Attempt:
+    """Start an attempt under the retake policy, drawing items the learner has not seen while the pool allows."""
+    if assessment.status == "superseded":
+        raise Conflict("A newer version of this assessment replaces it.", code="assessment_superseded")
     if assessment.status != "published":
         raise NotFound("No such assessment.")
+    previous = list(
+        session.scalars(
+            select(Attempt)
+            .where(Attempt.assessment_id == assessment.id, Attempt.learner_id == learner_id)
+            .order_by(Attempt.started_at, Attempt.id)
+        )
+    )
+    _check_retake_policy(session, assessment, previous, now)
+    seen = {item_id for attempt in previous for item_id in (attempt.item_ids or [])}
+    seed = secrets.randbelow(2**31)
     attempt = Attempt(
         assessment_id=assessment.id,
         learner_id=learner_id,
-        seed=secrets.randbelow(2**31),
+        seed=seed,
+        item_ids=freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, seen),
+        attempt_number=len(previous) + 1,
         started_at=now,
         expires_at=now + dt.timedelta(seconds=assessment.time_limit_seconds),
     )
-    session.add(attempt)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(attempt)
+    except IntegrityError:
+        raise Conflict("Another attempt was started at the same moment; try again.", code="attempt_conflict") from None
     return attempt
 
 
@@ -135,7 +202,7 @@ def grade_of(session: Session, attempt_id: str) -> Grade | None:
     return session.scalars(select(Grade).where(Grade.attempt_id == attempt_id)).first()
 
 
-def grade_json(grade: Grade, credential_id: str | None) -> dict[str, Any]:
+def grade_json(grade: Grade, credential_id: str | None, *, amended: bool = False) -> dict[str, Any]:
     return {
         "attempt_id": grade.attempt_id,
         "status": "graded",
@@ -143,10 +210,18 @@ def grade_json(grade: Grade, credential_id: str | None) -> dict[str, Any]:
         "max_score": grade.max_score,
         "percent": grade.percent,
         "passed": grade.passed,
+        "mastery": grade.mastery,
         "items": grade.item_scores,
+        "criteria": grade.criteria or [],
         "credential_id": credential_id,
         "graded_at": grade.graded_at.isoformat().replace("+00:00", "Z"),
+        "amended": amended,
     }
+
+
+def voided_items(session: Session, assessment_id: str) -> list[str]:
+    """Items of an assessment voided by amendments, sorted."""
+    return sorted(session.scalars(select(Amendment.item_id).where(Amendment.assessment_id == assessment_id)))
 
 
 def attempt_json(session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime) -> dict[str, Any]:
@@ -164,7 +239,7 @@ def attempt_json(session: Session, attempt: Attempt, assessment: Assessment, now
         "status": status,
         "started_at": attempt.started_at,
         "expires_at": attempt.expires_at,
-        "items": freeze.present(assessment.items, attempt.seed),
+        "items": freeze.present(freeze.attempt_items(assessment.items, attempt.item_ids), attempt.seed),
         "grade": grade_body,
     }
 
@@ -201,8 +276,11 @@ def submit(
         )
     assessment = session.get(Assessment, attempt.assessment_id)
     assert assessment is not None
+    voided = voided_items(session, assessment.id)
     try:
-        result = grading.grade(assessment.items, assessment.rubric, responses)
+        result = grading.grade(
+            freeze.attempt_items(assessment.items, attempt.item_ids), assessment.rubric, responses, voided=voided
+        )
     except grading.ResponseError as exc:
         raise Unprocessable(str(exc), code="invalid_response") from None
     scores = result.to_json()
@@ -214,6 +292,9 @@ def submit(
         percent=scores["percent"],
         passed=scores["passed"],
         item_scores=scores["items"],
+        criteria=scores["criteria"],
+        mastery=scores["mastery"],
+        voided_items=voided,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         response_body="",

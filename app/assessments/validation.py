@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import math
-import unicodedata
+import re
 from typing import Any
 
-ITEM_TYPES = ("single_choice", "multiple_response", "numeric")
-CHOICE_TYPES = ("single_choice", "multiple_response")
+from app.grading.rubric import normalise_text
+
+ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
+CHOICE_TYPES = ("single_choice", "multiple_response", "ordering", "matching")
+MAX_ANSWER_CHARS = 200
 MAX_PROMPT_CHARS = 2000
 MAX_OPTION_CHARS = 300
 MIN_OPTIONS, MAX_OPTIONS = 2, 8
-
-
-def normalise_text(text: str) -> str:
-    """NFKC, case-folded, whitespace folded: how options are compared for sameness."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def _is_number(value: object) -> bool:
@@ -38,10 +36,54 @@ def item_problems(item: dict[str, Any]) -> list[str]:
         problems.append("points_invalid: a positive whole number is required")
     if not isinstance(item.get("explanation"), str) or not item["explanation"].strip():
         problems.append("explanation_missing")
+    problems += _tag_problems(item)
     if kind in CHOICE_TYPES:
         problems += _choice_problems(item)
-    else:
+    elif kind == "numeric":
         problems += _numeric_problems(item)
+    else:
+        problems += _short_text_problems(item)
+    return problems
+
+
+def _tag_problems(item: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    criteria = item.get("criteria")
+    if criteria is not None and (
+        not isinstance(criteria, dict)
+        or not criteria
+        or not all(isinstance(name, str) and name for name in criteria)
+        or not all(_is_number(weight) and weight > 0 for weight in criteria.values())
+    ):
+        problems.append("criteria_invalid: a map of criterion names to positive weights")
+    difficulty = item.get("difficulty")
+    if difficulty is not None and difficulty not in (1, 2, 3):
+        problems.append("difficulty_invalid: 1 (easy), 2 (medium) or 3 (hard)")
+    return problems
+
+
+def _short_text_problems(item: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    answer = item.get("answer")
+    accepted = item.get("accepted_answers", [])
+    if not isinstance(answer, str) or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
+        problems.append("key_missing: a non-empty answer string is required")
+    if not isinstance(accepted, list) or not all(isinstance(text, str) and text.strip() for text in accepted):
+        problems.append("accepted_answers_invalid")
+    if not isinstance(item.get("case_sensitive", False), bool):
+        problems.append("case_sensitive_invalid")
+    pattern = item.get("pattern")
+    if pattern is not None:
+        try:
+            compiled = re.compile(pattern)
+        except (re.error, TypeError):
+            problems.append("pattern_invalid: not a regular expression")
+        else:
+            case_sensitive = item.get("case_sensitive", False) is True
+            key = normalise_text(answer, case_sensitive=case_sensitive) if isinstance(answer, str) else ""
+            flags = 0 if case_sensitive else re.IGNORECASE
+            if re.fullmatch(compiled.pattern, key, flags) is None:
+                problems.append("pattern_rejects_key: the pattern does not match the answer")
     return problems
 
 
@@ -64,6 +106,12 @@ def _choice_problems(item: dict[str, Any]) -> list[str]:
     if len(set(ids)) != len(ids):
         problems.append("option_ids_not_distinct")
     answer = item.get("answer")
+    if item["type"] == "ordering":
+        if not isinstance(answer, list) or sorted(map(str, answer)) != sorted(map(str, ids)):
+            problems.append("key_not_an_order: the answer must list every option once")
+        return problems
+    if item["type"] == "matching":
+        return problems + _matching_problems(item, answer)
     if item["type"] == "single_choice":
         if not isinstance(answer, str):
             problems.append("key_count: exactly one key is required")
@@ -79,6 +127,23 @@ def _choice_problems(item: dict[str, Any]) -> list[str]:
         elif len(answer) == len(ids):
             problems.append("every_option_is_a_key")
     return problems
+
+
+def _matching_problems(item: dict[str, Any], answer: object) -> list[str]:
+    sides = {option.get("id"): option.get("side") for option in item["options"]}
+    if not set(sides.values()) <= {"left", "right"}:
+        return ["side_invalid: every matching option is on the left or the right"]
+    left = {option_id for option_id, side in sides.items() if side == "left"}
+    right = {option_id for option_id, side in sides.items() if side == "right"}
+    if not left or not right:
+        return ["sides_missing: matching needs left and right options"]
+    if not isinstance(answer, dict) or set(answer) != left:
+        return ["key_not_a_matching: the answer maps every left option"]
+    if not set(answer.values()) <= right:
+        return ["key_not_an_option"]
+    if len(set(answer.values())) != len(answer):
+        return ["key_reuses_right_option"]
+    return []
 
 
 def _numeric_problems(item: dict[str, Any]) -> list[str]:

@@ -28,12 +28,19 @@ class StatusEntryRef:
 
 
 @dataclass(frozen=True)
+class MasteryBand:
+    name: str
+    min_percent: float
+
+
+@dataclass(frozen=True)
 class Achievement:
     skill_id: str
     skill_name: str
     skill_description: str
     level: str
     pass_percent: float
+    mastery_bands: tuple[MasteryBand, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,37 @@ def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, 
                 "valueMin": "0",
                 "valueMax": "100",
                 "requiredValue": percent,
+            },
+            *([_mastery_description(achievement, achievement_uri)] if achievement.mastery_bands else []),
+        ],
+    }
+
+
+def _slug(name: str) -> str:
+    return "".join(char if char.isalnum() else "-" for char in name.lower()).strip("-") or "level"
+
+
+def mastery_level_id(achievement_uri: str, name: str) -> str:
+    return f"{achievement_uri}#mastery-{_slug(name)}"
+
+
+def _mastery_description(achievement: Achievement, achievement_uri: str) -> dict[str, Any]:
+    """OB 3.0 ResultDescription of type RubricCriterionLevel: the mastery bands, highest first."""
+    bands = sorted(achievement.mastery_bands, key=lambda band: -band.min_percent)
+    return {
+        "id": f"{achievement_uri}#mastery",
+        "type": ["ResultDescription"],
+        "name": "Mastery level",
+        "resultType": "RubricCriterionLevel",
+        "rubricCriterionLevel": [
+            {
+                "id": mastery_level_id(achievement_uri, band.name),
+                "type": ["RubricCriterionLevel"],
+                "name": band.name,
+                "description": f"At least {_percent_text(band.min_percent)}% of the maximum score.",
+                "level": band.name,
             }
+            for band in bands
         ],
     }
 
@@ -98,6 +135,7 @@ def build_credential(
     achievement: Achievement,
     evidence: Evidence,
     score_percent: float,
+    mastery: str | None = None,
     status_entries: list[StatusEntryRef],
     issued_at: dt.datetime,
     valid_until: dt.datetime | None = None,
@@ -121,7 +159,18 @@ def build_credential(
                     "resultDescription": achievement_json["resultDescription"][0]["id"],
                     "value": _percent_text(score_percent),
                     "status": "Completed",
-                }
+                },
+                *(
+                    [
+                        {
+                            "type": ["Result"],
+                            "resultDescription": achievement_json["resultDescription"][1]["id"],
+                            "achievedLevel": mastery_level_id(achievement_json["id"], mastery),
+                        }
+                    ]
+                    if mastery is not None and achievement.mastery_bands
+                    else []
+                ),
             ],
         },
         "evidence": [

@@ -58,6 +58,10 @@ def issue(
             skill_description=assessment.skill_description,
             level=assessment.level,
             pass_percent=assessment.pass_percent,
+            mastery_bands=tuple(
+                builder.MasteryBand(name=band["name"], min_percent=band["min_percent"])
+                for band in assessment.rubric.get("mastery_bands") or []
+            ),
         ),
         evidence=builder.Evidence(
             assessment_id=assessment.id,
@@ -67,6 +71,7 @@ def issue(
             item_count=len(assessment.items),
         ),
         score_percent=grade.percent,
+        mastery=grade.mastery,
         status_entries=[
             builder.StatusEntryRef(
                 purpose=entry.purpose,

@@ -2,23 +2,40 @@
 
 Scoring rules (also in the README):
 - single_choice: full points when the chosen option is the key, else 0.
-- multiple_response ("right_minus_wrong"): points x max(0, (keys chosen - non-keys chosen) / number of keys).
-- numeric: full points when |answer - key| <= max(absolute, relative x |key|), computed in exact decimals
-  from the numbers' shortest representations, else 0.
-- An item with no response scores 0. Passing: score / max_score x 100 >= pass_percent (exact arithmetic).
+- multiple_response, by the rubric's (or the item's) mode:
+    all_or_nothing     full points only when exactly the keys are chosen;
+    right_minus_wrong  points x max(0, (keys chosen - non-keys chosen) / number of keys);
+    every_decision     points x (options decided correctly, chosen or left alone) / number of options.
+- numeric: full points when |answer - key| <= max(absolute, relative x |key|), in exact decimals.
+- short_text: the answer and the accepted answers are NFKC-normalised, trimmed, inner whitespace folded
+  and (unless case_sensitive) case-folded; full points on an exact match with any of them, or when the
+  normalised answer fully matches the item's regex `pattern`.
+- ordering, by mode: all_or_nothing, or adjacent_pairs = points x (adjacent pairs of the answer that are
+  adjacent in the same order in the key) / (options - 1).
+- matching: points x (left options matched to their right option) / (left options).
+- Items with no response score 0; voided items count neither in score nor maximum.
+- Passing: score x 100 >= pass_percent x max_score (exact). Mastery: the highest band whose min_percent
+  the percent reaches. Criteria: each item's score and maximum are spread over its criteria by weight.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+import re
+import unicodedata
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-RUBRIC_VERSION = 1
-MULTIPLE_RESPONSE_MODES = frozenset({"right_minus_wrong"})
+RUBRIC_VERSION = 2
+MULTIPLE_RESPONSE_MODES = ("all_or_nothing", "right_minus_wrong", "every_decision")
+ORDERING_MODES = ("all_or_nothing", "adjacent_pairs")
+DEFAULT_CRITERION = "general"
+DEFAULT_MASTERY_BANDS: tuple[tuple[str, float], ...] = (("Advanced", 90.0), ("Proficient", 70.0), ("Foundation", 50.0))
+MAX_SHORT_TEXT = 500
 
 
 class ResponseError(ValueError):
@@ -33,31 +50,54 @@ class ItemScore:
 
 
 @dataclass(frozen=True)
+class CriterionScore:
+    criterion: str
+    score: Fraction
+    max_score: Fraction
+
+
+@dataclass(frozen=True)
 class Grade:
     score: Fraction
     max_score: Fraction
     passed: bool
     items: tuple[ItemScore, ...]
+    criteria: tuple[CriterionScore, ...] = ()
+    mastery: str | None = None
 
     @property
     def percent(self) -> float:
         """Percent of the maximum, rounded to two decimals (half-even, deterministic)."""
-        if self.max_score == 0:
-            return 0.0
-        return round(float(self.score / self.max_score * 100), 2)
+        return _percent(self.score, self.max_score)
 
     def to_json(self) -> dict[str, Any]:
-        """Numbers as floats rounded to 4 decimals, the form the API returns."""
+        """Numbers as floats rounded to 4 decimals (integers stay integers), the form the API returns."""
         return {
             "score": _number(self.score),
             "max_score": _number(self.max_score),
             "percent": self.percent,
             "passed": self.passed,
+            "mastery": self.mastery,
             "items": [
                 {"item_id": item.item_id, "score": _number(item.score), "max_score": _number(item.max_score)}
                 for item in self.items
             ],
+            "criteria": [
+                {
+                    "criterion": criterion.criterion,
+                    "score": _number(criterion.score),
+                    "max_score": _number(criterion.max_score),
+                    "percent": _percent(criterion.score, criterion.max_score),
+                }
+                for criterion in self.criteria
+            ],
         }
+
+
+def _percent(score: Fraction, maximum: Fraction) -> float:
+    if maximum == 0:
+        return 0.0
+    return round(float(score / maximum * 100), 2)
 
 
 def _number(value: Fraction) -> float | int:
@@ -74,15 +114,27 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def normalise_text(text: str, *, case_sensitive: bool = False) -> str:
+    """NFKC, trimmed, inner whitespace folded, case-folded unless case_sensitive."""
+    folded = " ".join(unicodedata.normalize("NFKC", text).split())
+    return folded if case_sensitive else folded.casefold()
+
+
+def _option_ids(item: Mapping[str, Any], side: str | None = None) -> set[str]:
+    return {
+        option["id"] for option in item.get("options", []) if side is None or option.get("side") == side
+    }
+
+
 def check_answer_shape(item: Mapping[str, Any], answer: object) -> None:
     """Raise ResponseError unless `answer` has the shape the item's type takes."""
     item_id = item["id"]
     kind = item["type"]
-    option_ids = {option["id"] for option in item.get("options", [])}
+    option_ids = _option_ids(item)
     if kind == "single_choice":
         if not isinstance(answer, str) or answer not in option_ids:
             raise ResponseError(f"item {item_id}: answer must be one of the item's option ids")
-    elif kind == "multiple_response":
+    elif kind in ("multiple_response", "ordering"):
         if not isinstance(answer, list) or not all(isinstance(choice, str) for choice in answer):
             raise ResponseError(f"item {item_id}: answer must be a list of option ids")
         if len(set(answer)) != len(answer):
@@ -92,6 +144,14 @@ def check_answer_shape(item: Mapping[str, Any], answer: object) -> None:
     elif kind == "numeric":
         if not _is_number(answer):
             raise ResponseError(f"item {item_id}: answer must be a finite number")
+    elif kind == "short_text":
+        if not isinstance(answer, str) or len(answer) > MAX_SHORT_TEXT:
+            raise ResponseError(f"item {item_id}: answer must be a string of at most {MAX_SHORT_TEXT} characters")
+    elif kind == "matching":
+        if not isinstance(answer, dict) or not all(isinstance(value, str) for value in answer.values()):
+            raise ResponseError(f"item {item_id}: answer must be an object mapping left option ids to right ones")
+        if not set(answer) <= _option_ids(item, "left") or not set(answer.values()) <= _option_ids(item, "right"):
+            raise ResponseError(f"item {item_id}: answer names an option the item does not have on that side")
     else:
         raise ResponseError(f"item {item_id}: unsupported item type {kind!r}")
 
@@ -115,6 +175,47 @@ def collect_responses(
     return answers
 
 
+def _multiple_response(item: Mapping[str, Any], chosen: set[str], mode: str) -> Fraction:
+    keys = set(item["answer"])
+    if mode == "all_or_nothing":
+        return Fraction(1) if chosen == keys else Fraction(0)
+    if mode == "every_decision":
+        options = _option_ids(item)
+        right = sum(1 for option in options if (option in chosen) == (option in keys))
+        return Fraction(right, len(options))
+    right, wrong = len(chosen & keys), len(chosen - keys)
+    return max(Fraction(0), Fraction(right - wrong, len(keys)))
+
+
+def _ordering(item: Mapping[str, Any], answer: list[str], mode: str) -> Fraction:
+    key = list(item["answer"])
+    if mode == "all_or_nothing" or len(key) < 2:
+        return Fraction(1) if answer == key else Fraction(0)
+    key_pairs = set(itertools.pairwise(key))
+    hits = sum(1 for pair in itertools.pairwise(answer) if pair in key_pairs)
+    return Fraction(hits, len(key) - 1)
+
+
+def _short_text(item: Mapping[str, Any], answer: str) -> Fraction:
+    case_sensitive = bool(item.get("case_sensitive", False))
+    given = normalise_text(answer, case_sensitive=case_sensitive)
+    accepted = [item["answer"], *item.get("accepted_answers", [])]
+    if any(given == normalise_text(text, case_sensitive=case_sensitive) for text in accepted):
+        return Fraction(1)
+    pattern = item.get("pattern")
+    if pattern:
+        flags = 0 if case_sensitive else re.IGNORECASE
+        if re.fullmatch(pattern, given, flags) is not None:
+            return Fraction(1)
+    return Fraction(0)
+
+
+def _matching(item: Mapping[str, Any], answer: Mapping[str, str]) -> Fraction:
+    key: Mapping[str, str] = item["answer"]
+    hits = sum(1 for left, right in key.items() if answer.get(left) == right)
+    return Fraction(hits, len(key))
+
+
 def score_item(item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any]) -> Fraction:
     """Points earned on one item (answer already shape-checked; None means unanswered)."""
     points = Fraction(item["points"])
@@ -122,43 +223,93 @@ def score_item(item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any
         return Fraction(0)
     kind = item["type"]
     if kind == "single_choice":
-        return points if answer == item["answer"] else Fraction(0)
-    if kind == "multiple_response":
+        share = Fraction(1) if answer == item["answer"] else Fraction(0)
+    elif kind == "multiple_response":
         assert isinstance(answer, list)
-        keys = set(item["answer"])
-        chosen = set(answer)
-        right = len(chosen & keys)
-        wrong = len(chosen - keys)
-        return points * max(Fraction(0), Fraction(right - wrong, len(keys)))
-    if kind == "numeric":
+        share = _multiple_response(item, set(answer), item.get("scoring") or rubric.get("multiple_response",
+                                                                                           "right_minus_wrong"))
+    elif kind == "numeric":
         assert isinstance(answer, int | float)
         key = _decimal(item["answer"])
         tolerance = item.get("tolerance", {})
         allowed = max(
             _decimal(tolerance.get("absolute", 0)), _decimal(tolerance.get("relative", 0)) * abs(key)
         )
-        return points if abs(_decimal(answer) - key) <= allowed else Fraction(0)
-    raise ResponseError(f"item {item['id']}: unsupported item type {kind!r}")
+        share = Fraction(1) if abs(_decimal(answer) - key) <= allowed else Fraction(0)
+    elif kind == "short_text":
+        assert isinstance(answer, str)
+        share = _short_text(item, answer)
+    elif kind == "ordering":
+        assert isinstance(answer, list)
+        share = _ordering(item, answer, item.get("scoring") or rubric.get("ordering", "all_or_nothing"))
+    elif kind == "matching":
+        assert isinstance(answer, dict)
+        share = _matching(item, answer)
+    else:
+        raise ResponseError(f"item {item['id']}: unsupported item type {kind!r}")
+    return points * share
+
+
+def _criteria_breakdown(
+    items: Sequence[Mapping[str, Any]], scores: Sequence[ItemScore]
+) -> tuple[CriterionScore, ...]:
+    totals: dict[str, list[Fraction]] = {}
+    for item, item_score in zip(items, scores, strict=True):
+        weights = item.get("criteria") or {DEFAULT_CRITERION: 1}
+        weight_sum = sum((Fraction(str(weight)) for weight in weights.values()), Fraction(0))
+        for criterion, weight in weights.items():
+            share = Fraction(str(weight)) / weight_sum
+            total = totals.setdefault(criterion, [Fraction(0), Fraction(0)])
+            total[0] += item_score.score * share
+            total[1] += item_score.max_score * share
+    return tuple(CriterionScore(name, total[0], total[1]) for name, total in sorted(totals.items()))
+
+
+def mastery_level(score: Fraction, maximum: Fraction, bands: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """The name of the highest band reached, or None below every band."""
+    if maximum == 0:
+        return None
+    ordered = (
+        [(str(band["name"]), Fraction(str(band["min_percent"]))) for band in bands]
+        if bands is not None
+        else [(name, Fraction(str(minimum))) for name, minimum in DEFAULT_MASTERY_BANDS]
+    )
+    reached = [(minimum, name) for name, minimum in ordered if score * 100 >= minimum * maximum]
+    return max(reached)[1] if reached else None
 
 
 def grade(
-    items: Sequence[Mapping[str, Any]], rubric: Mapping[str, Any], responses: Sequence[Mapping[str, Any]]
+    items: Sequence[Mapping[str, Any]],
+    rubric: Mapping[str, Any],
+    responses: Sequence[Mapping[str, Any]],
+    *,
+    voided: Collection[str] = (),
 ) -> Grade:
     """Grade responses against frozen items; raises ResponseError for ungradeable input."""
     mode = rubric.get("multiple_response", "right_minus_wrong")
     if mode not in MULTIPLE_RESPONSE_MODES:
         raise ResponseError(f"unsupported multiple_response scoring {mode!r}")
+    if rubric.get("ordering", "all_or_nothing") not in ORDERING_MODES:
+        raise ResponseError(f"unsupported ordering scoring {rubric.get('ordering')!r}")
     answers = collect_responses(items, responses)
+    counted = [item for item in items if item["id"] not in voided]
     scores = tuple(
         ItemScore(
             item_id=item["id"],
             score=score_item(item, answers.get(item["id"]), rubric),
             max_score=Fraction(item["points"]),
         )
-        for item in items
+        for item in counted
     )
     total = sum((item.score for item in scores), Fraction(0))
     maximum = sum((item.max_score for item in scores), Fraction(0))
     pass_percent = Fraction(str(rubric["pass_percent"]))
     passed = maximum > 0 and total * 100 >= pass_percent * maximum
-    return Grade(score=total, max_score=maximum, passed=passed, items=scores)
+    return Grade(
+        score=total,
+        max_score=maximum,
+        passed=passed,
+        items=scores,
+        criteria=_criteria_breakdown(counted, scores),
+        mastery=mastery_level(total, maximum, rubric.get("mastery_bands")),
+    )

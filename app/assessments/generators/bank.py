@@ -16,7 +16,8 @@ BANK_DIR = Path(__file__).parent / "bank_data"
 SKILL_KEYS = {"id", "name", "description", "levels", "items"}
 ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "options", "answer", "explanation",
-    "tolerance", "relative_tolerance",
+    "tolerance", "relative_tolerance", "accepted_answers", "case_sensitive", "pattern",
+    "pairs", "extra_right", "criteria", "difficulty",
 }
 
 
@@ -53,7 +54,7 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
     }
     kind = raw.get("type")
     answer = raw.get("answer")
-    if kind in ("single_choice", "multiple_response"):
+    if kind in ("single_choice", "multiple_response", "ordering"):
         texts = raw.get("options")
         if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
             raise BankError(f"{where}: options must be a list of strings")
@@ -71,17 +72,47 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
             item["answer"] = key_of(answer)
         else:
             if not isinstance(answer, list):
-                raise BankError(f"{where}: a multiple_response answer is a list of option indexes")
+                raise BankError(f"{where}: a {kind} answer is a list of option indexes")
             item["answer"] = [key_of(index) for index in answer]
+    elif kind == "matching":
+        item.update(_matching_from_pairs(raw, where))
+    elif kind == "short_text":
+        item["answer"] = answer
+        item["accepted_answers"] = raw.get("accepted_answers", [])
+        item["case_sensitive"] = raw.get("case_sensitive", False)
+        if "pattern" in raw:
+            item["pattern"] = raw["pattern"]
     else:
         item["answer"] = answer
         if "tolerance" in raw:
             item["tolerance"] = {"absolute": raw["tolerance"], "relative": raw.get("relative_tolerance", 0)}
+    for optional in ("criteria", "difficulty"):
+        if optional in raw:
+            item[optional] = raw[optional]
     item["explanation"] = raw.get("explanation")
     problems = item_problems(item)
     if problems:
         raise BankError(f"{where}: {'; '.join(problems)}")
     return item
+
+
+def _matching_from_pairs(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """pairs = [[left, right], ...] and extra_right = [...] -> options with sides and the key."""
+    pairs = raw.get("pairs")
+    extra = raw.get("extra_right", [])
+    if (
+        not isinstance(pairs, list)
+        or not all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
+                   for pair in pairs)
+        or not isinstance(extra, list)
+        or not all(isinstance(text, str) for text in extra)
+    ):
+        raise BankError(f"{where}: matching needs pairs = [[left, right], ...] and optional extra_right = [...]")
+    left = [{"id": option_id(raw["id"], "L:" + text), "text": text, "side": "left"} for text, _ in pairs]
+    right = [{"id": option_id(raw["id"], "R:" + text), "text": text, "side": "right"} for _, text in pairs]
+    right += [{"id": option_id(raw["id"], "R:" + text), "text": text, "side": "right"} for text in extra]
+    key = {l_opt["id"]: r_opt["id"] for l_opt, r_opt in zip(left, right, strict=False)}
+    return {"options": left + right, "answer": key}
 
 
 def load_skill(path: Path) -> Skill:
@@ -135,12 +166,19 @@ class BankGenerator:
     def list_skills(self) -> list[dict[str, Any]]:
         return [skill.summary() for skill in self.skills.values()]
 
-    def available(self, skill_id: str, level: str) -> int:
-        skill = self.skills[skill_id]
-        return sum(1 for item in skill.items if item["level"] == level)
+    def _pool(self, skill_id: str, level: str, types: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        return [
+            item for item in self.skills[skill_id].items
+            if item["level"] == level and (types is None or item["type"] in types)
+        ]
 
-    def draft(self, skill_id: str, level: str, count: int, seed: int) -> list[dict[str, Any]]:
+    def available(self, skill_id: str, level: str, types: tuple[str, ...] | None = None) -> int:
+        return len(self._pool(skill_id, level, types))
+
+    def draft(
+        self, skill_id: str, level: str, count: int, seed: int, types: tuple[str, ...] | None = None
+    ) -> list[dict[str, Any]]:
         """`count` distinct items of that skill and level, drawn with random.Random(seed)."""
-        pool = [item for item in self.skills[skill_id].items if item["level"] == level]
+        pool = self._pool(skill_id, level, types)
         chosen = random.Random(seed).sample(pool, count)  # noqa: S311 - reproducible draw, not a secret
         return [{key: value for key, value in item.items() if key != "level"} for item in chosen]
