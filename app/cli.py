@@ -102,6 +102,27 @@ def cmd_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_regrade(args: argparse.Namespace) -> int:
+    from app.assessments import regrade
+    from app.db import Database
+
+    if not args.check:
+        print("skillproof: regrade runs through the API (POST .../items/{id}/void); use --check to prove grades",
+              file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    database = Database(settings.sqlalchemy_url)
+    try:
+        with database.sessions() as session:
+            report = regrade.check_all(session)
+    finally:
+        database.dispose()
+    for line in report.mismatches:
+        print(f"MISMATCH {line}")
+    print(f"{report.checked} graded attempts re-graded, {len(report.mismatches)} differ from the stored grade")
+    return 0 if not report.mismatches else 1
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     import httpx
 
@@ -157,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("admin_command", choices=["create-key"])
     admin.add_argument("--label", default="admin")
     admin.set_defaults(handler=cmd_admin)
+
+    regrade_parser = commands.add_parser("regrade", help="re-run grading over every stored attempt")
+    regrade_parser.add_argument("--check", action="store_true", help="prove the stored grades are reproduced exactly")
+    regrade_parser.set_defaults(handler=cmd_regrade)
 
     verify = commands.add_parser("verify", help="verify a credential through a service's verify endpoint")
     verify.add_argument("credential", help="a compact JWS, a JSON file, or - for standard input")

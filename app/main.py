@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.assessments.generators.bank import BankGenerator
+from app.assessments.jobs import JobRunner
 from app.assessments.router import router as assessments_router
 from app.auth import service as auth_service
 from app.auth.router import router as auth_router
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keystore = keystore
         app.state.database = database
         app.state.generator = BankGenerator()
+        app.state.job_runner = JobRunner(database, settings, app.state.generator)
+        app.state.job_runner.start()
         app.state.verifier = Verifier(
             LocalKeyResolver(keystore, settings.issuer_did),
             DatabaseStatusLookup(database.engine, settings.base_url),
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.job_runner.stop()
             database.dispose()
 
     app = FastAPI(

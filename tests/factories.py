@@ -40,10 +40,19 @@ def correct_responses(assessment: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def wrong_answer(item: dict[str, Any]) -> Any:
-    if item["type"] == "single_choice":
+    """An answer of the right shape that earns nothing."""
+    kind = item["type"]
+    if kind == "single_choice":
         return next(option["id"] for option in item["options"] if option["id"] != item["answer"])
-    if item["type"] == "multiple_response":
+    if kind == "multiple_response":
         return [option["id"] for option in item["options"] if option["id"] not in item["answer"]]
+    if kind == "short_text":
+        return "certainly not the answer"
+    if kind == "ordering":
+        return list(reversed(item["answer"]))
+    if kind == "matching":
+        rights = [option["id"] for option in item["options"] if option.get("side") == "right"]
+        return {left: next(r for r in rights if r != right) for left, right in item["answer"].items()}
     return item["answer"] + 1000
 
 

@@ -35,7 +35,7 @@ def test_bank_has_six_skills_with_thirty_items_over_two_levels_and_three_types()
         levels = Counter(item["level"] for item in skill.items)
         assert len(levels) >= 2 and all(count >= 10 for count in levels.values()), (skill.id, levels)
         types = Counter(item["type"] for item in skill.items)
-        assert set(types) == {"single_choice", "multiple_response", "numeric"}, (skill.id, types)
+        assert {"single_choice", "multiple_response", "numeric"} <= set(types), (skill.id, types)
 
 
 def test_every_bank_item_has_points_explanation_and_a_sound_key() -> None:
@@ -85,3 +85,31 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
     path.write_text(GOOD)
     skill = load_skill(path)
     assert skill.id == "demo" and skill.items[0]["answer"] == skill.items[0]["options"][1]["id"]
+
+
+def test_every_draft_the_bank_can_make_passes_the_publish_checks() -> None:
+    from app.assessments.generators.bank import BankGenerator
+    from app.assessments.review import all_problems
+
+    generator = BankGenerator()
+    for seed in range(8):
+        for skill in generator.skills.values():
+            for level in skill.levels:
+                pool = generator.pool(skill.id, level, seed)
+                assert all_problems(pool) == {}, (seed, skill.id, level)
+                assert generator.draft(skill.id, level, len(pool), seed) == generator.draft(
+                    skill.id, level, len(pool), seed
+                )
+
+
+def test_template_variants_give_distinct_drafts_across_seeds() -> None:
+    from app.assessments.generators.bank import BankGenerator
+
+    generator = BankGenerator()
+    prompts = {
+        item["prompt"]
+        for seed in range(20)
+        for item in generator.pool("python", "foundation", seed)
+        if "-tpl-" in item["id"]
+    }
+    assert len(prompts) >= 20

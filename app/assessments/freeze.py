@@ -39,29 +39,38 @@ def learner_item(item: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _stratum(item: dict[str, Any]) -> tuple[str, int]:
+def _criterion(item: dict[str, Any]) -> str:
     criteria: dict[str, float] = item.get("criteria") or {"general": 1}
-    main = min(criteria, key=lambda name: (-criteria[name], name))
-    return main, int(item.get("difficulty", 2))
+    return min(criteria, key=lambda name: (-criteria[name], name))
+
+
+def _quotas(sizes: dict[Any, int], count: int, rng: random.Random) -> dict[Any, int]:
+    """Split `count` over groups in proportion to their sizes (largest remainder, seeded tie-breaks)."""
+    total = sum(sizes.values())
+    exact = {key: Fraction(size * count, total) for key, size in sizes.items()}
+    taken = {key: int(share) for key, share in exact.items()}
+    order = sorted(sizes, key=lambda key: (-(exact[key] - taken[key]), rng.random()))
+    for key in order[: count - sum(taken.values())]:
+        taken[key] += 1
+    return taken
 
 
 def _stratified_sample(items: Sequence[dict[str, Any]], count: int, rng: random.Random) -> list[dict[str, Any]]:
-    """`count` items spread over (criterion, difficulty) strata in proportion to their sizes."""
+    """`count` items spread over criteria in proportion to their sizes, then over difficulties within each."""
     if count >= len(items):
         return list(items)
-    strata: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for item in items:
-        strata.setdefault(_stratum(item), []).append(item)
-    keys = sorted(strata)
-    quotas = {key: Fraction(len(strata[key]) * count, len(items)) for key in keys}
-    taken = {key: int(quota) for key, quota in quotas.items()}
-    # Largest remainder first; ties broken by the seeded generator, never by position.
-    remainder_order = sorted(keys, key=lambda key: (-(quotas[key] - taken[key]), rng.random()))
-    for key in remainder_order[: count - sum(taken.values())]:
-        taken[key] += 1
+    by_criterion: dict[str, list[dict[str, Any]]] = {}
+    for item in sorted(items, key=lambda item: item["id"]):
+        by_criterion.setdefault(_criterion(item), []).append(item)
     chosen: list[dict[str, Any]] = []
-    for key in keys:
-        chosen += rng.sample(strata[key], taken[key])
+    per_criterion = _quotas({key: len(group) for key, group in sorted(by_criterion.items())}, count, rng)
+    for criterion, quota in sorted(per_criterion.items()):
+        by_difficulty: dict[int, list[dict[str, Any]]] = {}
+        for item in by_criterion[criterion]:
+            by_difficulty.setdefault(int(item.get("difficulty", 2)), []).append(item)
+        per_difficulty = _quotas({key: len(group) for key, group in sorted(by_difficulty.items())}, quota, rng)
+        for difficulty, taken in sorted(per_difficulty.items()):
+            chosen += rng.sample(by_difficulty[difficulty], taken)
     return chosen
 
 

@@ -40,7 +40,8 @@ class Assessment(Base):
     max_attempts: Mapped[int | None] = mapped_column(Integer)
     retake_cooldown_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("assessments.id"))
+    # A version is superseded by at most one newer version.
+    supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("assessments.id"), unique=True)
     # Model, prompt version, temperature and seed of a generated draft; items dropped and why.
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     dropped_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
@@ -136,3 +137,6 @@ class GenerationJob(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Refreshed while a worker runs the job; a stale heartbeat means the worker died (restart).
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    runs: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,22 +5,30 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
-from app.assessments import service
+from app.assessments import jobs, regrade, review, service
 from app.assessments.generators.bank import BankGenerator
 from app.assessments.models import Assessment
 from app.assessments.schemas import (
     AdminAssessmentOut,
+    AmendmentOut,
     AssessmentCreate,
     AssessmentOut,
     AttemptOut,
     GradeOut,
+    ItemEdit,
+    ItemIn,
+    ItemStatisticsOut,
+    JobAccepted,
+    JobOut,
     Skill,
     SubmitRequest,
+    VoidRequest,
 )
 from app.deps import AdminOnly, ClockDep, CurrentLearner, CurrentPrincipal, KeyStoreDep, SessionDep, SettingsDep
 from app.errors import error_responses
+from app.grading import statistics
 
 router = APIRouter(tags=["assessments"])
 
@@ -59,15 +67,30 @@ def list_skills(request: Request, _: CurrentPrincipal) -> list[Skill]:
 
 @router.post(
     "/v1/assessments", status_code=201, response_model=AdminAssessmentOut,
-    responses=error_responses(401, 403, 422),
+    responses={
+        202: {"model": JobAccepted, "description": "LLM generation queued as a job (GET /v1/jobs/{job_id})"},
+        **error_responses(401, 403, 422),
+    },
 )
 def create_assessment(
     body: AssessmentCreate, request: Request, _: AdminOnly, session: SessionDep, settings: SettingsDep,
     now: ClockDep,
-) -> AdminAssessmentOut:
-    """Draw a draft assessment (admin view, answer keys included)."""
+) -> AdminAssessmentOut | JSONResponse:
+    """Draw a draft from the bank (201, admin view with keys), or queue LLM generation (202 with a job id)."""
+    if (body.generator or settings.generator) == "llm":
+        job = jobs.enqueue(session, body, bank=_generator(request), settings=settings, now=now)
+        session.commit()  # the worker must see the job before it is woken
+        request.app.state.job_runner.notify()
+        accepted = JobAccepted(job_id=job.id, status="queued", location=f"/v1/jobs/{job.id}")
+        return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.location})
     assessment = service.create_draft(session, body, generator=_generator(request), settings=settings, now=now)
     return _admin_view(assessment)
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=error_responses(401, 403, 404))
+def get_job(job_id: str, _: AdminOnly, session: SessionDep) -> JobOut:
+    """A generation job: queued, running, succeeded (with its draft's id) or failed (with the reason)."""
+    return JobOut(**jobs.job_json(jobs.get_job(session, job_id)))
 
 
 @router.post(
@@ -77,9 +100,99 @@ def create_assessment(
 def publish_assessment(
     assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep
 ) -> AdminAssessmentOut:
-    """Freeze a draft: its content hash is fixed from now on."""
+    """Freeze a draft (refused while an item fails the checks); a new version retires the one it revises."""
     assessment = service.get_assessment(session, assessment_id, principal)
-    return _admin_view(service.publish(session, assessment, now))
+    if assessment.status == "draft":
+        review.refuse_invalid(assessment)
+    published = service.publish(session, assessment, now)
+    review.supersede_previous(session, published)
+    return _admin_view(published)
+
+
+DRAFT_ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+def _admin_assessment(session: SessionDep, assessment_id: str, principal: AdminOnly) -> Assessment:
+    return service.get_assessment(session, assessment_id, principal)
+
+
+@router.patch("/v1/assessments/{assessment_id}/items/{item_id}", response_model=AdminAssessmentOut,
+              responses=DRAFT_ERRORS)
+def edit_item(
+    assessment_id: str, item_id: str, body: ItemEdit, principal: AdminOnly, session: SessionDep
+) -> AdminAssessmentOut:
+    """Edit fields of a draft's item; the edited item must pass every check."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    changes = body.model_dump(exclude_unset=True)
+    return _admin_view(review.edit_item(session, assessment, item_id, changes))
+
+
+@router.put("/v1/assessments/{assessment_id}/items/{item_id}", response_model=AdminAssessmentOut,
+            responses=DRAFT_ERRORS)
+def replace_item(
+    assessment_id: str, item_id: str, body: ItemIn, principal: AdminOnly, session: SessionDep
+) -> AdminAssessmentOut:
+    """Replace a draft's item with a whole new one (same id)."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    return _admin_view(review.replace_item(session, assessment, item_id, body.model_dump(exclude_none=True)))
+
+
+@router.post("/v1/assessments/{assessment_id}/items", status_code=201, response_model=AdminAssessmentOut,
+             responses=DRAFT_ERRORS)
+def add_item(assessment_id: str, body: ItemIn, principal: AdminOnly, session: SessionDep) -> AdminAssessmentOut:
+    """Add an item to a draft."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    item = body.model_dump(exclude_none=True)
+    item.setdefault("id", f"{assessment.skill}-custom-{len(assessment.items) + 1}")
+    return _admin_view(review.add_item(session, assessment, item))
+
+
+@router.delete("/v1/assessments/{assessment_id}/items/{item_id}", response_model=AdminAssessmentOut,
+               responses=DRAFT_ERRORS)
+def drop_item(assessment_id: str, item_id: str, principal: AdminOnly, session: SessionDep) -> AdminAssessmentOut:
+    """Drop an item from a draft."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    return _admin_view(review.drop_item(session, assessment, item_id))
+
+
+@router.post("/v1/assessments/{assessment_id}/versions", status_code=201, response_model=AdminAssessmentOut,
+             responses=error_responses(401, 403, 404, 409))
+def new_version(assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep) -> AdminAssessmentOut:
+    """A draft revision of a published assessment; publishing it supersedes the old version."""
+    source = _admin_assessment(session, assessment_id, principal)
+    return _admin_view(review.new_version(session, source, now))
+
+
+@router.post("/v1/assessments/{assessment_id}/items/{item_id}/void", status_code=201, response_model=AmendmentOut,
+             responses=error_responses(401, 403, 404, 409, 422))
+def void_item(
+    assessment_id: str, item_id: str, body: VoidRequest, principal: AdminOnly, session: SessionDep,
+    settings: SettingsDep, keystore: KeyStoreDep, now: ClockDep,
+) -> AmendmentOut:
+    """Void a wrong item of a published assessment: every attempt is regraded without it, new passes earn
+    their credential, and nobody loses one."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    amendment = regrade.void_item(session, assessment, item_id, reason=body.reason, settings=settings,
+                                  keystore=keystore, now=now)
+    return AmendmentOut(**regrade.amendment_json(amendment))
+
+
+@router.get("/v1/assessments/{assessment_id}/amendments", response_model=list[AmendmentOut],
+            responses=error_responses(401, 404))
+def list_amendments(assessment_id: str, principal: CurrentPrincipal, session: SessionDep) -> list[AmendmentOut]:
+    """The recorded amendments of an assessment (visible to everyone who can see it)."""
+    assessment = service.get_assessment(session, assessment_id, principal)
+    return [AmendmentOut(**regrade.amendment_json(a)) for a in regrade.amendments_of(session, assessment.id)]
+
+
+@router.get("/v1/assessments/{assessment_id}/item-stats", response_model=list[ItemStatisticsOut],
+            responses=error_responses(401, 403, 404))
+def item_stats(assessment_id: str, principal: AdminOnly, session: SessionDep) -> list[ItemStatisticsOut]:
+    """Per item: share correct and point-biserial discrimination from graded attempts; negative ones flagged."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    graded = service.graded_item_scores(session, assessment.id)
+    results = statistics.item_statistics([item["id"] for item in assessment.items], graded)
+    return [ItemStatisticsOut(**result.to_json()) for result in results]
 
 
 @router.get(

@@ -162,3 +162,87 @@ class AttemptOut(BaseModel):
     expires_at: dt.datetime
     items: list[ItemOut]
     grade: GradeOut | None = None
+
+
+class OptionIn(Strict):
+    id: str | None = Field(default=None, max_length=100, description="omit to derive an opaque id from the text")
+    text: str = Field(min_length=1, max_length=1000)
+    side: Literal["left", "right"] | None = None
+
+
+class ItemIn(Strict):
+    """A whole item, as an admin writes it (the checks run before it is kept)."""
+
+    id: str | None = Field(default=None, min_length=1, max_length=200)
+    type: Literal["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
+    prompt: str = Field(min_length=1, max_length=5000)
+    points: int = Field(ge=1, le=100)
+    explanation: str = Field(min_length=1, max_length=5000)
+    options: list[OptionIn] | None = Field(default=None, max_length=20)
+    answer: JsonValue
+    tolerance: dict[str, float] | None = None
+    accepted_answers: list[str] | None = Field(default=None, max_length=50)
+    case_sensitive: bool | None = None
+    pattern: str | None = Field(default=None, max_length=500)
+    scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
+    criteria: dict[str, float] | None = None
+    difficulty: Literal[1, 2, 3] | None = None
+
+
+class ItemEdit(Strict):
+    """Some fields of an item; the edited item must still pass every check."""
+
+    prompt: str | None = Field(default=None, min_length=1, max_length=5000)
+    points: int | None = Field(default=None, ge=1, le=100)
+    explanation: str | None = Field(default=None, min_length=1, max_length=5000)
+    options: list[OptionIn] | None = Field(default=None, max_length=20)
+    answer: JsonValue = None
+    tolerance: dict[str, float] | None = None
+    accepted_answers: list[str] | None = Field(default=None, max_length=50)
+    case_sensitive: bool | None = None
+    pattern: str | None = Field(default=None, max_length=500)
+    scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
+    criteria: dict[str, float] | None = None
+    difficulty: Literal[1, 2, 3] | None = None
+
+
+class VoidRequest(Strict):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class AmendmentOut(BaseModel):
+    id: str
+    assessment_id: str
+    action: Literal["void_item"]
+    item_id: str
+    reason: str
+    regraded_attempts: int
+    newly_passed: int
+    created_at: dt.datetime
+
+
+class ItemStatisticsOut(BaseModel):
+    item_id: str
+    attempts: int = Field(description="graded attempts that showed the item")
+    share_correct: float | None = Field(description="share of those attempts with full marks")
+    mean_score: float | None = Field(description="mean share of the item's points earned")
+    discrimination: float | None = Field(description="point-biserial correlation of the item with the rest score")
+    flagged: bool = Field(description="negative discrimination")
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    assessment_id: str | None
+    kept: int
+    dropped: list[dict[str, Any]]
+    error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Literal["queued"]
+    location: str

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from app.assessments import freeze
 from app.assessments.generators.bank import BankGenerator
-from app.assessments.models import Amendment, Assessment, Attempt, Grade
+from app.assessments.models import Amendment, Assessment, Attempt, Grade, GradeRevision
 from app.assessments.schemas import AssessmentCreate
 from app.auth.models import Learner
 from app.auth.service import Principal
 from app.config import Settings
 from app.credentials import service as credentials_service
+from app.credentials.models import Credential
 from app.errors import Conflict, NotFound, Unprocessable
 from app.grading import rubric as grading
 from app.keys.keystore import FileKeyStore
@@ -31,11 +32,6 @@ def create_draft(
     session: Session, body: AssessmentCreate, *, generator: BankGenerator, settings: Settings, now: dt.datetime
 ) -> Assessment:
     """Draw a draft from the generator with a recorded seed."""
-    if (body.generator or settings.generator) != "bank":
-        raise Unprocessable(
-            "The LLM generator is not available on this service yet; use \"generator\": \"bank\".",
-            code="generator_unavailable",
-        )
     skill = generator.skills.get(body.skill)
     if skill is None:
         raise Unprocessable(f"Unknown skill {body.skill!r}; GET /v1/skills lists them.", code="unknown_skill")
@@ -44,7 +40,8 @@ def create_draft(
             f"Skill {body.skill!r} has levels {list(skill.levels)}, not {body.level!r}.", code="unknown_level"
         )
     types = tuple(body.item_types) if body.item_types else None
-    available = generator.available(body.skill, body.level, types)
+    seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
+    available = len(generator.pool(body.skill, body.level, seed, types))
     if body.item_count > available:
         raise Unprocessable(
             f"The bank holds {available} such items for {body.skill} at {body.level}; ask for at most that many.",
@@ -52,10 +49,9 @@ def create_draft(
         )
     if body.attempt_item_count is not None and body.attempt_item_count > body.item_count:
         raise Unprocessable("attempt_item_count cannot exceed item_count (the pool).", code="validation_error")
-    seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    items = [freeze.normalise_item(item) for item in generator.draft(body.skill, body.level, body.item_count, seed,
-                                                                       types)]
-    return _new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
+    drawn = generator.draft(body.skill, body.level, body.item_count, seed, types)
+    items = [freeze.normalise_item(item) for item in drawn]
+    return new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
                       skill_description=skill.description, items=items, seed=seed, generator_name="bank",
                       provenance=None, dropped=[], settings=settings, now=now)
 
@@ -79,7 +75,7 @@ def rubric_for(body: AssessmentCreate) -> dict[str, Any]:
     }
 
 
-def _new_draft(
+def new_draft(
     session: Session, body: AssessmentCreate, *, skill_id: str, skill_name: str, skill_description: str,
     items: list[dict[str, Any]], seed: int, generator_name: str, provenance: dict[str, Any] | None,
     dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime,
@@ -110,9 +106,9 @@ def _new_draft(
     session.flush()
     return assessment
 def get_assessment(session: Session, assessment_id: str, principal: Principal) -> Assessment:
-    """Admins see drafts too; learners only published assessments."""
+    """Admins see drafts too; learners published and superseded ones (credentials still name those)."""
     assessment = session.get(Assessment, assessment_id)
-    if assessment is None or (assessment.status != "published" and not principal.is_admin):
+    if assessment is None or (assessment.status == "draft" and not principal.is_admin):
         raise NotFound("No such assessment.")
     return assessment
 
@@ -202,6 +198,16 @@ def grade_of(session: Session, attempt_id: str) -> Grade | None:
     return session.scalars(select(Grade).where(Grade.attempt_id == attempt_id)).first()
 
 
+def graded_item_scores(session: Session, assessment_id: str) -> list[list[dict[str, Any]]]:
+    """The item scores of every graded attempt on an assessment."""
+    rows = session.scalars(
+        select(Grade.item_scores).join(Attempt, Attempt.id == Grade.attempt_id).where(
+            Attempt.assessment_id == assessment_id
+        )
+    )
+    return [list(scores) for scores in rows]
+
+
 def grade_json(grade: Grade, credential_id: str | None, *, amended: bool = False) -> dict[str, Any]:
     return {
         "attempt_id": grade.attempt_id,
@@ -228,7 +234,9 @@ def attempt_json(session: Session, attempt: Attempt, assessment: Assessment, now
     grade = grade_of(session, attempt.id)
     if grade is not None:
         status = "graded"
-        grade_body: dict[str, Any] | None = json.loads(grade.response_body)
+        credential_id = session.scalar(select(Credential.id).where(Credential.attempt_id == attempt.id))
+        amended = session.scalar(select(GradeRevision.id).where(GradeRevision.grade_id == grade.id).limit(1))
+        grade_body: dict[str, Any] | None = grade_json(grade, credential_id, amended=amended is not None)
     else:
         status = "expired" if now > attempt.expires_at else "in_progress"
         grade_body = None

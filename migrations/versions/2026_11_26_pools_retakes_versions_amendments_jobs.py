@@ -47,6 +47,8 @@ def upgrade() -> None:
     sa.Column('created_at', app.db.UTCDateTime(), nullable=False),
     sa.Column('started_at', app.db.UTCDateTime(), nullable=True),
     sa.Column('finished_at', app.db.UTCDateTime(), nullable=True),
+    sa.Column('heartbeat_at', app.db.UTCDateTime(), nullable=True),
+    sa.Column('runs', sa.Integer(), nullable=False),
     sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name=op.f('ck_generation_jobs_status_known')),
     sa.ForeignKeyConstraint(['assessment_id'], ['assessments.id'], name=op.f('fk_generation_jobs_assessment_id_assessments')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_generation_jobs'))
@@ -76,6 +78,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('provenance', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.add_column(sa.Column('dropped_items', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_assessments_supersedes_id_assessments'), 'assessments', ['supersedes_id'], ['id'])
+        batch_op.create_unique_constraint(batch_op.f('uq_assessments_supersedes_id'), ['supersedes_id'])
         batch_op.drop_constraint(batch_op.f('ck_assessments_status_known'), type_='check')
         batch_op.create_check_constraint(
             batch_op.f('ck_assessments_status_known'), "status IN ('draft', 'published', 'superseded')"
@@ -109,6 +112,7 @@ def downgrade() -> None:
     with op.batch_alter_table('assessments', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_assessments_status_known'), type_='check')
         batch_op.create_check_constraint(batch_op.f('ck_assessments_status_known'), "status IN ('draft', 'published')")
+        batch_op.drop_constraint(batch_op.f('uq_assessments_supersedes_id'), type_='unique')
         batch_op.drop_constraint(batch_op.f('fk_assessments_supersedes_id_assessments'), type_='foreignkey')
         batch_op.drop_column('dropped_items')
         batch_op.drop_column('provenance')

@@ -10,6 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from app.assessments import checks
+from app.assessments.generators import templates as item_templates
 from app.assessments.validation import item_problems
 
 BANK_DIR = Path(__file__).parent / "bank_data"
@@ -155,13 +157,34 @@ def load_bank(directory: Path = BANK_DIR) -> dict[str, Skill]:
     return skills
 
 
+# One variant of each parametric template joins a draft's pool: two variants of one template would be
+# near-duplicates, and different seeds still give different variants.
+TEMPLATE_VARIANTS = 1
+
+
 class BankGenerator:
-    """Draws items from the bundled bank; the same seed always gives the same draft."""
+    """Draws items from the bundled bank plus seeded template variants; the same seed gives the same draft."""
 
     name = "bank"
 
-    def __init__(self, directory: Path = BANK_DIR):
+    def __init__(self, directory: Path = BANK_DIR, template_variants: int = TEMPLATE_VARIANTS):
         self.skills = load_bank(directory)
+        self.template_variants = template_variants
+
+    def _variants(
+        self, skill_id: str, level: str, types: tuple[str, ...] | None, seed: int
+    ) -> list[dict[str, Any]]:
+        if self.template_variants <= 0 or (types is not None and "numeric" not in types):
+            return []
+        bank_items = self._pool(skill_id, level, types)
+        found: list[dict[str, Any]] = []
+        for template in item_templates.templates_for(skill_id, level):
+            template_seed = random.Random(f"{seed}/{template.id}").randrange(2**31)  # noqa: S311 - reproducible
+            for variant in item_templates.variants(template, self.template_variants, template_seed):
+                # A variant that happens to echo a hand-written item would fail publishing: leave it out.
+                if not checks.near_duplicate_problems(variant, bank_items):
+                    found.append(variant)
+        return found
 
     def list_skills(self) -> list[dict[str, Any]]:
         return [skill.summary() for skill in self.skills.values()]
@@ -172,13 +195,14 @@ class BankGenerator:
             if item["level"] == level and (types is None or item["type"] in types)
         ]
 
-    def available(self, skill_id: str, level: str, types: tuple[str, ...] | None = None) -> int:
-        return len(self._pool(skill_id, level, types))
+    def pool(self, skill_id: str, level: str, seed: int, types: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Everything a draft with this seed may draw: hand-written items and this seed's template variants."""
+        return self._pool(skill_id, level, types) + self._variants(skill_id, level, types, seed)
 
     def draft(
         self, skill_id: str, level: str, count: int, seed: int, types: tuple[str, ...] | None = None
     ) -> list[dict[str, Any]]:
         """`count` distinct items of that skill and level, drawn with random.Random(seed)."""
-        pool = self._pool(skill_id, level, types)
+        pool = self.pool(skill_id, level, seed, types)
         chosen = random.Random(seed).sample(pool, count)  # noqa: S311 - reproducible draw, not a secret
         return [{key: value for key, value in item.items() if key != "level"} for item in chosen]

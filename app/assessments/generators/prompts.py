@@ -59,10 +59,10 @@ Ask only questions with one short unambiguous answer.""",
 The prompt must say what the order is (for example "from first to last step").
 Only one order may be defensible.""",
     "matching": """Write matching items: the candidate matches each left entry to one right entry.
-- "left": 3 to 5 entries (terms, situations ...), all different;
-- "right": as many entries as "left", or one more as a distractor, all different;
+- "left": 3 or 4 entries (terms, situations ...), all different;
+- "right": exactly as many entries as "left", all different;
 - "pairs": one object {"left": i, "right": j} per left entry (0-based indexes), each right entry used
-  at most once.
+  exactly once.
 Each left entry must have exactly one defensible match.""",
 }
 

@@ -1,0 +1,153 @@
+"""Reviewing drafts before publishing (edit, replace, add, drop items) and new versions of published ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.assessments import checks, freeze
+from app.assessments.generators.bank import option_id
+from app.assessments.models import Assessment
+from app.errors import Conflict, NotFound, Unprocessable
+
+EDITABLE_FIELDS = frozenset({
+    "prompt", "options", "answer", "explanation", "points", "tolerance", "accepted_answers", "case_sensitive",
+    "pattern", "scoring", "criteria", "difficulty",
+})
+
+
+def _require_draft(assessment: Assessment) -> None:
+    if assessment.status != "draft":
+        raise Conflict(
+            "A published assessment never changes; create a new version to change it.", code="assessment_frozen"
+        )
+
+
+def _with_option_ids(item: dict[str, Any]) -> dict[str, Any]:
+    """Options given without ids get the same opaque ids the bank gives."""
+    if isinstance(item.get("options"), list):
+        item["options"] = [
+            {**option, "id": option.get("id") or option_id(item["id"], str(option.get("text", "")))}
+            if isinstance(option, dict) else option
+            for option in item["options"]
+        ]
+    return item
+
+
+def all_problems(items: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """item id -> reasons, for every item that fails the checks (rules, and no near-duplicates)."""
+    found: dict[str, list[str]] = {}
+    for position, item in enumerate(items):
+        others = items[:position] + items[position + 1:]
+        problems = checks.rule_problems(item, others)
+        if problems:
+            found[str(item.get("id"))] = problems
+    return found
+
+
+def _checked(item: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+    item = freeze.normalise_item(_with_option_ids(item))
+    problems = checks.rule_problems(item, others)
+    if problems:
+        raise Unprocessable(f"Item {item.get('id')} fails the checks: {'; '.join(problems)}", code="item_invalid")
+    return item
+
+
+def _position(assessment: Assessment, item_id: str) -> int:
+    for position, item in enumerate(assessment.items):
+        if item["id"] == item_id:
+            return position
+    raise NotFound("No such item in this assessment.")
+
+
+def edit_item(session: Session, assessment: Assessment, item_id: str, changes: dict[str, Any]) -> Assessment:
+    """Change some fields of one draft item; the result must pass every check."""
+    _require_draft(assessment)
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise Unprocessable(f"These fields cannot be edited: {sorted(unknown)}.", code="validation_error")
+    position = _position(assessment, item_id)
+    items = list(assessment.items)
+    edited = {**items[position], **changes}
+    items[position] = _checked(edited, items[:position] + items[position + 1:])
+    assessment.items = items
+    session.flush()
+    return assessment
+
+
+def replace_item(session: Session, assessment: Assessment, item_id: str, item: dict[str, Any]) -> Assessment:
+    """Put a whole new item in place of one (its id stays)."""
+    _require_draft(assessment)
+    position = _position(assessment, item_id)
+    items = list(assessment.items)
+    items[position] = _checked({**item, "id": item_id}, items[:position] + items[position + 1:])
+    assessment.items = items
+    session.flush()
+    return assessment
+
+
+def add_item(session: Session, assessment: Assessment, item: dict[str, Any]) -> Assessment:
+    _require_draft(assessment)
+    if any(existing["id"] == item.get("id") for existing in assessment.items):
+        raise Conflict("An item with this id exists; replace it instead.", code="item_exists")
+    assessment.items = [*assessment.items, _checked(item, list(assessment.items))]
+    session.flush()
+    return assessment
+
+
+def drop_item(session: Session, assessment: Assessment, item_id: str) -> Assessment:
+    _require_draft(assessment)
+    position = _position(assessment, item_id)
+    remaining = assessment.items[:position] + assessment.items[position + 1:]
+    if not remaining or (assessment.attempt_item_count or 0) > len(remaining):
+        raise Conflict("Dropping this item would leave too few items for an attempt.", code="pool_too_small")
+    assessment.items = remaining
+    session.flush()
+    return assessment
+
+
+def refuse_invalid(assessment: Assessment) -> None:
+    """Publishing refuses a draft whose items fail the checks."""
+    problems = all_problems(assessment.items)
+    if problems:
+        listed = "; ".join(f"{item_id}: {', '.join(reasons)}" for item_id, reasons in sorted(problems.items()))
+        raise Unprocessable(f"Items fail the checks: {listed}", code="items_invalid")
+
+
+def new_version(session: Session, source: Assessment, now: dt.datetime) -> Assessment:
+    """A draft copy of a published assessment that will supersede it once published."""
+    if source.status != "published":
+        raise Conflict("Only the published version can be revised.", code="not_published")
+    existing = session.scalar(select(Assessment.id).where(Assessment.supersedes_id == source.id))
+    if existing is not None:
+        raise Conflict(f"Version {existing} already revises this assessment.", code="version_exists")
+    draft = Assessment(
+        skill=source.skill, skill_name=source.skill_name, skill_description=source.skill_description,
+        level=source.level, title=source.title, status="draft", generator=source.generator, seed=source.seed,
+        time_limit_seconds=source.time_limit_seconds, pass_percent=source.pass_percent,
+        items=[dict(item) for item in source.items], rubric=dict(source.rubric), content_hash=None,
+        created_at=now, attempt_item_count=source.attempt_item_count, max_attempts=source.max_attempts,
+        retake_cooldown_seconds=source.retake_cooldown_seconds, version=source.version + 1,
+        supersedes_id=source.id, provenance=source.provenance, dropped_items=[],
+    )
+    try:
+        with session.begin_nested():
+            session.add(draft)
+    except IntegrityError:
+        raise Conflict("Another version of this assessment was created at the same moment.",
+                       code="version_exists") from None
+    return draft
+
+
+def supersede_previous(session: Session, published: Assessment) -> None:
+    """Publishing a new version retires the one it revises (old credentials keep naming the old one)."""
+    if published.supersedes_id is None:
+        return
+    previous = session.get(Assessment, published.supersedes_id)
+    if previous is not None and previous.status == "published":
+        previous.status = "superseded"
+        session.flush()
