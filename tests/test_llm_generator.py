@@ -12,7 +12,7 @@ import re
 import socket
 import time
 import tracemalloc
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,7 +33,14 @@ from app.assessments.generators.llm import (
     _parse_retry_after,
     strict_schema,
 )
-from tests.llm_server import FakeLlmServer, Received, Reply, completion, parse_solver_question
+from tests.llm_server import (
+    FakeLlmServer,
+    FakeModel,
+    Received,
+    Reply,
+    completion,
+    script_every_type,
+)
 
 SKILL: dict[str, Any] = {
     "skill_id": "python",
@@ -57,100 +64,6 @@ def config_for(server: FakeLlmServer, **changes: Any) -> LlmConfig:
         "backoff_base_seconds": 0.01, "timeout_seconds": 5.0, **changes,
     }
     return LlmConfig(**settings)
-
-
-def common(prompt: str, explanation: str = "Because that is how Python works.") -> dict[str, Any]:
-    return {"prompt": prompt, "explanation": explanation, "difficulty": 1, "competencies": ["Core Syntax"]}
-
-
-class FakeModel:
-    """Answers item requests with scripted batches per type, and solver requests from a book of solutions."""
-
-    def __init__(self) -> None:
-        self.batches: dict[str, deque[str | dict[str, Any]]] = defaultdict(deque)
-        self.solutions: dict[str, Any] = {}
-        self.solver_answers: dict[str, deque[Any]] = {}
-
-    def batch(self, item_type: str, *items: dict[str, Any]) -> None:
-        self.batches[item_type].append({"items": list(items)})
-
-    def raw(self, item_type: str, content: str) -> None:
-        self.batches[item_type].append(content)
-
-    def __call__(self, received: Received) -> Reply:
-        name = received.schema_name
-        if name.startswith("skillproof_items_"):
-            kind = name.removeprefix("skillproof_items_")
-            return completion(self.batches[kind].popleft())
-        kind = name.removeprefix("skillproof_solver_")
-        question = parse_solver_question(received)
-        scripted = self.solver_answers.get(question.question)
-        solution = scripted.popleft() if scripted else self.solutions[question.question]
-        if kind == "single_choice":
-            answer: dict[str, Any] = {"choice": question.label_of(solution)}
-        elif kind == "multiple_response":
-            answer = {"choices": [question.label_of(text) for text in solution]}
-        elif kind in ("numeric", "short_text"):
-            answer = {"answer": solution}
-        elif kind == "ordering":
-            answer = {"order": [question.label_of(text) for text in solution]}
-        else:
-            answer = {
-                "pairs": [
-                    {"left": int(number), "right": question.label_of(solution[text], "right")}
-                    for number, text in question.left.items()
-                ]
-            }
-        return completion({"reasoning": "Worked it out.", **answer})
-
-    # Drafts as the model writes them, each registered with its true solution for the fake solver.
-
-    def single_choice(
-        self, prompt: str, options: list[str], correct: list[int], solution: str | None = None
-    ) -> dict[str, Any]:
-        valid = [options[index] for index in correct if 0 <= index < len(options)]
-        self.solutions[prompt] = solution or (valid[0] if valid else options[0])
-        return {**common(prompt), "options": options, "correct_option_indexes": correct}
-
-    def multiple_response(self, prompt: str, options: list[str], correct: list[int]) -> dict[str, Any]:
-        self.solutions[prompt] = [options[index] for index in correct]
-        return {**common(prompt), "options": options, "correct_option_indexes": correct}
-
-    def numeric(self, prompt: str, answer: float, solution: float | None = None) -> dict[str, Any]:
-        self.solutions[prompt] = answer if solution is None else solution
-        return {**common(prompt), "answer": answer, "absolute_tolerance": 0, "relative_tolerance": 0}
-
-    def short_text(self, prompt: str, answer: str, accepted: list[str]) -> dict[str, Any]:
-        self.solutions[prompt] = answer
-        return {
-            **common(prompt), "answer": answer, "accepted_answers": accepted, "case_sensitive": False,
-            "pattern": None,
-        }
-
-    def ordering(self, prompt: str, options: list[str], order: list[int]) -> dict[str, Any]:
-        self.solutions[prompt] = [options[index] for index in order]
-        return {**common(prompt), "options": options, "correct_order": order}
-
-    def matching(self, prompt: str, left: list[str], right: list[str], pairs: list[tuple[int, int]]) -> dict[str, Any]:
-        self.solutions[prompt] = {left[i]: right[j] for i, j in pairs}
-        return {**common(prompt), "left": left, "right": right, "pairs": [{"left": i, "right": j} for i, j in pairs]}
-
-
-def script_every_type(model: FakeModel) -> None:
-    model.batch("single_choice", model.single_choice(
-        "What does `len({1, 2, 2, 3})` return?", ["4", "3", "2", "It raises TypeError"], [1]))
-    model.batch("multiple_response", model.multiple_response(
-        "Which of these built-in types are immutable? Select all that apply.",
-        ["tuple", "list", "frozenset", "dict"], [0, 2]))
-    model.batch("numeric", model.numeric("What is the value of `7 // 2 + 7 % 2`? Give a whole number.", 4.0))
-    model.batch("short_text", model.short_text(
-        "Which built-in function returns the number of items in a list?", "len", ["len()"]))
-    model.batch("ordering", model.ordering(
-        "Order these parts of a try statement as they appear in the code, first to last.",
-        ["finally", "try", "except"], [1, 2, 0]))
-    model.batch("matching", model.matching(
-        "Match each literal to the type of the object it creates.",
-        ["[]", "{}", "()"], ["tuple", "list", "dict"], [(0, 1), (1, 2), (2, 0)]))
 
 
 def generate(server: FakeLlmServer, item_count: int, item_types: tuple[str, ...] | list[str], *, seed: int = 42,
