@@ -12,6 +12,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
 from app.config import PROJECT_ROOT
+from tests.llm_server import FakeLlmServer, FakeModel, script_every_type
 
 ADMIN_KEY = "e2e-admin-key-0123456789abcdef"
 SKILLPROOF = str(Path(sys.executable).parent / "skillproof")
@@ -34,16 +36,16 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real server process on SQLite in a temp dir; yields its base URL."""
-    workdir = tmp_path_factory.mktemp("server")
+@contextmanager
+def running_server(workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real `skillproof serve` process on SQLite in `workdir`; yields its base URL."""
     port = _free_port()
     env = {
         **os.environ,
         "SKILLPROOF_DATABASE_URL": f"sqlite:///{workdir / 'skillproof.db'}",
         "SKILLPROOF_KEYS_DIR": str(workdir / "keys"),
         "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
+        **(extra_env or {}),
     }
     env.pop("SKILLPROOF_PUBLIC_URL", None)
     log = (workdir / "server.log").open("w")
@@ -69,6 +71,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_server(tmp_path_factory.mktemp("server")) as base_url:
+        yield base_url
 
 
 def _independent_check(base_url: str, token: str) -> dict[str, Any]:
@@ -132,3 +140,28 @@ def test_verify_cli_against_the_server(server: str, tmp_path: Path) -> None:
     result = subprocess.run([SKILLPROOF, "verify", "not-a-credential", "--url", server],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1 and '"malformed"' in result.stdout
+
+
+def test_llm_generation_with_three_variables(tmp_path: Path) -> None:
+    """A newcomer points three variables at an OpenAI-compatible endpoint and gets a validated draft."""
+    model = FakeModel()
+    script_every_type(model)
+    with FakeLlmServer(handler=model) as llm:
+        settings = {"SKILLPROOF_GENERATOR": "llm", "SKILLPROOF_LLM_BASE_URL": llm.base_url,
+                    "SKILLPROOF_LLM_MODEL": "fake-model"}
+        with running_server(tmp_path, settings) as base_url, httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        ) as admin:
+            types = ["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
+            accepted = admin.post("/v1/assessments", json={
+                "skill": "python", "level": "foundation", "item_count": 6, "item_types": types,
+            })
+            assert accepted.status_code == 202, accepted.text
+            deadline = time.monotonic() + 30
+            while (job := admin.get(f"/v1/jobs/{accepted.json()['job_id']}").json())["status"] in (
+                "queued", "running"
+            ) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert job["status"] == "succeeded", job
+            published = admin.post(f"/v1/assessments/{job['assessment_id']}/publish")
+            assert published.status_code == 200 and published.json()["generator"] == "llm"
