@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -56,7 +57,10 @@ def new_id() -> str:
 def create_db_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, foreign keys, immediate write locks) or PostgreSQL (psycopg 3)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Sized for the worker threads (the threadpool holds 40): fewer connections would churn open/close.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=10
+        )
         _tune_sqlite(engine)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -76,6 +80,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return
         # A deferred transaction that later writes can fail at once with SQLITE_BUSY when another
         # writer got there first; taking the write lock up front makes writers queue instead.
         if connection.get_execution_options().get("read_only"):
@@ -91,6 +97,9 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and its busy handler sleeps in steps of up to 100 ms; queueing the
+        # writers of this process on a lock instead keeps the tail latency of concurrent submits short.
+        self.write_lock: threading.Lock | None = threading.Lock() if url.startswith("sqlite") else None
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -99,12 +108,19 @@ class Database:
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back on any error."""
     database: Database = request.app.state.database
+    reading = request.method in ("GET", "HEAD")
+    lock = None if reading else database.write_lock
     with database.sessions() as session:
-        if request.method in ("GET", "HEAD"):
-            session.connection(execution_options={"read_only": True})
+        if lock is not None:
+            lock.acquire()
         try:
+            if reading:
+                session.connection(execution_options={"read_only": True})
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+        finally:
+            if lock is not None:
+                lock.release()

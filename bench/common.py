@@ -166,6 +166,21 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def postgres_available() -> str | None:
+    """None if the PostgreSQL server answers, else why not."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(POSTGRES_SERVER_URL, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    finally:
+        engine.dispose()
+    return None
+
+
 def skillproof_env(database_url: str, directory: Path) -> dict[str, str]:
     return {
         "SKILLPROOF_DATABASE_URL": database_url,
@@ -185,7 +200,7 @@ def skillproof_server(database_url: str, directory: Path, *, access_log: bool = 
     port = free_port()
     env = skillproof_env(database_url, directory)
     if access_log:
-        argv = [SKILLPROOF, "serve", "--port", str(port)]
+        argv = [SKILLPROOF, "serve", "--host", "127.0.0.1", "--port", str(port)]
     else:
         subprocess.run(
             [SKILLPROOF, "migrate"], cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True,
@@ -218,8 +233,9 @@ def bare_server(directory: Path) -> Iterator[Server]:
 class Api:
     """A synchronous client of a running Skillproof server, for setting a benchmark up."""
 
-    def __init__(self, base_url: str):
-        self.client = httpx.Client(base_url=base_url, timeout=30.0)
+    def __init__(self, server: Server):
+        self.server = server
+        self.client = httpx.Client(base_url=server.url, timeout=30.0)
         self.admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
     def close(self) -> None:
@@ -234,7 +250,8 @@ class Api:
     def _call(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
         response = self.client.request(method, path, **kwargs)
         if response.status_code != expect:
-            raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:300]}")
+            log = f"\n{self.server.name} log:\n{self.server.log_tail()}" if response.status_code >= 500 else ""
+            raise RuntimeError(f"{method} {path} -> {response.status_code}: {response.text[:300]}{log}")
         return response.json()
 
     def new_learner(self, name: str = "Bench Learner") -> dict[str, str]:
@@ -260,9 +277,10 @@ class Api:
         learner = self.new_learner()
         assessment = self.new_assessment()
         attempt = self._call("POST", f"/v1/assessments/{assessment['id']}/attempts", 201, headers=learner)
+        answers = {response["item_id"]: response for response in self.correct_responses(assessment)}
         grade = self._call(
             "POST", f"/v1/attempts/{attempt['id']}/submit", 200,
-            json={"responses": self.correct_responses(assessment)}, headers=learner,
+            json={"responses": [answers[item["id"]] for item in attempt["items"]]}, headers=learner,
         )
         if not grade.get("credential_id"):
             raise RuntimeError(f"an all-correct submit earned no credential: {grade}")
@@ -294,7 +312,8 @@ def verify_scenario(jws: str) -> dict[str, Any]:
 
 
 def issuance_scenario(api: Api, learners: int, *, item_count: int = 10) -> dict[str, Any]:
-    """Whole attempts (start, submit all-correct, credential issued) by `learners` learners on one assessment."""
+    """Whole attempts (start, submit all-correct, credential issued) on one assessment; `learners` learners
+    take turns (size it so each makes only a few attempts: starting one reads the learner's earlier ones)."""
     assessment = api.new_assessment(item_count=item_count)
     return {
         "kind": "issuance",
@@ -320,6 +339,7 @@ class LoadResult:
     client_cpu_s: float
     error_samples: list[str]
     concurrency: int
+    engine: str
 
     @property
     def rate(self) -> float:
@@ -340,7 +360,7 @@ class LoadResult:
 
 def run_load(
     server: Server, scenario: dict[str, Any], *, concurrency: int, duration: float | None = None,
-    warmup: float = 0.0, count: int | None = None, max_seconds: float = 120.0,
+    warmup: float = 0.0, count: int | None = None, max_seconds: float = 120.0, engine: str = "httpx",
 ) -> LoadResult:
     """Run bench.loadgen in its own process against `server`: for `duration` s after `warmup` s, or `count`
     operations (capped at `max_seconds`); server CPU is sampled at the loadgen's START and END marks."""
@@ -349,7 +369,7 @@ def run_load(
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-scenario-", delete=False) as handle:
         json.dump(scenario, handle)
         scenario_path = handle.name
-    argv = [PYTHON, "-m", "bench.loadgen", "--url", server.url, "--scenario", scenario_path,
+    argv = [PYTHON, "-m", "bench.loadgen", "--url", server.url, "--scenario", scenario_path, "--engine", engine,
             "--concurrency", str(concurrency), "--warmup", str(warmup), "--max-seconds", str(max_seconds)]
     argv += ["--duration", str(duration)] if duration is not None else ["--count", str(count)]
     limit = (warmup + (duration or 0) if duration is not None else max_seconds) + 60.0
@@ -381,6 +401,7 @@ def run_load(
         completed=summary["completed"], errors=summary["errors"], seconds=summary["seconds"],
         p50_ms=summary["p50_ms"], p99_ms=summary["p99_ms"], server_cpu_s=marks["END"] - marks["START"],
         client_cpu_s=summary["client_cpu_s"], error_samples=summary["error_samples"], concurrency=concurrency,
+        engine=engine,
     )
 
 
@@ -470,6 +491,7 @@ class BenchResult:
     tables: list[Table]
     targets: list[Target]
     notes: list[str] = field(default_factory=list)
+    headline: list[list[str]] = field(default_factory=list)  # [what, figure, baseline, ratio] for the summary
     seconds: float = 0.0
 
     def text(self) -> str:

@@ -638,3 +638,30 @@ def test_datetime_stamp_rejects(text: object) -> None:
 def test_golden_token_payload_is_the_vector_credential() -> None:
     payload = vectors.golden_token().split(".")[1]
     assert json.loads(base64.urlsafe_b64decode(payload + "==")) == vectors.credential()
+
+
+def test_the_verified_tokens_cache_changes_no_verdict() -> None:
+    """A cache hit skips only the repeated parse and signature; trust, key, time and status still decide."""
+    from app.verification.verifier import VerifiedTokens
+
+    cache = VerifiedTokens(max_entries=2)
+    resolver = Resolver()
+    token = sign(credential())
+    first = verify(token, resolver=resolver, verified_tokens=cache)
+    assert first.verified and cache.get(token) is not None
+    assert verify(token, resolver=resolver, verified_tokens=cache) == first
+    # The kid is no longer published: the cached signature does not help.
+    del resolver.keys[(ISSUER, vectors.ED25519_KID)]
+    assert codes(verify(token, resolver=resolver, verified_tokens=cache)) == ["unknown_key"]
+    # Another key object under the same kid is checked afresh, never trusted from the cache.
+    resolver.keys[(ISSUER, vectors.ED25519_KID)] = vectors.ed25519_second_key().public_key()
+    assert codes(verify(token, resolver=resolver, verified_tokens=cache)) == ["invalid_signature"]
+    # Status and time are judged on every call.
+    fresh = Resolver()
+    verify(token, resolver=fresh, verified_tokens=cache)
+    revoked = Statuses(set_bits={(entry["statusListCredential"], int(entry["statusListIndex"]))
+                                 for entry in credential()["credentialStatus"]})
+    assert set(codes(verify(token, revoked, resolver=fresh, verified_tokens=cache))) == {"revoked", "suspended"}
+    later = NOW + timedelta(days=365 * 50)
+    assert "expired" in codes(verify(sign(credential(validUntil="2030-01-01T00:00:00Z")), now=later,
+                                     resolver=fresh, verified_tokens=cache))

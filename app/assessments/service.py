@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 import rfc8785
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,14 +133,18 @@ def publish(session: Session, assessment: Assessment, now: dt.datetime) -> Asses
     return assessment
 
 
-def _check_retake_policy(session: Session, assessment: Assessment, previous: list[Attempt], now: dt.datetime) -> None:
-    if assessment.max_attempts is not None and len(previous) >= assessment.max_attempts:
+SEEN_ATTEMPTS = 50  # how far back a retake looks for items already shown (the pool is used up long before)
+
+
+def _check_retake_policy(
+    session: Session, assessment: Assessment, count: int, last: Attempt | None, now: dt.datetime
+) -> None:
+    if assessment.max_attempts is not None and count >= assessment.max_attempts:
         raise Conflict(
             f"All {assessment.max_attempts} allowed attempts on this assessment are used.", code="attempts_exhausted"
         )
-    if not previous or not assessment.retake_cooldown_seconds:
+    if last is None or not assessment.retake_cooldown_seconds:
         return
-    last = previous[-1]
     grade = grade_of(session, last.id)
     ended = grade.graded_at if grade is not None else min(last.expires_at, max(last.started_at, now))
     ready_at = ended + dt.timedelta(seconds=assessment.retake_cooldown_seconds)
@@ -159,22 +163,22 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         raise Conflict("A newer version of this assessment replaces it.", code="assessment_superseded")
     if assessment.status != "published":
         raise NotFound("No such assessment.")
-    previous = list(
+    mine = (Attempt.assessment_id == assessment.id, Attempt.learner_id == learner_id)
+    count = session.scalar(select(func.count()).select_from(Attempt).where(*mine)) or 0
+    recent = list(
         session.scalars(
-            select(Attempt)
-            .where(Attempt.assessment_id == assessment.id, Attempt.learner_id == learner_id)
-            .order_by(Attempt.started_at, Attempt.id)
+            select(Attempt).where(*mine).order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(SEEN_ATTEMPTS)
         )
     )
-    _check_retake_policy(session, assessment, previous, now)
-    seen = {item_id for attempt in previous for item_id in (attempt.item_ids or [])}
+    _check_retake_policy(session, assessment, count, recent[0] if recent else None, now)
+    seen = {item_id for attempt in recent for item_id in (attempt.item_ids or [])}
     seed = secrets.randbelow(2**31)
     attempt = Attempt(
         assessment_id=assessment.id,
         learner_id=learner_id,
         seed=seed,
         item_ids=freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, seen),
-        attempt_number=len(previous) + 1,
+        attempt_number=count + 1,
         started_at=now,
         expires_at=now + dt.timedelta(seconds=assessment.time_limit_seconds),
     )

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,29 +125,38 @@ def list_credential(
 
 
 class DatabaseStatusLookup:
-    """Status lookup for this service's own lists, read straight from the database (no cache)."""
+    """Status lookup for this service's own lists, read straight from the database on every call.
+
+    A list's purpose and length never change, so they are remembered; the bits are always read afresh,
+    in one autocommit SELECT (no transaction to open and roll back).
+    """
 
     def __init__(self, engine: Engine, base_url: str):
-        self.engine = engine
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.prefix = f"{base_url}/v1/status-lists/"
+        self._lists: dict[str, tuple[str, int]] = {}
+        self._list_query = select(StatusList.purpose, StatusList.length).where(
+            StatusList.id == bindparam("list_id")
+        )
+        self._bit_query = select(StatusEntry.is_set).where(
+            StatusEntry.list_id == bindparam("list_id"), StatusEntry.status_index == bindparam("index")
+        )
 
     def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool:
         if not status_list_credential.startswith(self.prefix):
             raise StatusUnavailable(f"status list {status_list_credential} is not one of this issuer's")
         list_id = status_list_credential[len(self.prefix):]
-        with self.engine.connect().execution_options(read_only=True) as connection:
-            status_list = connection.execute(
-                select(StatusList.purpose, StatusList.length).where(StatusList.id == list_id)
-            ).first()
-            if status_list is None:
-                raise StatusUnavailable(f"status list {status_list_credential} does not exist")
-            if status_list.purpose != purpose:
+        with self.engine.connect() as connection:
+            known = self._lists.get(list_id)
+            if known is None:
+                row = connection.execute(self._list_query, {"list_id": list_id}).first()
+                if row is None:
+                    raise StatusUnavailable(f"status list {status_list_credential} does not exist")
+                known = self._lists[list_id] = (row.purpose, row.length)
+            list_purpose, length = known
+            if list_purpose != purpose:
                 raise StatusUnavailable(f"status list {status_list_credential} is not a {purpose} list")
-            if not 0 <= index < status_list.length:
+            if not 0 <= index < length:
                 raise StatusUnavailable(f"index {index} is outside status list {status_list_credential}")
-            is_set = connection.execute(
-                select(StatusEntry.is_set).where(
-                    StatusEntry.list_id == list_id, StatusEntry.status_index == index
-                )
-            ).scalar_one_or_none()
+            is_set = connection.execute(self._bit_query, {"list_id": list_id, "index": index}).scalar_one_or_none()
         return bool(is_set)

@@ -7,6 +7,7 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app.errors import PayloadTooLarge, Unprocessable, error_responses
@@ -71,7 +72,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     },
     responses=error_responses(413, 422),
 )
-async def verify(request: Request) -> VerifyResponse:
+async def verify(request: Request) -> Response:
     """Verify a credential: signature against the issuer's keys, validity, status; 200 whatever the verdict."""
     app_state = request.app.state
     raw = await _read_body(request, app_state.settings.verify_max_body_bytes)
@@ -88,7 +89,9 @@ async def verify(request: Request) -> VerifyResponse:
     if body.get("options") is not None and not isinstance(body["options"], dict):
         raise Unprocessable("`options` must be an object.", code="validation_error")
     if duplicate:
-        return VerifyResponse(**service.malformed("The request holds duplicate JSON keys.").to_json())
-    verifier = app_state.verifier
-    result = await to_thread.run_sync(verifier.verify, body["verifiableCredential"])
-    return VerifyResponse(**result.to_json())
+        result = service.malformed("The request holds duplicate JSON keys.")
+    else:
+        # In a worker thread: the status lookup reads the database, and the event loop must stay free.
+        result = await to_thread.run_sync(app_state.verifier.verify, body["verifiableCredential"])
+    # Serialised directly (the shape is VerifyResponse); re-validating the credential would only cost time.
+    return Response(json.dumps(result.to_json(), separators=(",", ":")), media_type="application/json")

@@ -38,10 +38,13 @@ class Verifier:
         self.resolve_key = resolve_key
         self.lookup_status = lookup_status
         self.clock = clock
+        # Process memory only as a cache: another replica without it reaches the same verdicts.
+        self.verified_tokens = pure.VerifiedTokens()
 
     def verify(self, credential: object) -> VerificationResult:
         return pure.verify_credential(
-            credential, resolve_key=self.resolve_key, lookup_status=self.lookup_status, now=self.clock()
+            credential, resolve_key=self.resolve_key, lookup_status=self.lookup_status, now=self.clock(),
+            verified_tokens=self.verified_tokens,
         )
 
 

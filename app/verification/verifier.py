@@ -7,6 +7,8 @@ Up to the signature the first failure stops (the payload is untrusted); after it
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, Protocol
@@ -372,6 +374,35 @@ def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
     return None, Problem("malformed", "The credential has no proof; send it as a vc+jwt.")
 
 
+class VerifiedTokens:
+    """A bounded LRU of tokens whose parse and signature already succeeded, with the key that verified them.
+
+    Sound because a signature over fixed bytes under a fixed key never changes its verdict: a hit still
+    resolves the issuer's key afresh (trust and kid checked every time) and is used only when that key is
+    the very object that verified the token; everything after the signature (credential rules, validity
+    period, status) runs on every call. The cached payload must not be mutated by callers.
+    """
+
+    def __init__(self, max_entries: int = 1024):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[jose.ParsedJws, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> tuple[jose.ParsedJws, object] | None:
+        with self._lock:
+            found = self._entries.get(token)
+            if found is not None:
+                self._entries.move_to_end(token)
+            return found
+
+    def put(self, token: str, parsed: jose.ParsedJws, key: object) -> None:
+        with self._lock:
+            self._entries[token] = (parsed, key)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+
 def verify_credential(
     vc: object,
     *,
@@ -379,18 +410,25 @@ def verify_credential(
     lookup_status: StatusLookup,
     now: datetime,
     leeway: timedelta = timedelta(seconds=60),
+    verified_tokens: VerifiedTokens | None = None,
 ) -> VerificationResult:
     """Verify a `vc+jwt` (compact, or enveloped) and return the verdict; never raises for bad input."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     token, problem = _unwrap(vc)
-    if problem is not None:
+    if problem is not None or token is None:
+        problem = problem or Problem("malformed", "No credential was given.")
         return _stop(["parse"] if problem.code == "unsupported_algorithm" else [], problem.code, problem.message)
     checks: list[str] = []
-    try:
-        parsed = jose.parse_compact(token)
-    except jose.JoseError as exc:
-        return _stop(["parse"] if exc.code == "unsupported_algorithm" else [], exc.code, exc.message)
+    cached = verified_tokens.get(token) if verified_tokens is not None else None
+    if cached is not None:
+        parsed, verified_key = cached
+    else:
+        verified_key = None
+        try:
+            parsed = jose.parse_compact(token)
+        except jose.JoseError as exc:
+            return _stop(["parse"] if exc.code == "unsupported_algorithm" else [], exc.code, exc.message)
     checks += ["parse", "algorithm"]
 
     payload = parsed.payload
@@ -406,10 +444,13 @@ def verify_credential(
     except UnknownKey as exc:
         return _stop(checks, "unknown_key", _message(exc, "The issuer publishes no key with this kid."))
     checks.append("key")
-    try:
-        jose.verify_signature(parsed, public_key)
-    except jose.JoseError as exc:
-        return _stop(checks, exc.code, exc.message)
+    if verified_key is not public_key:
+        try:
+            jose.verify_signature(parsed, public_key)
+        except jose.JoseError as exc:
+            return _stop(checks, exc.code, exc.message)
+        if verified_tokens is not None:
+            verified_tokens.put(token, parsed, public_key)
     checks.append("signature")
 
     found = _Findings()
