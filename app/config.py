@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_model: str | None = None
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    # The solver check keeps an item when at least `agreement` of `runs` keyless answers match its key.
+    llm_solver_runs: int = Field(default=3, ge=1, le=9)
+    llm_solver_agreement: int = Field(default=2, ge=1, le=9)
     issuer_name: str = "Skillproof"
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)

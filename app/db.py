@@ -57,9 +57,9 @@ def new_id() -> str:
 def create_db_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, foreign keys, immediate write locks) or PostgreSQL (psycopg 3)."""
     if url.startswith("sqlite"):
-        # Sized for the worker threads (the threadpool holds 40): fewer connections would churn open/close.
+        # Few kept connections (each holds its own page cache), overflow up to the threadpool size (40) for bursts.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=10
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=5, max_overflow=35
         )
         _tune_sqlite(engine)
         return engine

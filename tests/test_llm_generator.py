@@ -613,3 +613,14 @@ def test_complete_json_gives_up_after_the_repair_attempts(server: FakeLlmServer)
         client.complete_json([{"role": "user", "content": "x"}], checks.SolverText, name="t")
     assert len(server.requests) == 3
     assert len(server.requests[-1].messages) == 5  # question, then two (answer, repair) rounds
+
+
+def test_settings_tune_the_solver_check_and_timeouts() -> None:
+    from app.config import Settings
+
+    settings = Settings(llm_base_url="http://localhost:11434/v1", llm_model="llama3.1", llm_solver_runs=5,
+                        llm_solver_agreement=4, llm_timeout_seconds=12)
+    config = LlmConfig.from_settings(settings)
+    assert (config.solver_runs, config.solver_agreement, config.timeout_seconds) == (5, 4, 12)
+    with pytest.raises(ValueError, match="solver_agreement"):
+        LlmConfig.from_settings(settings.model_copy(update={"llm_solver_agreement": 6}))

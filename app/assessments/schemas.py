@@ -170,7 +170,20 @@ class OptionIn(Strict):
     side: Literal["left", "right"] | None = None
 
 
-class ItemIn(Strict):
+class _ItemDetails(Strict):
+    """The optional parts of an item, shared by whole items and edits."""
+
+    options: list[OptionIn] | None = Field(default=None, max_length=20)
+    tolerance: dict[str, float] | None = None
+    accepted_answers: list[str] | None = Field(default=None, max_length=50)
+    case_sensitive: bool | None = None
+    pattern: str | None = Field(default=None, max_length=500)
+    scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
+    criteria: dict[str, float] | None = None
+    difficulty: Literal[1, 2, 3] | None = None
+
+
+class ItemIn(_ItemDetails):
     """A whole item, as an admin writes it (the checks run before it is kept)."""
 
     id: str | None = Field(default=None, min_length=1, max_length=200)
@@ -178,32 +191,16 @@ class ItemIn(Strict):
     prompt: str = Field(min_length=1, max_length=5000)
     points: int = Field(ge=1, le=100)
     explanation: str = Field(min_length=1, max_length=5000)
-    options: list[OptionIn] | None = Field(default=None, max_length=20)
     answer: JsonValue
-    tolerance: dict[str, float] | None = None
-    accepted_answers: list[str] | None = Field(default=None, max_length=50)
-    case_sensitive: bool | None = None
-    pattern: str | None = Field(default=None, max_length=500)
-    scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
-    criteria: dict[str, float] | None = None
-    difficulty: Literal[1, 2, 3] | None = None
 
 
-class ItemEdit(Strict):
+class ItemEdit(_ItemDetails):
     """Some fields of an item; the edited item must still pass every check."""
 
     prompt: str | None = Field(default=None, min_length=1, max_length=5000)
     points: int | None = Field(default=None, ge=1, le=100)
     explanation: str | None = Field(default=None, min_length=1, max_length=5000)
-    options: list[OptionIn] | None = Field(default=None, max_length=20)
     answer: JsonValue = None
-    tolerance: dict[str, float] | None = None
-    accepted_answers: list[str] | None = Field(default=None, max_length=50)
-    case_sensitive: bool | None = None
-    pattern: str | None = Field(default=None, max_length=500)
-    scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
-    criteria: dict[str, float] | None = None
-    difficulty: Literal[1, 2, 3] | None = None
 
 
 class VoidRequest(Strict):

@@ -80,12 +80,20 @@ class LlmConfig:
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> LlmConfig:
-        """From SKILLPROOF_LLM_BASE_URL, SKILLPROOF_LLM_API_KEY and SKILLPROOF_LLM_MODEL."""
+        """From SKILLPROOF_LLM_BASE_URL, _API_KEY, _MODEL and the optional _TIMEOUT_SECONDS, _TEMPERATURE,
+        _SOLVER_RUNS and _SOLVER_AGREEMENT."""
         base_url = getattr(settings, "llm_base_url", None)
         model = getattr(settings, "llm_model", None)
         if not base_url or not model:
             raise ValueError("the LLM generator needs SKILLPROOF_LLM_BASE_URL and SKILLPROOF_LLM_MODEL")
-        return cls(base_url=base_url, api_key=getattr(settings, "llm_api_key", None), model=model, **overrides)
+        tuned = {
+            name: getattr(settings, f"llm_{name}")
+            for name in ("timeout_seconds", "temperature", "solver_runs", "solver_agreement")
+            if getattr(settings, f"llm_{name}", None) is not None
+        }
+        return cls(
+            base_url=base_url, api_key=getattr(settings, "llm_api_key", None), model=model, **{**tuned, **overrides}
+        )
 
 
 class LlmError(Exception):
@@ -439,52 +447,44 @@ class _Strict(BaseModel):
 Competencies = list[str]
 
 
-class SingleChoiceDraft(_Strict):
+class _Draft(_Strict):
+    """What every generated item has."""
+
     prompt: str = Field(min_length=1)
-    options: list[str] = Field(min_length=2, max_length=8)
-    correct_option_indexes: list[int]
     explanation: str = Field(min_length=1)
     difficulty: int = Field(ge=1, le=3)
     competencies: Competencies = Field(min_length=1, max_length=3)
 
 
-class MultipleResponseDraft(_Strict):
-    prompt: str = Field(min_length=1)
+class _ChoiceDraft(_Draft):
     options: list[str] = Field(min_length=2, max_length=8)
     correct_option_indexes: list[int]
-    explanation: str = Field(min_length=1)
-    difficulty: int = Field(ge=1, le=3)
-    competencies: Competencies = Field(min_length=1, max_length=3)
 
 
-class NumericDraft(_Strict):
-    prompt: str = Field(min_length=1)
+class SingleChoiceDraft(_ChoiceDraft):
+    pass
+
+
+class MultipleResponseDraft(_ChoiceDraft):
+    pass
+
+
+class NumericDraft(_Draft):
     answer: float
     absolute_tolerance: float = Field(ge=0)
     relative_tolerance: float = Field(ge=0)
-    explanation: str = Field(min_length=1)
-    difficulty: int = Field(ge=1, le=3)
-    competencies: Competencies = Field(min_length=1, max_length=3)
 
 
-class ShortTextDraft(_Strict):
-    prompt: str = Field(min_length=1)
+class ShortTextDraft(_Draft):
     answer: str = Field(min_length=1)
     accepted_answers: list[str]
     case_sensitive: bool
     pattern: str | None
-    explanation: str = Field(min_length=1)
-    difficulty: int = Field(ge=1, le=3)
-    competencies: Competencies = Field(min_length=1, max_length=3)
 
 
-class OrderingDraft(_Strict):
-    prompt: str = Field(min_length=1)
+class OrderingDraft(_Draft):
     options: list[str] = Field(min_length=2, max_length=8)
     correct_order: list[int]
-    explanation: str = Field(min_length=1)
-    difficulty: int = Field(ge=1, le=3)
-    competencies: Competencies = Field(min_length=1, max_length=3)
 
 
 class Pair(_Strict):
@@ -492,14 +492,10 @@ class Pair(_Strict):
     right: int
 
 
-class MatchingDraft(_Strict):
-    prompt: str = Field(min_length=1)
+class MatchingDraft(_Draft):
     left: list[str] = Field(min_length=2, max_length=8)
     right: list[str] = Field(min_length=2, max_length=8)
     pairs: list[Pair]
-    explanation: str = Field(min_length=1)
-    difficulty: int = Field(ge=1, le=3)
-    competencies: Competencies = Field(min_length=1, max_length=3)
 
 
 Draft = SingleChoiceDraft | MultipleResponseDraft | NumericDraft | ShortTextDraft | OrderingDraft | MatchingDraft
