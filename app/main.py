@@ -148,9 +148,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness."""
         return {"status": "ok"}
 
+    # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     for router in (
-        keys_router, auth_router, assessments_router, credentials_router, status_lists_router,
-        verification_router,
+        verification_router, status_lists_router, keys_router, auth_router, assessments_router,
+        credentials_router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
