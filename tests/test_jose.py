@@ -520,3 +520,17 @@ def test_every_replacement_of_each_segment_end_is_rejected() -> None:
                     "invalid_signature",
                     "unsupported_algorithm",
                 }
+
+
+def test_ed25519_signatures_are_verified_strictly_non_canonical_s_refused() -> None:
+    """RFC 8032 §5.1.7: S must be below the group order L; S + L is the classic malleated signature."""
+    order = 2**252 + 27742317777372353535851937790883648493
+    token = jose.sign_compact(vectors.credential(), vectors.ed25519_key(), kid=vectors.ED25519_KID, alg="EdDSA")
+    parsed = jose.parse_compact(token)
+    jose.verify_signature(parsed, vectors.ed25519_key().public_key())
+    r, s = parsed.signature[:32], int.from_bytes(parsed.signature[32:], "little")
+    malleated = r + (s + order).to_bytes(32, "little")
+    forged = jose.ParsedJws(parsed.header, parsed.payload, parsed.signing_input, malleated)
+    with pytest.raises(jose.JoseError) as raised:
+        jose.verify_signature(forged, vectors.ed25519_key().public_key())
+    assert raised.value.code == "invalid_signature"

@@ -6,12 +6,13 @@ Up to the signature the first failure stops (the payload is untrusted); after it
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from app.credentials import jose
 from app.status_lists import bitstring
@@ -117,10 +118,9 @@ class VerificationResult:
         }
 
 
-@dataclass(frozen=True)
-class _StatusEntry:
+class _StatusEntry(NamedTuple):
     purpose: str
-    index: int
+    list_index: int
     list_url: str
     size: int
 
@@ -162,10 +162,16 @@ def _issuer_id(credential: dict[str, Any]) -> str | None:
     return issuer if isinstance(issuer, str) and issuer else None
 
 
+_PLAIN_UTC_STAMP: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
+
+
 def parse_datetime_stamp(value: object) -> datetime | None:
     """An XML Schema dateTimeStamp as an aware UTC datetime; None if invalid. Years past 9999 clamp to max."""
     if not isinstance(value, str):
         return None
+    if _PLAIN_UTC_STAMP.fullmatch(value):  # the common form, e.g. 2026-11-26T08:00:00Z: parsed in C
+        with contextlib.suppress(ValueError):  # 24:00:00, year 0 and the like take the full path below
+            return datetime.fromisoformat(value)
     match = _DATETIME_STAMP.fullmatch(value)
     if match is None:
         return None
@@ -477,7 +483,7 @@ def verify_credential(
             failed[entry.purpose] += 1
             continue
         try:
-            is_set = lookup_status(entry.list_url, entry.index, entry.purpose)
+            is_set = lookup_status(entry.list_url, entry.list_index, entry.purpose)
         except StatusUnavailable as exc:
             found.error("status_unavailable", _message(exc, f"The {entry.purpose} status list is unavailable."))
             failed[entry.purpose] += 1
