@@ -175,8 +175,9 @@ def loads_strict(raw: bytes, what: str) -> Any:
         value = _DECODER.decode(raw.decode("utf-8"))
         # Walk the tree only when the raw text could break a rule (keeps the common path fast):
         # depth <= number of containers, and a lone surrogate needs a \uD800-\uDFFF escape.
-        surrogates = b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
-        if surrogates or raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
+        # (A single-byte find is memchr-fast; `b"\\u" in raw` and bytes.count measured several times slower.)
+        surrogates = raw.find(b"\\") != -1 and _SURROGATE_ESCAPE.search(raw) is not None
+        if surrogates or len(raw) - len(raw.translate(None, b"[{")) > MAX_JSON_DEPTH:
             _check_structure(value, strings=surrogates)
     except _StrictJsonError as exc:
         raise JoseError("malformed", f"The {what} is not acceptable JSON ({exc}).") from None
