@@ -196,8 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            print(f"skillproof: SKILLPROOF_{field.upper()}: {error['msg']}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import logging
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -12,6 +14,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STRONG_KEY_CHARS = 22  # 128 bits in base64url
+logger = logging.getLogger("skillproof")
 
 
 class Settings(BaseSettings):
@@ -48,17 +52,23 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("SKILLPROOF_PUBLIC_URL must be an http(s) URL with a host name")
         try:
-            ipaddress.ip_address(parts.hostname)
+            address = ipaddress.ip_address(parts.hostname)
         except ValueError:
             return value.rstrip("/")
+        if address.is_loopback:
+            return value.rstrip("/")  # the DID then names localhost (see issuer_did)
         raise ValueError("SKILLPROOF_PUBLIC_URL must use a host name, not an IP address (did:web forbids IPs)")
 
     @field_validator("admin_api_key")
     @classmethod
-    def _admin_key_is_strong(cls, value: str | None) -> str | None:
-        # 128 bits at the least: 22 base64url characters.
-        if value is not None and len(value) < 22:
-            raise ValueError("SKILLPROOF_ADMIN_API_KEY must be at least 22 characters (128 random bits)")
+    def _admin_key_is_set(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("SKILLPROOF_ADMIN_API_KEY is empty")
+        if value is not None and len(value) < STRONG_KEY_CHARS:
+            logger.warning(
+                "SKILLPROOF_ADMIN_API_KEY has fewer than %d characters (128 random bits); use a longer one "
+                "outside development", STRONG_KEY_CHARS,
+            )
         return value
 
     @cached_property
@@ -71,6 +81,9 @@ class Settings(BaseSettings):
         """did:web of the public host; a port is percent-encoded as the did:web spec requires."""
         parts = urlsplit(self.base_url)
         host = parts.hostname or "localhost"
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).is_loopback:
+                host = "localhost"  # did:web forbids IP addresses; loopback is localhost
         if parts.port:
             host = f"{host}:{parts.port}"
         did = "did:web:" + quote(host, safe="")

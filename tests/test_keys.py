@@ -76,5 +76,9 @@ def test_jwks_and_did_document(client: TestClient, settings: Settings) -> None:
 def test_did_web_encodes_the_port_and_refuses_ip_addresses() -> None:
     assert Settings(public_url="http://localhost:8000").issuer_did == "did:web:localhost%3A8000"
     assert Settings(port=9000).issuer_did == "did:web:localhost%3A9000"
+    assert Settings(public_url="https://skills.example.com").issuer_did == "did:web:skills.example.com"
+    # Loopback is localhost; any other IP address cannot be a did:web.
+    loopback = Settings(public_url="http://127.0.0.1:8000")
+    assert loopback.issuer_did == "did:web:localhost%3A8000" and loopback.base_url == "http://127.0.0.1:8000"
     with pytest.raises(ValueError, match="not an IP address"):
-        Settings(public_url="http://127.0.0.1:8000")
+        Settings(public_url="http://10.1.2.3:8000")
