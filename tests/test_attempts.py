@@ -236,3 +236,15 @@ def test_learners_only_see_their_own_attempts_and_credentials(client: TestClient
     mine = client.get("/v1/learners/me/credentials", headers=owner["headers"]).json()
     assert [c["id"] for c in mine] == [grade["credential_id"]]
     assert client.get("/v1/learners/me/credentials", headers=other["headers"]).json() == []
+
+
+def test_a_short_time_limit_expires_in_real_time(client: TestClient) -> None:
+    learner = new_learner(client)
+    assessment = new_assessment(client, item_count=2, time_limit_seconds=1)
+    attempt = start(client, assessment, learner)
+    import time
+
+    time.sleep(1.2)
+    late = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": correct_responses(assessment)},
+                       headers=learner["headers"])
+    assert late.status_code == 409 and late.json()["error"] == "attempt_expired"

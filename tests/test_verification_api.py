@@ -132,3 +132,14 @@ def test_not_json_missing_field_and_oversize_bodies(client: TestClient, token: s
     assert response.status_code == 413
     for credential in (42, None, ["a"], "", {"no": "proof"}):
         assert _codes(client, credential) == ["malformed"], credential
+
+
+def test_repeat_verifications_hit_the_verified_tokens_cache(client: TestClient, token: str) -> None:
+    verifier = client.app.state.verifier  # type: ignore[attr-defined]
+    keystore = client.app.state.keystore  # type: ignore[attr-defined]
+    kid = _segments(token)[0]["kid"]
+    assert _codes(client, token) == []
+    cached = verifier.verified_tokens.get(token)
+    # A hit needs the resolver to hand back the very key object that verified the token.
+    assert cached is not None and cached[1] is keystore.public_key(kid)
+    assert _codes(client, token) == []

@@ -23,7 +23,7 @@ class AssessmentCreate(Strict):
     item_count: int = Field(ge=1, le=100)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Same seed, same draft.")
     title: str | None = Field(default=None, min_length=1, max_length=300)
-    time_limit_seconds: int | None = Field(default=None, ge=60, le=86400)
+    time_limit_seconds: int | None = Field(default=None, ge=1, le=86400, description="Server-side limit per attempt.")
     pass_percent: float = Field(default=70, ge=0, le=100)
     credential_valid_days: int | None = Field(default=None, ge=1, le=3650)
     generator: Literal["bank", "llm"] | None = None

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,11 @@ class SigningKey:
     kid: str
     alg: str
     private_key: PrivateKey
+    # One object per loaded key: the verifier's cache of verified tokens recognises a key by identity.
+    public_key: PublicKey = field(init=False)
 
-    @property
-    def public_key(self) -> PublicKey:
-        return self.private_key.public_key()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_key", self.private_key.public_key())
 
 
 def _alg_of(key: PrivateKey) -> str:
