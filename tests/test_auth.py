@@ -68,3 +68,9 @@ def test_admin_create_key_cli_makes_a_working_key(settings: Settings, client: Te
     assert cli.main(["admin", "create-key", "--label", "ops"]) == 0
     raw_key = capsys.readouterr().out.strip()
     assert client.get("/v1/skills", headers=bearer(raw_key)).status_code == 200
+
+
+def test_bodies_over_a_megabyte_are_413_before_parsing(client: TestClient) -> None:
+    huge = b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    response = client.post("/v1/learners", content=huge, headers={**ADMIN, "content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"

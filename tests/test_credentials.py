@@ -175,3 +175,27 @@ def test_rotated_key_keeps_old_credentials_verifying(client: TestClient) -> None
     assert _verify(client, new)["verified"] is True
     header = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))
     assert header["kid"] == new_kid
+
+
+def test_a_full_status_list_makes_way_for_a_new_one(client: TestClient, settings: Any) -> None:
+    import datetime as dt
+
+    from sqlalchemy import create_engine, update
+    from sqlalchemy.orm import Session
+
+    from app.status_lists.models import StatusList
+
+    engine = create_engine(settings.sqlalchemy_url)
+    with Session(engine) as session:  # every existing list is declared full
+        session.execute(update(StatusList).values(capacity=StatusList.allocated))
+        session.commit()
+        before = {row.id for row in session.query(StatusList.id)}
+    vc = earn_credential(client, item_count=2)["credential"]["credential"]
+    with Session(engine) as session:
+        after = {row.id for row in session.query(StatusList.id)}
+        new_lists = session.query(StatusList).filter(StatusList.id.in_(after - before)).all()
+    engine.dispose()
+    assert {status_list.purpose for status_list in new_lists} == {"revocation", "suspension"}
+    assert {entry["statusListCredential"].rsplit("/", 1)[1] for entry in vc["credentialStatus"]} == after - before
+    assert all(status_list.length == 131072 and status_list.allocated == 1 for status_list in new_lists)
+    assert dt.datetime.now(dt.UTC) >= new_lists[0].created_at

@@ -115,13 +115,21 @@ class JobRunner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.recover_stale()
-                while not self._stop.is_set() and self.run_one():
-                    pass
+                if self._anything_to_do():
+                    self.recover_stale()
+                    while not self._stop.is_set() and self.run_one():
+                        pass
             except Exception:  # the worker must outlive any one bad job or database hiccup
                 logger.exception("job worker error")
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
+
+    def _anything_to_do(self) -> bool:
+        """A read-only look first, so an idle worker never takes SQLite's write lock."""
+        with self.database.engine.connect().execution_options(read_only=True) as connection:
+            return connection.execute(
+                select(GenerationJob.id).where(GenerationJob.status.in_(("queued", "running"))).limit(1)
+            ).first() is not None
 
     def recover_stale(self, now: dt.datetime | None = None) -> None:
         """Jobs whose worker stopped (a restart) are queued again, or failed after MAX_RUNS."""
