@@ -73,6 +73,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
             store.ensure()
             key = store.rotate(args.alg)
             print(f"new signing key {key.kid} ({key.alg}); older keys stay published")
+        elif args.keys_command == "withdraw":
+            if not args.kid:
+                print("skillproof: keys withdraw needs the kid", file=sys.stderr)
+                return 2
+            store.ensure()
+            store.withdraw(args.kid)
+            print(f"key {args.kid} withdrawn: no longer published, its credentials no longer verify")
         else:
             store.ensure()
             active = store.active().kid
@@ -169,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_parser = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_parser.set_defaults(handler=cmd_migrate)
 
-    keys = commands.add_parser("keys", help="list or rotate signing keys")
-    keys.add_argument("keys_command", choices=["list", "rotate"])
+    keys = commands.add_parser("keys", help="list, rotate or withdraw signing keys")
+    keys.add_argument("keys_command", choices=["list", "rotate", "withdraw"])
+    keys.add_argument("kid", nargs="?", help="the key to withdraw")
     keys.add_argument("--alg", choices=["EdDSA", "ES256"], default=None)
     keys.set_defaults(handler=cmd_keys)
 

@@ -199,3 +199,13 @@ def test_a_full_status_list_makes_way_for_a_new_one(client: TestClient, settings
     assert {entry["statusListCredential"].rsplit("/", 1)[1] for entry in vc["credentialStatus"]} == after - before
     assert all(status_list.length == 131072 and status_list.allocated == 1 for status_list in new_lists)
     assert dt.datetime.now(dt.UTC) >= new_lists[0].created_at
+
+
+def test_the_achievement_id_resolves(client: TestClient) -> None:
+    vc = earn_credential(client, skill="git", level="foundation", item_count=2)["credential"]["credential"]
+    achievement = vc["credentialSubject"]["achievement"]
+    public = client.get(achievement["id"].removeprefix("https://skillproof.test"))
+    assert public.status_code == 200
+    body = public.json()
+    assert body["id"] == achievement["id"] and body["type"] == ["Achievement"] and body["name"] == achievement["name"]
+    assert client.get("/v1/achievements/git/wizard").status_code == 404

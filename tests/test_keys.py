@@ -82,3 +82,20 @@ def test_did_web_encodes_the_port_and_refuses_ip_addresses() -> None:
     assert loopback.issuer_did == "did:web:localhost%3A8000" and loopback.base_url == "http://127.0.0.1:8000"
     with pytest.raises(ValueError, match="not an IP address"):
         Settings(public_url="http://10.1.2.3:8000")
+
+
+def test_a_withdrawn_key_is_no_longer_published_and_its_credentials_fail(client: TestClient) -> None:
+    from tests.factories import earn_credential
+
+    keystore = client.app.state.keystore  # type: ignore[attr-defined]
+    token = earn_credential(client, item_count=2)["credential"]["jwt"]
+    old_kid = keystore.active().kid
+    with pytest.raises(KeyStoreError, match="active signing key"):
+        keystore.withdraw(old_kid)
+    keystore.rotate()
+    keystore.withdraw(old_kid)
+    assert old_kid not in {key["kid"] for key in client.get("/.well-known/jwks.json").json()["keys"]}
+    assert old_kid not in client.get("/.well-known/did.json").text
+    verdict = client.post("/v1/credentials/verify", json={"verifiableCredential": token}).json()
+    assert [error["code"] for error in verdict["errors"]] == ["unknown_key"]
+    assert (keystore.directory / "withdrawn" / f"{old_kid}.pem").exists()

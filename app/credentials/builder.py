@@ -94,6 +94,28 @@ def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, 
     }
 
 
+def public_achievement(
+    *, base_url: str, issuer: Issuer, skill_id: str, skill_name: str, skill_description: str, level: str
+) -> dict[str, Any]:
+    """The Achievement an achievement id resolves to: what every credential of it shares."""
+    return {
+        "@context": [VC_CONTEXT_V2, OB_CONTEXT],
+        "id": achievement_id(base_url, skill_id, level),
+        "type": ["Achievement"],
+        "achievementType": "Competency",
+        "name": f"{skill_name} ({level})",
+        "description": skill_description,
+        "criteria": {
+            "narrative": (
+                f"Passed a timed, auto-graded {skill_name} assessment at {level} level under Skillproof's "
+                "published rules; each credential states the score it required and the score achieved."
+            )
+        },
+        "creator": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
+        "tag": [skill_id, level],
+    }
+
+
 def _slug(name: str) -> str:
     return "".join(char if char.isalnum() else "-" for char in name.lower()).strip("-") or "level"
 

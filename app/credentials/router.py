@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.credentials import service
+from app.credentials import builder, service
 from app.credentials.schemas import CredentialOut, CredentialStatus, StatusChange, StatusChanged
-from app.deps import AdminOnly, ClockDep, CurrentLearner, CurrentPrincipal, SessionDep
-from app.errors import error_responses
+from app.deps import AdminOnly, ClockDep, CurrentLearner, CurrentPrincipal, SessionDep, SettingsDep
+from app.errors import NotFound, error_responses
 
 router = APIRouter(tags=["credentials"])
+
+
+@router.get("/v1/achievements/{skill_id}/{level}", responses=error_responses(404))
+def get_achievement(skill_id: str, level: str, request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """The Open Badges Achievement that credentials' achievement ids name (public)."""
+    skill = request.app.state.generator.skills.get(skill_id)
+    if skill is None or level not in skill.levels:
+        raise NotFound("No such achievement.")
+    return builder.public_achievement(
+        base_url=settings.base_url, issuer=service.issuer_of(settings), skill_id=skill.id, skill_name=skill.name,
+        skill_description=skill.description, level=level,
+    )
 
 
 @router.get("/v1/credentials/{credential_id}", response_model=CredentialOut, responses=error_responses(401, 404))

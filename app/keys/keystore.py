@@ -96,6 +96,23 @@ class FileKeyStore:
         self._load()
         return self.active()
 
+    def withdraw(self, kid: str) -> None:
+        """Stop publishing a key (e.g. compromised): its credentials stop verifying (unknown_key).
+
+        The file moves to keys/withdrawn/ for the record and is never loaded again. The active key cannot be
+        withdrawn; rotate first.
+        """
+        with self._exclusive():
+            self._load()
+            if kid not in self._keys:
+                raise KeyStoreError(f"no published key has kid {kid!r}")
+            if kid == self._active_kid:
+                raise KeyStoreError("the active signing key cannot be withdrawn; run `skillproof keys rotate` first")
+            withdrawn = self.directory / "withdrawn"
+            withdrawn.mkdir(mode=0o700, exist_ok=True)
+            os.replace(self.directory / f"{kid}.pem", withdrawn / f"{kid}.pem")
+        self._load()
+
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         # Replicas sharing one keys volume must not both create "the first" key.
