@@ -99,3 +99,8 @@ def test_a_withdrawn_key_is_no_longer_published_and_its_credentials_fail(client:
     verdict = client.post("/v1/credentials/verify", json={"verifiableCredential": token}).json()
     assert [error["code"] for error in verdict["errors"]] == ["unknown_key"]
     assert (keystore.directory / "withdrawn" / f"{old_kid}.pem").exists()
+
+
+def test_did_web_with_a_path() -> None:
+    settings = Settings(public_url="https://example.com/skills/issuer")
+    assert settings.issuer_did == "did:web:example.com:skills:issuer"
