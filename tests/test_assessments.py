@@ -64,6 +64,7 @@ def test_bad_assessment_requests_are_422(client: TestClient) -> None:
         ({"skill": "python", "level": "foundation", "item_count": 0}, "validation_error"),
         ({"skill": "python", "level": "foundation", "item_count": 3, "pass_percent": 101}, "validation_error"),
         ({"skill": "python", "level": "foundation", "item_count": 3, "generator": "llm"}, "generator_unavailable"),
+        ({"skill": "python", "level": "foundation", "item_count": 3, "attempt_item_count": 4}, "validation_error"),
     ]
     before = len(client.get("/v1/assessments", headers=ADMIN).json())
     for body, code in cases:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.assessments import checks
+from app.assessments import checks, validation
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.llm import LlmClient, LlmConfig, LlmError
 from tests.llm_server import FakeLlmServer, Received, Reply, completion, parse_solver_question
@@ -174,7 +174,7 @@ def test_length_limits() -> None:
     assert names(checks.rule_problems(single(prompt="x" * 2001), [])) == ["prompt_too_long"]
     assert "option_too_long" in names(checks.rule_problems(single(texts=("def", "y" * 301, "a", "b")), []))
     assert names(checks.rule_problems({**single(), "explanation": "e" * 2001}, [])) == ["explanation_too_long"]
-    assert "key_missing" in names(checks.rule_problems(short_text(answer="z" * 201), []))
+    assert "answer_too_long" in names(checks.rule_problems(short_text(answer="z" * 201), []))
 
 
 def test_numeric_answers_finite_with_tolerance() -> None:
@@ -208,9 +208,9 @@ def test_short_text_rules(changes: dict[str, Any], name: str | None) -> None:
 
 def test_nested_repetition_detection() -> None:
     for pattern in ("(a+)+", "((a)+)+", "(\\w*x)*", "(a+){2,}", "((ab)*c)*"):
-        assert checks.has_nested_repetition(pattern), pattern
+        assert validation.has_nested_repetition(pattern), pattern
     for pattern in ("(ab)+", "(\\+)+", "[(+]+", "colou?r", "(a*)?", "(\\d{1,3}\\.){3}\\d{1,3}", "x{2}(y)+"):
-        assert not checks.has_nested_repetition(pattern), pattern
+        assert not validation.has_nested_repetition(pattern), pattern
 
 
 def test_ordering_needs_three_options_and_a_full_order() -> None:

@@ -96,7 +96,6 @@ def test_verify_endpoint_accepts_a_fresh_credential(client: TestClient) -> None:
 def test_revoke_suspend_reinstate_show_at_once(client: TestClient) -> None:
     body = earn_credential(client)["credential"]
     credential_id, token = body["id"], body["jwt"]
-    learner_headers = None
     suspended = client.post(f"/v1/credentials/{credential_id}/suspend", json={"reason": "review"}, headers=ADMIN)
     assert suspended.status_code == 200 and suspended.json()["status"] == {"revoked": False, "suspended": True}
     assert [e["code"] for e in _verify(client, token)["errors"]] == ["suspended"]
@@ -109,7 +108,6 @@ def test_revoke_suspend_reinstate_show_at_once(client: TestClient) -> None:
     assert result["verified"] is False and [e["code"] for e in result["errors"]] == ["revoked"]
     again = client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
     assert again.status_code == 409 and again.json()["error"] == "credential_revoked"
-    assert learner_headers is None
 
 
 def test_status_changes_need_an_admin(client: TestClient) -> None:
@@ -178,8 +176,6 @@ def test_rotated_key_keeps_old_credentials_verifying(client: TestClient) -> None
 
 
 def test_a_full_status_list_makes_way_for_a_new_one(client: TestClient, settings: Any) -> None:
-    import datetime as dt
-
     from sqlalchemy import create_engine, update
     from sqlalchemy.orm import Session
 
@@ -198,7 +194,6 @@ def test_a_full_status_list_makes_way_for_a_new_one(client: TestClient, settings
     assert {status_list.purpose for status_list in new_lists} == {"revocation", "suspension"}
     assert {entry["statusListCredential"].rsplit("/", 1)[1] for entry in vc["credentialStatus"]} == after - before
     assert all(status_list.length == 131072 and status_list.allocated == 1 for status_list in new_lists)
-    assert dt.datetime.now(dt.UTC) >= new_lists[0].created_at
 
 
 def test_the_achievement_id_resolves(client: TestClient) -> None:

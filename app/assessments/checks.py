@@ -11,11 +11,8 @@ Rules, beyond app.assessments.validation.item_problems:
 - near_duplicate: the normalised word sets of the two prompts have a Jaccard similarity of 0.8 or more;
   when both items have options, their option words must also overlap (Jaccard 0.5 or more), so two items
   with a generic stem ("Which statement is true?") but different options are not duplicates.
-- length limits: prompts 10 to 2000 characters, options 300, explanations 2000, short-text answers 200.
-- short_text: no options, at most 20 accepted answers, all distinct after normalisation; a pattern of at
-  most 200 characters, with no nested unbounded repetition (catastrophic backtracking at grading time),
-  that accepts the key and none of a few probes ("", "xyzzy", "i don't know", "0").
-- ordering: at least 3 options; matching: at least 2 left options and as many right ones.
+- length limits: prompts 10 to 2000 characters, options 300, explanations 2000.
+The structural rules of each item type (keys, options, tolerances, short-text patterns) are validation.py's.
 """
 
 from __future__ import annotations
@@ -42,22 +39,9 @@ MAX_PROMPT_CHARS = validation.MAX_PROMPT_CHARS
 MAX_OPTION_CHARS = validation.MAX_OPTION_CHARS
 MIN_PROMPT_CHARS = 10
 MAX_EXPLANATION_CHARS = 2000
-MAX_ANSWER_CHARS = 200
-MAX_ACCEPTED_ANSWERS = 20
-MAX_PATTERN_CHARS = 200
-MIN_ORDERING_OPTIONS = 3
-MIN_MATCHING_LEFT = 2
 GIVEAWAY_RATIO, GIVEAWAY_MIN_EXTRA_CHARS = 1.5, 20
 NEAR_DUPLICATE_JACCARD = 0.8
 NEAR_DUPLICATE_OPTIONS_JACCARD = 0.5
-# A pattern that fully matches one of these accepts what is surely not the answer.
-PATTERN_PROBES = ("", "xyzzy", "i don't know", "0")
-
-
-def pattern_accepts(pattern: str, text: str, case_sensitive: bool = False) -> bool:
-    """Whether `pattern` fully matches the normalised `text`, as the grader applies it."""
-    flags = 0 if case_sensitive else re.IGNORECASE
-    return re.fullmatch(pattern, grading.normalise_text(text, case_sensitive=case_sensitive), flags) is not None
 
 
 # -- rule checks --------------------------------------------------------------------------------------------
@@ -68,26 +52,11 @@ def rule_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> lis
     problems = validation.item_problems(item)
     if any(problem.startswith("type_unknown") for problem in problems):
         return problems
-    own = _STRUCTURE_CHECKS.get(str(item.get("type")))
-    if own is not None:
-        problems += own(item)
     problems += _length_problems(item)
     problems += _all_or_none_problems(item)
     problems += _giveaway_problems(item)
     problems += near_duplicate_problems(item, others)
-    return _dedupe(problems)
-
-
-def _dedupe(problems: list[str]) -> list[str]:
-    """One problem per name (validation.py and these checks may both name the same one)."""
-    seen: set[str] = set()
-    result = []
-    for problem in problems:
-        name = problem.split(":", 1)[0]
-        if name not in seen:
-            seen.add(name)
-            result.append(problem)
-    return result
+    return problems
 
 
 def _texts(options: object) -> list[str] | None:
@@ -98,138 +67,6 @@ def _texts(options: object) -> list[str] | None:
     if len(texts) != len(options) or not all(isinstance(text, str) for text in texts):
         return None
     return [str(text) for text in texts]
-
-
-def _option_list_problems(options: object, low: int, high: int, what: str = "options") -> list[str]:
-    if not isinstance(options, list) or not low <= len(options) <= high:
-        return [f"options_count: {low} to {high} {what} are required"]
-    texts = _texts(options)
-    if texts is None or not all(text.strip() for text in texts):
-        return ["option_text_missing"]
-    problems = []
-    if any(len(text) > MAX_OPTION_CHARS for text in texts):
-        problems.append(f"option_too_long: over {MAX_OPTION_CHARS} characters")
-    normalised = [grading.normalise_text(text) for text in texts]
-    if len(set(normalised)) != len(normalised):
-        problems.append("options_not_distinct")
-    return problems
-
-
-def _ids(options: list[dict[str, Any]]) -> list[Any]:
-    return [option.get("id") for option in options]
-
-
-def _short_text_problems(item: dict[str, Any]) -> list[str]:
-    """A canonical answer, distinct accepted alternatives, a boolean case rule, a safe optional pattern."""
-    problems: list[str] = []
-    if "options" in item:
-        problems.append("short_text_has_options")
-    case_sensitive = item.get("case_sensitive", False)
-    if not isinstance(case_sensitive, bool):
-        problems.append("case_sensitive_invalid: true or false is required")
-        case_sensitive = False
-    answer = item.get("answer")
-    if not isinstance(answer, str) or not answer.strip():
-        problems.append("key_missing: a non-empty answer is required")
-        answer = None
-    accepted = item.get("accepted_answers", [])
-    if not isinstance(accepted, list) or not all(isinstance(text, str) and text.strip() for text in accepted):
-        problems.append("accepted_answers_invalid: a list of non-empty strings is required")
-        accepted = []
-    elif len(accepted) > MAX_ACCEPTED_ANSWERS:
-        problems.append(f"accepted_answers_count: at most {MAX_ACCEPTED_ANSWERS} are allowed")
-    forms = ([answer] if answer else []) + accepted
-    if any(len(text) > MAX_ANSWER_CHARS for text in forms):
-        problems.append(f"answer_too_long: over {MAX_ANSWER_CHARS} characters")
-    normalised = [grading.normalise_text(text, case_sensitive=case_sensitive) for text in forms]
-    if len(set(normalised)) != len(normalised):
-        problems.append("accepted_answers_not_distinct: an accepted answer repeats the key or another one")
-    pattern = item.get("pattern")
-    if pattern is not None:
-        problems += _pattern_problems(pattern, answer, case_sensitive)
-    return problems
-
-
-def has_nested_repetition(pattern: str) -> bool:
-    """A repeated group that itself holds a repetition, like (a+)+ or ((ab)*c)*: it can backtrack exponentially."""
-    stack: list[bool] = []  # per open group: does it hold a repetition?
-    position, length = 0, len(pattern)
-    while position < length:
-        char = pattern[position]
-        if char == "\\":
-            position += 2
-            continue
-        if char == "[":  # a character class: skip to its closing bracket
-            position += 2 if pattern[position + 1 : position + 2] in ("]", "^") else 1
-            while position < length and pattern[position] != "]":
-                position += 2 if pattern[position] == "\\" else 1
-        elif char == "(":
-            stack.append(False)
-        elif char == ")" and stack:
-            holds_repeat = stack.pop()
-            # * + and open-ended {n,} repeat without bound; ? and {m,n} are bounded.
-            repeated = pattern[position + 1 : position + 2] in ("*", "+") or bool(
-                re.match(r"\{\d*,\}", pattern[position + 1 :])
-            )
-            if repeated and holds_repeat:
-                return True
-            if stack and (holds_repeat or repeated):
-                stack[-1] = True
-        elif char in "*+{" and stack:
-            stack[-1] = True
-        position += 1
-    return False
-
-
-def _pattern_problems(pattern: object, answer: str | None, case_sensitive: bool) -> list[str]:
-    if not isinstance(pattern, str) or not pattern.strip():
-        return ["pattern_invalid: a non-empty regular expression or null is required"]
-    if len(pattern) > MAX_PATTERN_CHARS:
-        return [f"pattern_too_long: over {MAX_PATTERN_CHARS} characters"]
-    if has_nested_repetition(pattern):
-        return ["pattern_unsafe: a repeated group that itself repeats can take exponential time"]
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return [f"pattern_invalid: {exc}"]
-    if answer is not None and not pattern_accepts(pattern, answer, case_sensitive):
-        return ["pattern_rejects_key: the pattern does not fully match the answer"]
-    key = grading.normalise_text(answer, case_sensitive=case_sensitive) if answer is not None else None
-    broad = [
-        probe for probe in PATTERN_PROBES
-        if pattern_accepts(pattern, probe, case_sensitive)
-        and grading.normalise_text(probe, case_sensitive=case_sensitive) != key
-    ]
-    if broad:
-        return [f"pattern_too_broad: it accepts {broad[0]!r}"]
-    return []
-
-
-def _ordering_problems(item: dict[str, Any]) -> list[str]:
-    """At least 3 options: ordering two is a coin toss (validation.py checks the key is an order)."""
-    options = item.get("options")
-    if isinstance(options, list) and len(options) < MIN_ORDERING_OPTIONS:
-        return [f"options_count: {MIN_ORDERING_OPTIONS} to {validation.MAX_OPTIONS} options are required"]
-    return []
-
-
-def _matching_problems(item: dict[str, Any]) -> list[str]:
-    """At least 2 left options and as many right ones (validation.py checks sides and the key)."""
-    options = item.get("options")
-    if not isinstance(options, list) or not all(isinstance(option, dict) for option in options):
-        return []
-    lefts = sum(1 for option in options if option.get("side") == "left")
-    rights = sum(1 for option in options if option.get("side") == "right")
-    if lefts < MIN_MATCHING_LEFT or rights < lefts:
-        return [f"options_count: at least {MIN_MATCHING_LEFT} left options and as many right options are required"]
-    return []
-
-
-_STRUCTURE_CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
-    "short_text": _short_text_problems,
-    "ordering": _ordering_problems,
-    "matching": _matching_problems,
-}
 
 
 def _length_problems(item: dict[str, Any]) -> list[str]:

@@ -51,13 +51,7 @@ def enqueue(session: Session, body: AssessmentCreate, *, bank: BankGenerator, se
         raise Unprocessable(
             "The LLM generator needs SKILLPROOF_LLM_BASE_URL and SKILLPROOF_LLM_MODEL.", code="generator_unavailable"
         )
-    skill = bank.skills.get(body.skill)
-    if skill is None:
-        raise Unprocessable(f"Unknown skill {body.skill!r}; GET /v1/skills lists them.", code="unknown_skill")
-    if body.level not in skill.levels:
-        raise Unprocessable(f"Skill {body.skill!r} has levels {list(skill.levels)}.", code="unknown_level")
-    if body.attempt_item_count is not None and body.attempt_item_count > body.item_count:
-        raise Unprocessable("attempt_item_count cannot exceed item_count (the pool).", code="validation_error")
+    service.requested_skill(body, bank)
     request = body.model_dump(mode="json")
     request["seed"] = body.seed if body.seed is not None else secrets.randbelow(2**31)
     job = GenerationJob(status="queued", request=request, kept=0, dropped=[], created_at=now, runs=0)

@@ -87,6 +87,19 @@ class Grade(Base):
     response_body: Mapped[str] = mapped_column(Text)
     graded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
+    def result(self) -> dict[str, Any]:
+        """The stored result in the form grading.Grade.to_json() gives it."""
+        return {
+            "score": self.score, "max_score": self.max_score, "percent": self.percent, "passed": self.passed,
+            "mastery": self.mastery, "items": self.item_scores, "criteria": self.criteria or [],
+        }
+
+    def set_result(self, result: dict[str, Any]) -> None:
+        """Store a grading.Grade.to_json() result."""
+        self.score, self.max_score, self.percent = result["score"], result["max_score"], result["percent"]
+        self.passed, self.mastery = result["passed"], result["mastery"]
+        self.item_scores, self.criteria = result["items"], result["criteria"]
+
 
 class Amendment(Base):
     """A recorded change to a published assessment's scoring (an item voided), and its effect."""

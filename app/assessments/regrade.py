@@ -43,11 +43,7 @@ def amendments_of(session: Session, assessment_id: str) -> list[Amendment]:
 
 
 def _snapshot(grade: Grade) -> dict[str, Any]:
-    return {
-        "score": grade.score, "max_score": grade.max_score, "percent": grade.percent, "passed": grade.passed,
-        "mastery": grade.mastery, "items": grade.item_scores, "criteria": grade.criteria,
-        "voided_items": grade.voided_items, "graded_at": grade.graded_at.isoformat(),
-    }
+    return {**grade.result(), "voided_items": grade.voided_items, "graded_at": grade.graded_at.isoformat()}
 
 
 def ever_passed(session: Session, grade: Grade) -> bool:
@@ -99,9 +95,7 @@ def void_item(
             freeze.attempt_items(assessment.items, attempt.item_ids), assessment.rubric, grade.responses,
             voided=voided,
         ).to_json()
-        grade.score, grade.max_score, grade.percent = result["score"], result["max_score"], result["percent"]
-        grade.passed = result["passed"] or was_passed
-        grade.mastery, grade.item_scores, grade.criteria = result["mastery"], result["items"], result["criteria"]
+        grade.set_result({**result, "passed": result["passed"] or was_passed})
         grade.voided_items = voided
         amendment.regraded_attempts += 1
         if grade.passed and not was_passed:
@@ -138,10 +132,7 @@ def check_all(session: Session) -> CheckReport:
         checked += 1
         result = regrade_result(session, assessment, attempt, grade).to_json()
         expected_passed = result["passed"] or ever_passed(session, grade)
-        stored = {
-            "score": grade.score, "max_score": grade.max_score, "percent": grade.percent, "passed": grade.passed,
-            "mastery": grade.mastery, "items": grade.item_scores, "criteria": grade.criteria or [],
-        }
+        stored = grade.result()
         recomputed = {**{key: result[key] for key in stored}, "passed": expected_passed}
         if stored != recomputed:
             differing = sorted(key for key in stored if stored[key] != recomputed[key])

@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 class Strict(BaseModel):
@@ -38,6 +46,12 @@ class AssessmentCreate(Strict):
     item_types: list[
         Literal["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
     ] | None = Field(default=None, description="Item types to generate (llm) or draw (bank); default: all.")
+
+    @model_validator(mode="after")
+    def _attempt_fits_the_pool(self) -> AssessmentCreate:
+        if self.attempt_item_count is not None and self.attempt_item_count > self.item_count:
+            raise ValueError("attempt_item_count cannot exceed item_count (the pool)")
+        return self
 
 
 class Skill(BaseModel):

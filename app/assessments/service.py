@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.assessments import freeze
-from app.assessments.generators.bank import BankGenerator
+from app.assessments.generators.bank import BankGenerator, Skill
 from app.assessments.models import Amendment, Assessment, Attempt, Grade, GradeRevision
 from app.assessments.schemas import AssessmentCreate
 from app.auth.models import Learner
@@ -28,17 +28,23 @@ from app.grading import rubric as grading
 from app.keys.keystore import FileKeyStore
 
 
-def create_draft(
-    session: Session, body: AssessmentCreate, *, generator: BankGenerator, settings: Settings, now: dt.datetime
-) -> Assessment:
-    """Draw a draft from the generator with a recorded seed."""
-    skill = generator.skills.get(body.skill)
+def requested_skill(body: AssessmentCreate, catalogue: BankGenerator) -> Skill:
+    """The skill and level asked for, from the catalogue every generator works from; 422 otherwise."""
+    skill = catalogue.skills.get(body.skill)
     if skill is None:
         raise Unprocessable(f"Unknown skill {body.skill!r}; GET /v1/skills lists them.", code="unknown_skill")
     if body.level not in skill.levels:
         raise Unprocessable(
             f"Skill {body.skill!r} has levels {list(skill.levels)}, not {body.level!r}.", code="unknown_level"
         )
+    return skill
+
+
+def create_draft(
+    session: Session, body: AssessmentCreate, *, generator: BankGenerator, settings: Settings, now: dt.datetime
+) -> Assessment:
+    """Draw a draft from the generator with a recorded seed."""
+    skill = requested_skill(body, generator)
     types = tuple(body.item_types) if body.item_types else None
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     available = len(generator.pool(body.skill, body.level, seed, types))
@@ -47,8 +53,6 @@ def create_draft(
             f"The bank holds {available} such items for {body.skill} at {body.level}; ask for at most that many.",
             code="not_enough_items",
         )
-    if body.attempt_item_count is not None and body.attempt_item_count > body.item_count:
-        raise Unprocessable("attempt_item_count cannot exceed item_count (the pool).", code="validation_error")
     drawn = generator.draft(body.skill, body.level, body.item_count, seed, types)
     items = [freeze.normalise_item(item) for item in drawn]
     return new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
@@ -299,19 +303,13 @@ def submit(
     grade = Grade(
         attempt_id=attempt.id,
         responses=responses,
-        score=scores["score"],
-        max_score=scores["max_score"],
-        percent=scores["percent"],
-        passed=scores["passed"],
-        item_scores=scores["items"],
-        criteria=scores["criteria"],
-        mastery=scores["mastery"],
         voided_items=voided,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         response_body="",
         graded_at=now,
     )
+    grade.set_result(scores)
     try:
         with session.begin_nested():
             session.add(grade)

@@ -1,4 +1,10 @@
-"""Checks every item must pass before anyone sees it; each problem is a short named reason."""
+"""The structural checks every item must pass, by type; each problem is a short named reason.
+
+short_text: no options, a canonical answer, at most 20 accepted answers, all distinct after normalisation;
+a pattern of at most 200 characters with no nested unbounded repetition (catastrophic backtracking at
+grading time), that accepts the key and none of a few probes. ordering: at least 3 options. matching: at
+least 2 left options and as many right ones; every left option keyed to a distinct right one.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,16 @@ from app.grading.rubric import normalise_text
 
 ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
 CHOICE_TYPES = ("single_choice", "multiple_response", "ordering", "matching")
-MAX_ANSWER_CHARS = 200
 MAX_PROMPT_CHARS = 2000
 MAX_OPTION_CHARS = 300
 MIN_OPTIONS, MAX_OPTIONS = 2, 8
+MIN_ORDERING_OPTIONS = 3  # ordering two options is a coin toss
+MIN_MATCHING_LEFT = 2
+MAX_ANSWER_CHARS = 200
+MAX_ACCEPTED_ANSWERS = 20
+MAX_PATTERN_CHARS = 200
+# A pattern that fully matches one of these accepts what is surely not the answer.
+PATTERN_PROBES = ("", "xyzzy", "i don't know", "0")
 
 
 def _is_number(value: object) -> bool:
@@ -63,35 +75,103 @@ def _tag_problems(item: dict[str, Any]) -> list[str]:
 
 
 def _short_text_problems(item: dict[str, Any]) -> list[str]:
+    """A canonical answer, distinct accepted alternatives, a boolean case rule, a safe optional pattern."""
     problems: list[str] = []
+    if "options" in item:
+        problems.append("short_text_has_options")
+    case_sensitive = item.get("case_sensitive", False)
+    if not isinstance(case_sensitive, bool):
+        problems.append("case_sensitive_invalid: true or false is required")
+        case_sensitive = False
     answer = item.get("answer")
+    if not isinstance(answer, str) or not answer.strip():
+        problems.append("key_missing: a non-empty answer is required")
+        answer = None
     accepted = item.get("accepted_answers", [])
-    if not isinstance(answer, str) or not answer.strip() or len(answer) > MAX_ANSWER_CHARS:
-        problems.append("key_missing: a non-empty answer string is required")
     if not isinstance(accepted, list) or not all(isinstance(text, str) and text.strip() for text in accepted):
-        problems.append("accepted_answers_invalid")
-    if not isinstance(item.get("case_sensitive", False), bool):
-        problems.append("case_sensitive_invalid")
+        problems.append("accepted_answers_invalid: a list of non-empty strings is required")
+        accepted = []
+    elif len(accepted) > MAX_ACCEPTED_ANSWERS:
+        problems.append(f"accepted_answers_count: at most {MAX_ACCEPTED_ANSWERS} are allowed")
+    forms = ([answer] if answer else []) + accepted
+    if any(len(text) > MAX_ANSWER_CHARS for text in forms):
+        problems.append(f"answer_too_long: over {MAX_ANSWER_CHARS} characters")
+    normalised = [normalise_text(text, case_sensitive=case_sensitive) for text in forms]
+    if len(set(normalised)) != len(normalised):
+        problems.append("accepted_answers_not_distinct: an accepted answer repeats the key or another one")
     pattern = item.get("pattern")
     if pattern is not None:
-        try:
-            compiled = re.compile(pattern)
-        except (re.error, TypeError):
-            problems.append("pattern_invalid: not a regular expression")
-        else:
-            case_sensitive = item.get("case_sensitive", False) is True
-            key = normalise_text(answer, case_sensitive=case_sensitive) if isinstance(answer, str) else ""
-            flags = 0 if case_sensitive else re.IGNORECASE
-            if re.fullmatch(compiled.pattern, key, flags) is None:
-                problems.append("pattern_rejects_key: the pattern does not match the answer")
+        problems += _pattern_problems(pattern, answer, case_sensitive)
     return problems
+
+
+def has_nested_repetition(pattern: str) -> bool:
+    """A repeated group that itself holds a repetition, like (a+)+ or ((ab)*c)*: it can backtrack exponentially."""
+    stack: list[bool] = []  # per open group: does it hold a repetition?
+    position, length = 0, len(pattern)
+    while position < length:
+        char = pattern[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == "[":  # a character class: skip to its closing bracket
+            position += 2 if pattern[position + 1 : position + 2] in ("]", "^") else 1
+            while position < length and pattern[position] != "]":
+                position += 2 if pattern[position] == "\\" else 1
+        elif char == "(":
+            stack.append(False)
+        elif char == ")" and stack:
+            holds_repeat = stack.pop()
+            # * + and open-ended {n,} repeat without bound; ? and {m,n} are bounded.
+            repeated = pattern[position + 1 : position + 2] in ("*", "+") or bool(
+                re.match(r"\{\d*,\}", pattern[position + 1 :])
+            )
+            if repeated and holds_repeat:
+                return True
+            if stack and (holds_repeat or repeated):
+                stack[-1] = True
+        elif char in "*+{" and stack:
+            stack[-1] = True
+        position += 1
+    return False
+
+
+def _pattern_problems(pattern: object, answer: str | None, case_sensitive: bool) -> list[str]:
+    if not isinstance(pattern, str) or not pattern.strip():
+        return ["pattern_invalid: a non-empty regular expression or null is required"]
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return [f"pattern_too_long: over {MAX_PATTERN_CHARS} characters"]
+    if has_nested_repetition(pattern):
+        return ["pattern_unsafe: a repeated group that itself repeats can take exponential time"]
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return [f"pattern_invalid: {exc}"]
+    if answer is not None and not pattern_accepts(pattern, answer, case_sensitive):
+        return ["pattern_rejects_key: the pattern does not fully match the answer"]
+    key = normalise_text(answer, case_sensitive=case_sensitive) if answer is not None else None
+    broad = [
+        probe for probe in PATTERN_PROBES
+        if pattern_accepts(pattern, probe, case_sensitive)
+        and normalise_text(probe, case_sensitive=case_sensitive) != key
+    ]
+    if broad:
+        return [f"pattern_too_broad: it accepts {broad[0]!r}"]
+    return []
+
+
+def pattern_accepts(pattern: str, text: str, case_sensitive: bool = False) -> bool:
+    """Whether `pattern` fully matches the normalised `text`, as the grader applies it."""
+    flags = 0 if case_sensitive else re.IGNORECASE
+    return re.fullmatch(pattern, normalise_text(text, case_sensitive=case_sensitive), flags) is not None
 
 
 def _choice_problems(item: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     options = item.get("options")
-    if not isinstance(options, list) or not (MIN_OPTIONS <= len(options) <= MAX_OPTIONS):
-        return [f"options_count: {MIN_OPTIONS} to {MAX_OPTIONS} options are required"]
+    least = MIN_ORDERING_OPTIONS if item["type"] == "ordering" else MIN_OPTIONS
+    if not isinstance(options, list) or not (least <= len(options) <= MAX_OPTIONS):
+        return [f"options_count: {least} to {MAX_OPTIONS} options are required"]
     texts: list[str] = [
         option["text"] for option in options if isinstance(option, dict) and isinstance(option.get("text"), str)
     ]
@@ -135,8 +215,8 @@ def _matching_problems(item: dict[str, Any], answer: object) -> list[str]:
         return ["side_invalid: every matching option is on the left or the right"]
     left = {option_id for option_id, side in sides.items() if side == "left"}
     right = {option_id for option_id, side in sides.items() if side == "right"}
-    if not left or not right:
-        return ["sides_missing: matching needs left and right options"]
+    if len(left) < MIN_MATCHING_LEFT or len(right) < len(left):
+        return [f"options_count: at least {MIN_MATCHING_LEFT} left options and as many right options are required"]
     if not isinstance(answer, dict) or set(answer) != left:
         return ["key_not_a_matching: the answer maps every left option"]
     if not set(answer.values()) <= right:
