@@ -48,10 +48,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.assessments.generators.bank import BANK_DIR, BankError, load_bank
     from app.keys.keystore import FileKeyStore, KeyStoreError
     from app.main import create_app
 
     settings = _settings(args)
+    try:
+        load_bank(settings.bank_dir or BANK_DIR)
+    except BankError as exc:
+        print(f"skillproof: item bank {settings.bank_dir or BANK_DIR}: {exc}", file=sys.stderr)
+        return 2
     try:
         FileKeyStore(settings.keys_dir, settings.signing_alg).ensure()
     except KeyStoreError as exc:

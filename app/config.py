@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)
     verify_max_body_bytes: int = 64 * 1024
+    # Retake policy of new assessments (each may override it): 3 attempts, 24 h apart; 0 means none.
+    default_max_attempts: int = Field(default=3, ge=0, le=100)
+    default_retake_cooldown_seconds: int = Field(default=86400, ge=0, le=365 * 86400)
+    # Per-item scores for learners: never, or once they have used their last attempt (admins always see them).
+    learner_item_feedback: Literal["never", "after_final_attempt"] = "never"
+    # A private item bank (the bundled bank's file format); unset: the bundled, public demo bank.
+    bank_dir: Path | None = None
 
     @field_validator("public_url")
     @classmethod

@@ -32,13 +32,14 @@ def run_demo(base_url: str, admin_key: str) -> int:
     )
     published = _check(admin.post(f"/v1/assessments/{draft['id']}/publish"), 200)
     _show("2. assessment published", {k: published[k] for k in ("id", "title", "status", "content_hash")})
-    keys = {item["id"]: item["answer"] for item in published["items"]}
 
     me = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {learner['api_key']}"}, timeout=30)
     attempt = _check(me.post(f"/v1/assessments/{published['id']}/attempts"), 201)
     _show("3. attempt started", {"id": attempt["id"], "expires_at": attempt["expires_at"],
                                  "first item": attempt["items"][0]})
-    responses = [{"item_id": item["id"], "answer": keys[item["id"]]} for item in attempt["items"]]
+    # The attempt's item ids are its own: the admin view of the attempt holds the keys under them.
+    keyed = _check(admin.get(f"/v1/attempts/{attempt['id']}"), 200)
+    responses = [{"item_id": item["id"], "answer": item["answer"]} for item in keyed["items"]]
     grade = _check(me.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses}), 200)
     _show("4. graded", {k: grade[k] for k in ("score", "max_score", "percent", "passed", "credential_id")})
     credential = _check(me.get(f"/v1/credentials/{grade['credential_id']}"), 200)

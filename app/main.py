@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.assessments.generators.bank import BankGenerator
+from app.assessments.generators.bank import BANK_DIR, BankGenerator
 from app.assessments.jobs import JobRunner
 from app.assessments.router import router as assessments_router
 from app.auth import service as auth_service
@@ -86,6 +86,7 @@ def _validation_detail(exc: RequestValidationError) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The Skillproof app; the database schema must already be migrated (skillproof migrate)."""
     settings = settings or Settings()
+    generator = BankGenerator(settings.bank_dir or BANK_DIR)  # a bad bank file stops the start here (BankError)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,7 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.keystore = keystore
         app.state.database = database
-        app.state.generator = BankGenerator()
+        app.state.generator = generator
+        if generator.kind == "demo":
+            logger.warning("items come from the bundled demo bank, whose keys are public; set SKILLPROOF_BANK_DIR "
+                           "to a private bank before issuing credentials others rely on")
         app.state.job_runner = JobRunner(database, settings, app.state.generator)
         app.state.job_runner.start()
         app.state.verifier = Verifier(

@@ -82,6 +82,10 @@ def settings(database_url: str, keys_dir: Path) -> Settings:
         keys_dir=keys_dir,
         public_url=PUBLIC_URL,
         admin_api_key=ADMIN_KEY,
+        # Most tests start many attempts on one assessment: no retake cap or cooldown unless a test asks for one
+        # (tests/test_oracle.py runs with the product defaults).
+        default_max_attempts=0,
+        default_retake_cooldown_seconds=0,
     )
 
 

@@ -35,8 +35,24 @@ def new_assessment(client: TestClient, *, publish: bool = True, **fields: Any) -
     return assessment
 
 
-def correct_responses(assessment: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"item_id": item["id"], "answer": item["answer"]} for item in assessment["items"]]
+def correct_responses(keyed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The keys of an admin view (of an attempt, or of an assessment for attempts without opaque ids)."""
+    return [{"item_id": item["id"], "answer": item["answer"]} for item in keyed["items"]]
+
+
+def keyed(client: TestClient, attempt: dict[str, Any]) -> dict[str, Any]:
+    """The admin view of an attempt: its items under the attempt's own ids, with their keys."""
+    response = client.get(f"/v1/attempts/{attempt['id']}", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
+def under_attempt_ids(client: TestClient, attempt: dict[str, Any], responses: list[dict[str, Any]]) -> list[Any]:
+    """Responses written with the assessment's item ids, renamed to the attempt's own ids (drawn items only)."""
+    alias = {item["bank_item_id"]: item["id"] for item in keyed(client, attempt)["items"]}
+    return [{**response, "item_id": alias[response["item_id"]]} for response in responses
+            if response["item_id"] in alias]
 
 
 def wrong_answer(item: dict[str, Any]) -> Any:
@@ -70,7 +86,7 @@ def earn_credential(client: TestClient, **assessment_fields: Any) -> dict[str, A
     attempt = start(client, assessment, learner)
     response = client.post(
         f"/v1/attempts/{attempt['id']}/submit",
-        json={"responses": correct_responses(assessment)},
+        json={"responses": correct_responses(keyed(client, attempt))},
         headers=learner["headers"],
     )
     assert response.status_code == 200, response.text

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 from app.assessments.models import Grade
 from app.credentials.models import Credential
 from app.deps import get_clock
-from tests.factories import ADMIN, correct_responses, new_assessment, new_learner, start, wrong_answer
+from tests.factories import ADMIN, correct_responses, keyed, new_assessment, new_learner, start, wrong_answer
 
 SECRET_FIELDS = {"answer", "explanation", "tolerance", "rubric", "seed"}
 
@@ -56,12 +56,15 @@ def test_attempt_shows_items_without_keys_with_shuffled_options_and_deadline(cli
         expires = dt.datetime.fromisoformat(attempt["expires_at"])
         assert expires - started == dt.timedelta(seconds=600)
         admin_items = {item["id"]: item for item in assessment["items"]}
-        assert {item["id"] for item in attempt["items"]} == set(admin_items)
+        bank_id_of = {item["id"]: item["bank_item_id"] for item in keyed(client, attempt)["items"]}
+        assert set(bank_id_of.values()) == set(admin_items)
+        assert not set(bank_id_of) & set(admin_items), "attempts never show the assessment's item ids"
         for item in attempt["items"]:
             assert set(item) <= {"id", "type", "prompt", "options", "points"}
             if "options" in item and item["options"] is not None:
-                assert {o["id"] for o in item["options"]} == {o["id"] for o in admin_items[item["id"]]["options"]}
-        orders.add(tuple(item["id"] for item in attempt["items"]))
+                admin_options = admin_items[bank_id_of[item["id"]]]["options"]
+                assert {o["id"] for o in item["options"]} == {o["id"] for o in admin_options}
+        orders.add(tuple(bank_id_of[item["id"]] for item in attempt["items"]))
     assert len(orders) > 1, "item order should differ between attempts"
 
 
@@ -71,24 +74,28 @@ def test_perfect_submit_passes_and_issues_credential(client: TestClient) -> None
     attempt = start(client, assessment, learner)
     response = client.post(
         f"/v1/attempts/{attempt['id']}/submit",
-        json={"responses": correct_responses(assessment)},
+        json={"responses": correct_responses(keyed(client, attempt))},
         headers=learner["headers"],
     )
     assert response.status_code == 200
     grade = response.json()
     assert grade["status"] == "graded" and grade["passed"] is True
     assert grade["percent"] == 100 and grade["score"] == grade["max_score"]
-    assert {item["item_id"] for item in grade["items"]} == {item["id"] for item in assessment["items"]}
+    assert "items" not in grade  # learners get no per-item scores by default
     assert grade["credential_id"]
     shown = client.get(f"/v1/attempts/{attempt['id']}", headers=learner["headers"]).json()
     assert shown["status"] == "graded" and shown["grade"]["credential_id"] == grade["credential_id"]
+    assert "items" not in shown["grade"]
+    admin_grade = keyed(client, attempt)["grade"]
+    assert {item["item_id"] for item in admin_grade["items"]} == {item["id"] for item in attempt["items"]}
+    assert {item["bank_item_id"] for item in admin_grade["items"]} == {item["id"] for item in assessment["items"]}
 
 
 def test_failing_submit_gives_no_credential(client: TestClient) -> None:
     learner = new_learner(client)
     assessment = new_assessment(client)
     attempt = start(client, assessment, learner)
-    responses = [{"item_id": item["id"], "answer": wrong_answer(item)} for item in assessment["items"]]
+    responses = [{"item_id": item["id"], "answer": wrong_answer(item)} for item in keyed(client, attempt)["items"]]
     grade = client.post(
         f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses}, headers=learner["headers"]
     ).json()
@@ -97,15 +104,21 @@ def test_failing_submit_gives_no_credential(client: TestClient) -> None:
 
 def test_grade_is_the_same_for_the_same_answers(client: TestClient) -> None:
     assessment = new_assessment(client, skill="git", item_count=10)
-    half = correct_responses(assessment)[:5]
+    half = {item["id"] for item in assessment["items"][:5]}
     grades = []
     for _ in range(2):
         learner = new_learner(client)
         attempt = start(client, assessment, learner)
+        view = keyed(client, attempt)
+        responses = [{"item_id": item["id"], "answer": item["answer"]} for item in view["items"]
+                     if item["bank_item_id"] in half]
         grade = client.post(
-            f"/v1/attempts/{attempt['id']}/submit", json={"responses": half}, headers=learner["headers"]
+            f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses}, headers=learner["headers"]
         ).json()
-        grades.append({k: grade[k] for k in ("score", "max_score", "percent", "passed", "items")})
+        scored = keyed(client, attempt)["grade"]["items"]
+        items = sorted((i["bank_item_id"], i["score"], i["max_score"]) for i in scored)
+        totals = {k: grade[k] for k in ("score", "max_score", "percent", "passed", "criteria")}
+        grades.append({**totals, "items": items})
     assert grades[0] == grades[1]
 
 
@@ -114,7 +127,7 @@ def test_second_submit_is_409_and_idempotency_key_replays_exact_bytes(client: Te
     assessment = new_assessment(client)
     attempt = start(client, assessment, learner)
     url = f"/v1/attempts/{attempt['id']}/submit"
-    body = {"responses": correct_responses(assessment)}
+    body = {"responses": correct_responses(keyed(client, attempt))}
     headers = {**learner["headers"], "Idempotency-Key": "submit-1"}
     first = client.post(url, json=body, headers=headers)
     again = client.post(url, json=body, headers=headers)
@@ -133,11 +146,12 @@ def test_submit_after_deadline_is_409_and_changes_nothing(client: TestClient) ->
     assessment = new_assessment(client, time_limit_seconds=60)
     attempt = start(client, assessment, learner)
     late = dt.datetime.fromisoformat(attempt["expires_at"]) + dt.timedelta(seconds=1)
+    responses = correct_responses(keyed(client, attempt))
     client.app.dependency_overrides[get_clock] = lambda: late  # type: ignore[attr-defined]
     try:
         response = client.post(
             f"/v1/attempts/{attempt['id']}/submit",
-            json={"responses": correct_responses(assessment)},
+            json={"responses": responses},
             headers=learner["headers"],
         )
         shown = client.get(f"/v1/attempts/{attempt['id']}", headers=learner["headers"]).json()
@@ -167,13 +181,15 @@ def test_ungradeable_responses_are_422_and_change_nothing(
     learner = new_learner(client)
     assessment = new_assessment(client, item_count=8, seed=11)
     attempt = start(client, assessment, learner)
+    view = keyed(client, attempt)
     url = f"/v1/attempts/{attempt['id']}/submit"
-    response = client.post(url, json={"responses": make_responses(assessment)}, headers=learner["headers"])
+    response = client.post(url, json={"responses": make_responses(view)}, headers=learner["headers"])
     assert response.status_code == 422, response.text
     assert response.json()["error"] in ("invalid_response", "validation_error")
     assert fragment in response.json()["detail"]
+    assert not any(item["id"] in response.json()["detail"] for item in assessment["items"])
     # Nothing was written: a valid submit afterwards still works.
-    ok = client.post(url, json={"responses": correct_responses(assessment)}, headers=learner["headers"])
+    ok = client.post(url, json={"responses": correct_responses(view)}, headers=learner["headers"])
     assert ok.status_code == 200
 
 
@@ -193,7 +209,7 @@ def test_concurrent_submits_make_one_grade_and_one_credential(client: TestClient
     assessment = new_assessment(client)
     attempt = start(client, assessment, learner)
     url = f"/v1/attempts/{attempt['id']}/submit"
-    body = {"responses": correct_responses(assessment)}
+    body = {"responses": correct_responses(keyed(client, attempt))}
     statuses: list[int] = []
     barrier = threading.Barrier(8)
 
@@ -224,7 +240,7 @@ def test_learners_only_see_their_own_attempts_and_credentials(client: TestClient
     attempt = start(client, assessment, owner)
     grade = client.post(
         f"/v1/attempts/{attempt['id']}/submit",
-        json={"responses": correct_responses(assessment)},
+        json={"responses": correct_responses(keyed(client, attempt))},
         headers=owner["headers"],
     ).json()
     for path in (f"/v1/attempts/{attempt['id']}", f"/v1/credentials/{grade['credential_id']}"):
@@ -242,9 +258,10 @@ def test_a_short_time_limit_expires_in_real_time(client: TestClient) -> None:
     learner = new_learner(client)
     assessment = new_assessment(client, item_count=2, time_limit_seconds=1)
     attempt = start(client, assessment, learner)
+    responses = correct_responses(keyed(client, attempt))
     import time
 
     time.sleep(1.2)
-    late = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": correct_responses(assessment)},
+    late = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
                        headers=learner["headers"])
     assert late.status_code == 409 and late.json()["error"] == "attempt_expired"

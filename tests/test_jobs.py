@@ -16,7 +16,7 @@ from app.assessments.models import Assessment, GenerationJob
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import PUBLIC_URL
-from tests.factories import ADMIN, correct_responses, new_assessment, new_learner, start
+from tests.factories import ADMIN, correct_responses, keyed, new_assessment, new_learner, start
 from tests.llm_server import FakeLlmServer, FakeModel, Reply, script_every_type
 
 
@@ -117,7 +117,8 @@ def test_an_llm_outage_fails_the_job_clearly_and_never_slows_submit_or_verify(se
         attempt = start(client, assessment, learner)
         began = time.monotonic()
         grade = client.post(f"/v1/attempts/{attempt['id']}/submit",
-                            json={"responses": correct_responses(assessment)}, headers=learner["headers"])
+                            json={"responses": correct_responses(keyed(client, attempt))},
+                            headers=learner["headers"])
         token = client.get(f"/v1/credentials/{grade.json()['credential_id']}", headers=learner["headers"]).json()
         verdict = client.post("/v1/credentials/verify", json={"verifiableCredential": token["jwt"]}).json()
         elapsed = time.monotonic() - began

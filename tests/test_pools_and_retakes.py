@@ -8,36 +8,45 @@ from fastapi.testclient import TestClient
 
 from app.assessments.freeze import draw_items
 from app.deps import get_clock
-from tests.factories import correct_responses, new_assessment, new_learner, start
+from tests.factories import ADMIN, correct_responses, keyed, new_assessment, new_learner, start
 
 
 def test_each_attempt_draws_from_the_pool_and_retakes_avoid_seen_items(client: TestClient) -> None:
     assessment = new_assessment(client, item_count=12, attempt_item_count=4, skill="sql")
     assert assessment["pool_size"] == 12 and assessment["item_count"] == 4
     learner = new_learner(client)
-    seen: set[str] = set()
+    seen: list[set[str]] = []
     for _ in range(3):
         attempt = start(client, assessment, learner)
-        drawn = {item["id"] for item in attempt["items"]}
-        assert len(drawn) == 4 and not drawn & seen
-        seen |= drawn
-    fourth = {item["id"] for item in start(client, assessment, learner)["items"]}
-    assert len(fourth) == 4  # the pool is used up: items repeat now
+        drawn = {item["bank_item_id"] for item in keyed(client, attempt)["items"]}
+        assert len(drawn) == 4 and not drawn & set().union(*seen)
+        seen.append(drawn)
+    fourth = {item["bank_item_id"] for item in keyed(client, start(client, assessment, learner))["items"]}
+    # The pool is used up: the fourth attempt repeats the items seen longest ago, those of the first attempt.
+    assert fourth == seen[0]
+    fifth = {item["bank_item_id"] for item in keyed(client, start(client, assessment, learner))["items"]}
+    assert fifth == seen[1]
 
 
 def test_grade_counts_only_the_drawn_items(client: TestClient) -> None:
     assessment = new_assessment(client, item_count=10, attempt_item_count=3)
     learner = new_learner(client)
     attempt = start(client, assessment, learner)
-    drawn = {item["id"] for item in attempt["items"]}
+    view = keyed(client, attempt)
+    drawn = {item["bank_item_id"] for item in view["items"]}
     url = f"/v1/attempts/{attempt['id']}/submit"
     # An item of the pool that this attempt did not show is not gradeable here: 422, nothing stored.
     undrawn = next(r for r in correct_responses(assessment) if r["item_id"] not in drawn)
     refused = client.post(url, json={"responses": [undrawn]}, headers=learner["headers"])
     assert refused.status_code == 422 and refused.json()["error"] == "invalid_response"
-    responses = [r for r in correct_responses(assessment) if r["item_id"] in drawn]
-    grade = client.post(url, json={"responses": responses}, headers=learner["headers"]).json()
-    assert {entry["item_id"] for entry in grade["items"]} == drawn and grade["percent"] == 100
+    # Nor is a drawn item under its assessment id: an attempt takes only its own item ids.
+    under_bank_id = [{"item_id": item["bank_item_id"], "answer": item["answer"]} for item in view["items"]]
+    refused = client.post(url, json={"responses": under_bank_id}, headers=learner["headers"])
+    assert refused.status_code == 422 and refused.json()["error"] == "invalid_response"
+    grade = client.post(url, json={"responses": correct_responses(view)}, headers=learner["headers"]).json()
+    assert grade["percent"] == 100
+    admin_grade = client.get(f"/v1/attempts/{attempt['id']}", headers=ADMIN).json()["grade"]
+    assert {entry["bank_item_id"] for entry in admin_grade["items"]} == drawn
 
 
 def test_draws_are_seeded_and_stratified() -> None:

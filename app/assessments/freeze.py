@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -75,19 +76,25 @@ def _stratified_sample(items: Sequence[dict[str, Any]], count: int, rng: random.
 
 
 def draw_items(
-    pool: Sequence[dict[str, Any]], count: int | None, seed: int, seen: Collection[str] = ()
+    pool: Sequence[dict[str, Any]], count: int | None, seed: int, seen: Mapping[str, int] | Collection[str] = ()
 ) -> list[str]:
-    """Item ids for one attempt: seeded, stratified by criterion and difficulty, unseen items first."""
+    """Item ids for one attempt: seeded, stratified by criterion and difficulty; unseen items first, then the
+    items seen longest ago (`seen` maps an item id to how many attempts ago the learner last saw it)."""
     rng = random.Random(seed)  # noqa: S311 - reproducible draw, not a secret
     if count is None or count >= len(pool):
         chosen = list(pool)
     else:
-        unseen = [item for item in pool if item["id"] not in seen]
-        if len(unseen) >= count:
-            chosen = _stratified_sample(unseen, count, rng)
-        else:
-            again = [item for item in pool if item["id"] in seen]
-            chosen = unseen + _stratified_sample(again, count - len(unseen), rng)
+        ago = seen if isinstance(seen, Mapping) else dict.fromkeys(seen, 1)
+        tiers: dict[float, list[dict[str, Any]]] = {}
+        for item in pool:
+            tiers.setdefault(ago.get(item["id"], math.inf), []).append(item)
+        chosen = []
+        for tier in sorted(tiers, reverse=True):
+            needed = count - len(chosen)
+            if needed <= 0:
+                break
+            group = tiers[tier]
+            chosen += group if len(group) <= needed else _stratified_sample(group, needed, rng)
     ids = [item["id"] for item in chosen]
     rng.shuffle(ids)
     return ids
@@ -101,10 +108,22 @@ def attempt_items(pool: Sequence[dict[str, Any]], item_ids: Sequence[str] | None
     return [item for item in pool if item["id"] in drawn]
 
 
-def present(items: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-    """The learner's view of an attempt: item order and option order shuffled by the attempt's seed."""
+def present(
+    items: list[dict[str, Any]], seed: int, aliases: Mapping[str, str] | None = None, *, with_keys: bool = False
+) -> list[dict[str, Any]]:
+    """An attempt's items: order and option order shuffled by its seed, ids replaced by the attempt's opaque ids.
+
+    `with_keys` adds what an admin sees: the key, the explanation and the assessment's own item id.
+    """
     rng = random.Random(seed)  # noqa: S311 - reproducible presentation, not a secret
-    shown = [learner_item(item) for item in items]
+    shown = []
+    for item in items:
+        view = learner_item(item)
+        if aliases is not None:
+            view["id"] = aliases[item["id"]]
+        if with_keys:
+            view.update(bank_item_id=item["id"], answer=item["answer"], explanation=item.get("explanation", ""))
+        shown.append(view)
     rng.shuffle(shown)
     for item in shown:
         if "options" in item:

@@ -53,6 +53,7 @@ def enqueue(session: Session, body: AssessmentCreate, *, bank: BankGenerator, se
         )
     service.requested_skill(body, bank)
     request = body.model_dump(mode="json")
+    request.update(service.retake_policy(body, settings))  # the defaults as they are now, made explicit
     request["seed"] = body.seed if body.seed is not None else secrets.randbelow(2**31)
     job = GenerationJob(status="queued", request=request, kept=0, dropped=[], created_at=now, runs=0)
     session.add(job)

@@ -59,6 +59,8 @@ class Attempt(Base):
     seed: Mapped[int] = mapped_column(Integer)
     # The pool items this attempt drew, in the order drawn.
     item_ids: Mapped[list[str] | None] = mapped_column(JSONType)
+    # The opaque ids this attempt shows for item_ids, position by position (None: older attempts show pool ids).
+    item_aliases: Mapped[list[str] | None] = mapped_column(JSONType)
     attempt_number: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -12,6 +12,7 @@ from app.assessments.generators.bank import BankGenerator
 from app.assessments.models import Assessment
 from app.assessments.schemas import (
     AdminAssessmentOut,
+    AdminAttemptOut,
     AmendmentOut,
     AssessmentCreate,
     AssessmentOut,
@@ -224,23 +225,33 @@ def get_assessment(
 
 @router.post(
     "/v1/assessments/{assessment_id}/attempts", status_code=201, response_model=AttemptOut,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 409),
 )
-def start_attempt(assessment_id: str, principal: CurrentLearner, session: SessionDep, now: ClockDep) -> AttemptOut:
-    """Start an attempt: the items without answers, options shuffled, and the server-side deadline."""
+def start_attempt(
+    assessment_id: str, principal: CurrentLearner, session: SessionDep, settings: SettingsDep, now: ClockDep
+) -> AttemptOut:
+    """Start an attempt under the retake policy (409 `retake_cooldown` with Retry-After, 409
+    `attempts_exhausted`): items without answers under ids of this attempt alone, options shuffled, and the
+    server-side deadline."""
     assessment = service.get_assessment(session, assessment_id, principal)
     assert principal.learner_id is not None
     attempt = service.start_attempt(session, assessment, principal.learner_id, now)
-    return AttemptOut(**service.attempt_json(session, attempt, assessment, now))
+    return AttemptOut(**service.attempt_json(session, attempt, assessment, now, admin=False, settings=settings))
 
 
-@router.get("/v1/attempts/{attempt_id}", response_model=AttemptOut, responses=error_responses(401, 404))
-def get_attempt(attempt_id: str, principal: CurrentPrincipal, session: SessionDep, now: ClockDep) -> AttemptOut:
-    """The attempt, with its grade once graded (owner or admin)."""
+@router.get(
+    "/v1/attempts/{attempt_id}", response_model=AdminAttemptOut | AttemptOut, responses=error_responses(401, 404)
+)
+def get_attempt(
+    attempt_id: str, principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep, now: ClockDep
+) -> AdminAttemptOut | AttemptOut:
+    """The attempt, with its grade once graded (owner or admin); admins also see each item's key, its
+    assessment item id and the per-item scores."""
     attempt = service.get_attempt(session, attempt_id, principal)
     assessment = session.get(Assessment, attempt.assessment_id)
     assert assessment is not None
-    return AttemptOut(**service.attempt_json(session, attempt, assessment, now))
+    view = service.attempt_json(session, attempt, assessment, now, admin=principal.is_admin, settings=settings)
+    return AdminAttemptOut(**view) if principal.is_admin else AttemptOut(**view)
 
 
 @router.post(
@@ -252,7 +263,8 @@ def submit_attempt(
     settings: SettingsDep, keystore: KeyStoreDep, now: ClockDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
-    """Grade the attempt exactly once; a passing grade comes with its credential id."""
+    """Grade the attempt exactly once (responses name the attempt's item ids); a passing grade comes with its
+    credential id. Learners get the total, pass, mastery and criteria, not per-item scores."""
     attempt = service.get_attempt(session, attempt_id, principal)
     content = service.submit(
         session, attempt, [response.model_dump() for response in body.responses],

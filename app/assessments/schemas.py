@@ -38,8 +38,16 @@ class AssessmentCreate(Strict):
     attempt_item_count: int | None = Field(
         default=None, ge=1, le=100, description="Items one attempt draws from the pool (default: all)."
     )
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
-    retake_cooldown_seconds: int = Field(default=0, ge=0, le=365 * 86400)
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=100,
+        description="Attempts per learner. Omit for the service default (SKILLPROOF_DEFAULT_MAX_ATTEMPTS, 3); "
+        "null for no cap.",
+    )
+    retake_cooldown_seconds: int | None = Field(
+        default=None, ge=0, le=365 * 86400,
+        description="Wait after an attempt ends before the next may start. Omit or null for the service default "
+        "(SKILLPROOF_DEFAULT_RETAKE_COOLDOWN_SECONDS, 86400); 0 for none.",
+    )
     multiple_response_scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision"] = "right_minus_wrong"
     ordering_scoring: Literal["all_or_nothing", "adjacent_pairs"] = "all_or_nothing"
     mastery_bands: list[MasteryBand] | None = Field(default=None, max_length=10)
@@ -152,7 +160,13 @@ class CriterionScoreOut(BaseModel):
     percent: float
 
 
+class AdminItemScoreOut(ItemScoreOut):
+    bank_item_id: str = Field(description="the item's id in the assessment (admins only)")
+
+
 class GradeOut(BaseModel):
+    """A grade; learners get per-item scores only where SKILLPROOF_LEARNER_ITEM_FEEDBACK allows it."""
+
     attempt_id: str
     status: Literal["graded"]
     score: float
@@ -160,14 +174,25 @@ class GradeOut(BaseModel):
     percent: float
     passed: bool
     mastery: str | None = Field(description="the highest mastery band reached, or null")
-    items: list[ItemScoreOut]
+    items: list[AdminItemScoreOut] | list[ItemScoreOut] | None = Field(
+        default=None, description="per-item scores, by the attempt's item ids: admins; learners where allowed"
+    )
     criteria: list[CriterionScoreOut]
     credential_id: str | None
     graded_at: dt.datetime
     amended: bool = Field(default=False, description="true when an amendment regraded this attempt")
 
+    @model_serializer(mode="wrap")
+    def _omit_hidden_items(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        data: dict[str, Any] = handler(self)
+        if data.get("items") is None:
+            data.pop("items", None)
+        return data
+
 
 class AttemptOut(BaseModel):
+    """An attempt; its item ids are opaque and belong to this attempt alone."""
+
     id: str
     assessment_id: str
     learner_id: str
@@ -176,6 +201,18 @@ class AttemptOut(BaseModel):
     expires_at: dt.datetime
     items: list[ItemOut]
     grade: GradeOut | None = None
+
+
+class AdminAttemptItemOut(ItemOut):
+    """An attempt's item as an admin sees it: its key, and the assessment item it stands for."""
+
+    bank_item_id: str = Field(description="the item's id in the assessment")
+    answer: JsonValue
+    explanation: str
+
+
+class AdminAttemptOut(AttemptOut):
+    items: list[AdminAttemptItemOut]  # type: ignore[assignment]
 
 
 class OptionIn(Strict):

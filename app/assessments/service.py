@@ -57,7 +57,19 @@ def create_draft(
     items = [freeze.normalise_item(item) for item in drawn]
     return new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
                       skill_description=skill.description, items=items, seed=seed, generator_name="bank",
-                      provenance=None, dropped=[], settings=settings, now=now)
+                      provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now)
+
+
+def retake_policy(body: AssessmentCreate, settings: Settings) -> dict[str, Any]:
+    """max_attempts and retake_cooldown_seconds: as asked, else the service defaults (explicit null: no cap)."""
+    if "max_attempts" in body.model_fields_set:
+        max_attempts = body.max_attempts
+    else:
+        max_attempts = settings.default_max_attempts or None
+    cooldown = body.retake_cooldown_seconds
+    if cooldown is None:
+        cooldown = settings.default_retake_cooldown_seconds
+    return {"max_attempts": max_attempts, "retake_cooldown_seconds": cooldown}
 
 
 def rubric_for(body: AssessmentCreate) -> dict[str, Any]:
@@ -100,8 +112,7 @@ def new_draft(
         content_hash=None,
         created_at=now,
         attempt_item_count=body.attempt_item_count,
-        max_attempts=body.max_attempts,
-        retake_cooldown_seconds=body.retake_cooldown_seconds,
+        **retake_policy(body, settings),
         version=1,
         provenance=provenance,
         dropped_items=dropped,
@@ -161,6 +172,23 @@ def _check_retake_policy(
         )
 
 
+def new_item_aliases(count: int) -> list[str]:
+    """Random, distinct item ids for one attempt: they tell nothing about the assessment's own item ids."""
+    aliases: list[str] = []
+    while len(aliases) < count:
+        alias = "i" + secrets.token_hex(8)
+        if alias not in aliases:
+            aliases.append(alias)
+    return aliases
+
+
+def aliases_of(attempt: Attempt) -> dict[str, str] | None:
+    """Assessment item id -> the attempt's opaque id (None for attempts made before opaque ids)."""
+    if attempt.item_aliases is None or attempt.item_ids is None:
+        return None
+    return dict(zip(attempt.item_ids, attempt.item_aliases, strict=True))
+
+
 def start_attempt(session: Session, assessment: Assessment, learner_id: str, now: dt.datetime) -> Attempt:
     """Start an attempt under the retake policy, drawing items the learner has not seen while the pool allows."""
     if assessment.status == "superseded":
@@ -175,13 +203,18 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         )
     )
     _check_retake_policy(session, assessment, count, recent[0] if recent else None, now)
-    seen = {item_id for attempt in recent for item_id in (attempt.item_ids or [])}
+    attempts_ago: dict[str, int] = {}
+    for position, earlier in enumerate(recent, start=1):
+        for item_id in earlier.item_ids or []:
+            attempts_ago.setdefault(item_id, position)
     seed = secrets.randbelow(2**31)
+    item_ids = freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, attempts_ago)
     attempt = Attempt(
         assessment_id=assessment.id,
         learner_id=learner_id,
         seed=seed,
-        item_ids=freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, seen),
+        item_ids=item_ids,
+        item_aliases=new_item_aliases(len(item_ids)),
         attempt_number=count + 1,
         started_at=now,
         expires_at=now + dt.timedelta(seconds=assessment.time_limit_seconds),
@@ -216,8 +249,11 @@ def graded_item_scores(session: Session, assessment_id: str) -> list[list[dict[s
     return [list(scores) for scores in rows]
 
 
-def grade_json(grade: Grade, credential_id: str | None, *, amended: bool = False) -> dict[str, Any]:
-    return {
+def grade_json(
+    grade: Grade, credential_id: str | None, *, amended: bool = False, items: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A grade as the API shows it; `items` (per-item scores) only where the viewer may see them."""
+    body: dict[str, Any] = {
         "attempt_id": grade.attempt_id,
         "status": "graded",
         "score": grade.score,
@@ -225,12 +261,43 @@ def grade_json(grade: Grade, credential_id: str | None, *, amended: bool = False
         "percent": grade.percent,
         "passed": grade.passed,
         "mastery": grade.mastery,
-        "items": grade.item_scores,
         "criteria": grade.criteria or [],
         "credential_id": credential_id,
         "graded_at": grade.graded_at.isoformat().replace("+00:00", "Z"),
         "amended": amended,
     }
+    if items is not None:
+        body["items"] = items
+    return body
+
+
+def item_scores_view(grade: Grade, attempt: Attempt, *, admin: bool) -> list[dict[str, Any]]:
+    """Per-item scores under the attempt's own item ids; admins also get the assessment's item ids."""
+    aliases = aliases_of(attempt) or {}
+    return [
+        {
+            "item_id": aliases.get(entry["item_id"], entry["item_id"]),
+            "score": entry["score"],
+            "max_score": entry["max_score"],
+            **({"bank_item_id": entry["item_id"]} if admin else {}),
+        }
+        for entry in grade.item_scores
+    ]
+
+
+def learner_sees_items(
+    session: Session, settings: Settings, assessment: Assessment, learner_id: str, now: dt.datetime
+) -> bool:
+    """Per-item feedback only where the setting allows it, and only once every allowed attempt is over."""
+    if settings.learner_item_feedback != "after_final_attempt" or assessment.max_attempts is None:
+        return False
+    rows = session.execute(
+        select(Attempt.expires_at, Grade.id)
+        .outerjoin(Grade, Grade.attempt_id == Attempt.id)
+        .where(Attempt.assessment_id == assessment.id, Attempt.learner_id == learner_id)
+    ).all()
+    over = all(grade_id is not None or now > expires_at for expires_at, grade_id in rows)
+    return len(rows) >= assessment.max_attempts and over
 
 
 def voided_items(session: Session, assessment_id: str) -> list[str]:
@@ -238,13 +305,18 @@ def voided_items(session: Session, assessment_id: str) -> list[str]:
     return sorted(session.scalars(select(Amendment.item_id).where(Amendment.assessment_id == assessment_id)))
 
 
-def attempt_json(session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime) -> dict[str, Any]:
+def attempt_json(
+    session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime, *, admin: bool, settings: Settings
+) -> dict[str, Any]:
+    """The attempt under its opaque item ids; admins also see keys and per-item scores."""
     grade = grade_of(session, attempt.id)
     if grade is not None:
         status = "graded"
         credential_id = session.scalar(select(Credential.id).where(Credential.attempt_id == attempt.id))
         amended = session.scalar(select(GradeRevision.id).where(GradeRevision.grade_id == grade.id).limit(1))
-        grade_body: dict[str, Any] | None = grade_json(grade, credential_id, amended=amended is not None)
+        shows_items = admin or learner_sees_items(session, settings, assessment, attempt.learner_id, now)
+        items = item_scores_view(grade, attempt, admin=admin) if shows_items else None
+        grade_body: dict[str, Any] | None = grade_json(grade, credential_id, amended=amended is not None, items=items)
     else:
         status = "expired" if now > attempt.expires_at else "in_progress"
         grade_body = None
@@ -255,7 +327,10 @@ def attempt_json(session: Session, attempt: Attempt, assessment: Assessment, now
         "status": status,
         "started_at": attempt.started_at,
         "expires_at": attempt.expires_at,
-        "items": freeze.present(freeze.attempt_items(assessment.items, attempt.item_ids), attempt.seed),
+        "items": freeze.present(
+            freeze.attempt_items(assessment.items, attempt.item_ids), attempt.seed, aliases_of(attempt),
+            with_keys=admin,
+        ),
         "grade": grade_body,
     }
 
@@ -293,13 +368,22 @@ def submit(
     assessment = session.get(Assessment, attempt.assessment_id)
     assert assessment is not None
     voided = voided_items(session, assessment.id)
+    items = freeze.attempt_items(assessment.items, attempt.item_ids)
+    aliases = aliases_of(attempt)
+    graded_voided = voided
+    if aliases is not None:
+        # Graded under the attempt's own ids (so errors name only those), stored under the assessment's.
+        items = [{**item, "id": aliases[item["id"]]} for item in items]
+        graded_voided = [aliases[item_id] for item_id in voided if item_id in aliases]
     try:
-        result = grading.grade(
-            freeze.attempt_items(assessment.items, attempt.item_ids), assessment.rubric, responses, voided=voided
-        )
+        result = grading.grade(items, assessment.rubric, responses, voided=graded_voided)
     except grading.ResponseError as exc:
         raise Unprocessable(str(exc), code="invalid_response") from None
     scores = result.to_json()
+    if aliases is not None:
+        item_of = {alias: item_id for item_id, alias in aliases.items()}
+        responses = [{**response, "item_id": item_of[response["item_id"]]} for response in responses]
+        scores["items"] = [{**entry, "item_id": item_of[entry["item_id"]]} for entry in scores["items"]]
     grade = Grade(
         attempt_id=attempt.id,
         responses=responses,
@@ -328,7 +412,10 @@ def submit(
             learner=learner, grade=grade, now=now,
         )
         credential_id = record.id
-    body = json.dumps(grade_json(grade, credential_id), separators=(",", ":"))
+    shown = item_scores_view(grade, attempt, admin=False) if learner_sees_items(
+        session, settings, assessment, attempt.learner_id, now
+    ) else None
+    body = json.dumps(grade_json(grade, credential_id, items=shown), separators=(",", ":"))
     grade.response_body = body
     session.flush()
     return body.encode()

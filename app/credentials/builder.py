@@ -50,6 +50,22 @@ class Evidence:
     content_hash: str
     attempt_id: str
     item_count: int
+    item_source: str = ""
+
+
+# Where an assessment's items came from, as its credentials state it (the bundled bank's keys are public).
+ITEM_SOURCES = {
+    "demo": "demo bank (public): the items and their keys are published with Skillproof",
+    "private": "private bank: items the issuer keeps unpublished",
+    "llm": "LLM-generated, checked: every item passed the rule checks and independent solver runs",
+}
+
+
+def item_source(generator: str, bank: str | None) -> str:
+    """The ITEM_SOURCES text for an assessment's generator and bank kind (bank drafts before kinds: demo)."""
+    if generator == "llm":
+        return ITEM_SOURCES["llm"]
+    return ITEM_SOURCES["private" if bank == "private" else "demo"]
 
 
 def timestamp(moment: dt.datetime) -> str:
@@ -203,6 +219,7 @@ def build_credential(
                 "narrative": (
                     f"Attempt {evidence.attempt_id} on assessment {evidence.assessment_id} "
                     f"({evidence.item_count} items), frozen with content hash sha256 {evidence.content_hash}."
+                    + (f" Items from the {evidence.item_source}." if evidence.item_source else "")
                 ),
                 "genre": "Assessment",
                 "assessmentId": evidence.assessment_id,

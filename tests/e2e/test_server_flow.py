@@ -108,7 +108,8 @@ def _flow(server: str, admin: httpx.Client, me: httpx.Client) -> None:
     draft = admin.post("/v1/assessments", json={"skill": "git", "level": "intermediate", "item_count": 6}).json()
     assessment = admin.post(f"/v1/assessments/{draft['id']}/publish").json()
     attempt = me.post(f"/v1/assessments/{assessment['id']}/attempts").json()
-    responses = [{"item_id": item["id"], "answer": item["answer"]} for item in assessment["items"]]
+    keyed = admin.get(f"/v1/attempts/{attempt['id']}").json()  # the keys under the attempt's own item ids
+    responses = [{"item_id": item["id"], "answer": item["answer"]} for item in keyed["items"]]
     grade = me.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
                     headers={"Idempotency-Key": "e2e-1"}).json()
     assert grade["passed"] is True

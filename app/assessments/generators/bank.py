@@ -127,6 +127,15 @@ def load_skill(path: Path) -> Skill:
     missing = SKILL_KEYS - set(data)
     if unknown or missing:
         raise BankError(f"{path.name}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+    if (
+        not all(isinstance(data[key], str) for key in ("id", "name", "description"))
+        or not isinstance(data["levels"], list) or not all(isinstance(level, str) for level in data["levels"])
+        or not isinstance(data["items"], list) or not all(isinstance(raw, dict) for raw in data["items"])
+    ):
+        raise BankError(
+            f"{path.name}: id, name and description must be strings, levels a list of strings, "
+            "and items [[items]] tables"
+        )
     levels = tuple(data["levels"])
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -137,7 +146,11 @@ def load_skill(path: Path) -> Skill:
         seen.add(raw["id"])
         if raw.get("level") not in levels:
             raise BankError(f"{where}: level {raw.get('level')!r} is not one of {list(levels)}")
-        items.append({**_to_item(raw, where), "level": raw["level"]})
+        try:
+            item = _to_item(raw, where)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise BankError(f"{where}: {exc}") from None  # a value of the wrong type; BankError is not among these
+        items.append({**item, "level": raw["level"]})
     return Skill(
         id=data["id"], name=data["name"], description=data["description"], levels=levels, items=tuple(items)
     )
@@ -170,6 +183,10 @@ class BankGenerator:
     def __init__(self, directory: Path = BANK_DIR, template_variants: int = TEMPLATE_VARIANTS):
         self.skills = load_bank(directory)
         self.template_variants = template_variants
+        # The bundled bank is public (keys included): credentials say which kind their items came from.
+        self.kind = "demo" if directory.resolve() == BANK_DIR.resolve() else "private"
+        if self.kind == "private":
+            self.template_variants = 0  # the numeric templates are public code: a private bank's drafts hold its own
 
     def _variants(
         self, skill_id: str, level: str, types: tuple[str, ...] | None, seed: int
