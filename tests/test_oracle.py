@@ -189,6 +189,18 @@ def test_per_item_feedback_after_the_final_attempt_when_the_setting_allows_it(se
         assert [entry["score"] for entry in earlier["items"]] == [0] * 6
 
 
+def test_credentials_state_the_retake_policy_they_were_earned_under(product: TestClient) -> None:
+    assessment = new_assessment(product, skill="git", item_count=4)
+    learner = new_learner(product)
+    attempt = start(product, assessment, learner)
+    grade = product.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner["headers"],
+                         json={"responses": correct_responses(keyed(product, attempt))}).json()
+    credential = product.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
+    narrative = credential["credential"]["evidence"][0]["narrative"]
+    assert "(4 items)" in narrative and "Items from the demo bank (public)" in narrative
+    assert "attempt 1; the assessment allows at most 3 attempts, at least 24 h apart." in narrative
+
+
 def test_explicit_retake_policies_override_the_defaults(product: TestClient) -> None:
     unlimited = new_assessment(product, item_count=3, max_attempts=None, retake_cooldown_seconds=0)
     assert (unlimited["max_attempts"], unlimited["retake_cooldown_seconds"]) == (None, 0)
@@ -209,7 +221,7 @@ def _private_bank(tmp_path: Path) -> Path:
 def test_a_private_bank_serves_only_its_skills_and_credentials_say_so(settings: Settings, tmp_path: Path) -> None:
     with _client(settings) as client:
         demo = _evidence_narrative(client)
-    assert "demo bank (public)" in demo
+    assert "demo bank (public)" in demo and "attempt 1; the assessment allows no limit on attempts" in demo
     with _client(settings.model_copy(update={"bank_dir": _private_bank(tmp_path)})) as client:
         assert [skill["id"] for skill in client.get("/v1/skills", headers=ADMIN).json()] == ["git"]
         private = _evidence_narrative(client)

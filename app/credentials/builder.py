@@ -51,6 +51,10 @@ class Evidence:
     attempt_id: str
     item_count: int
     item_source: str = ""
+    # The retake policy the attempt was taken under (None: not recorded).
+    attempt_number: int | None = None
+    max_attempts: int | None = None
+    retake_cooldown_seconds: int = 0
 
 
 # Where an assessment's items came from, as its credentials state it (the bundled bank's keys are public).
@@ -59,6 +63,16 @@ ITEM_SOURCES = {
     "private": "private bank: items the issuer keeps unpublished",
     "llm": "LLM-generated, checked: every item passed the rule checks and independent solver runs",
 }
+
+
+def retake_policy_text(evidence: Evidence) -> str:
+    """One sentence on which attempt this was and the retakes allowed, for a reader of the credential."""
+    if evidence.attempt_number is None:
+        return ""
+    limit = f"at most {evidence.max_attempts} attempts" if evidence.max_attempts else "no limit on attempts"
+    hours = evidence.retake_cooldown_seconds / 3600
+    spacing = f", at least {hours:g} h apart" if evidence.retake_cooldown_seconds else ", no wait between them"
+    return f" It was the learner's attempt {evidence.attempt_number}; the assessment allows {limit}{spacing}."
 
 
 def item_source(generator: str, bank: str | None) -> str:
@@ -220,6 +234,7 @@ def build_credential(
                     f"Attempt {evidence.attempt_id} on assessment {evidence.assessment_id} "
                     f"({evidence.item_count} items), frozen with content hash sha256 {evidence.content_hash}."
                     + (f" Items from the {evidence.item_source}." if evidence.item_source else "")
+                    + retake_policy_text(evidence)
                 ),
                 "genre": "Assessment",
                 "assessmentId": evidence.assessment_id,
