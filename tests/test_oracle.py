@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import cli
+from app.assessments.freeze import learner_criteria
 from app.assessments.generators.bank import BANK_DIR, BankError
 from app.config import Settings
 from app.deps import get_clock
@@ -261,3 +262,56 @@ def test_a_bad_private_bank_stops_the_start_with_one_line(
     _, err = capsys.readouterr()
     assert err.count("\n") == 1 and "acme-git.toml" in err and "Traceback" not in err
     assert not (tmp_path / "never.db").exists() and not (tmp_path / "keys").exists()
+
+
+def _items(spec: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"id": item_id, "criteria": {criterion: 1}} for item_id, criterion in spec.items()]
+
+
+def _results(*names: str) -> list[dict[str, Any]]:
+    return [{"criterion": name, "score": 1, "max_score": 2, "percent": 50.0} for name in names]
+
+
+@pytest.mark.parametrize("spec, voided, shown", [
+    ({"1": "a", "2": "a", "3": "a"}, (), ["a"]),
+    ({"1": "a", "2": "a", "3": "b", "4": "b"}, (), ["a", "b"]),
+    # b rests on item 3 alone; showing a would give item 3's score as the total minus a.
+    ({"1": "a", "2": "a", "3": "b"}, (), []),
+    ({"1": "a", "2": "a", "3": "b", "4": "b", "5": "c"}, (), ["b"]),
+    ({"1": "a", "2": "a", "3": "b", "4": "b", "5": "c", "6": "d"}, (), ["a", "b"]),
+    # A voided item counts for nothing: b then rests on item 4 alone.
+    ({"1": "a", "2": "a", "3": "b", "4": "b"}, ("3",), []),
+])
+def test_learners_see_no_criterion_that_gives_away_one_item(
+    spec: dict[str, str], voided: tuple[str, ...], shown: list[str]
+) -> None:
+    criteria = _results(*sorted(set(spec.values())))
+    assert [entry["criterion"] for entry in learner_criteria(criteria, _items(spec), voided)] == shown
+
+
+def test_no_learner_view_of_a_grade_rests_a_criterion_on_one_item(client: TestClient) -> None:
+    assessment = new_assessment(client, skill="git", item_count=12, attempt_item_count=6, seed=3)
+    criteria_of = {item["id"]: set(item.get("criteria") or {"general": 1}) for item in assessment["items"]}
+    for _ in range(4):
+        learner = new_learner(client)
+        attempt = start(client, assessment, learner)
+        admin_view = keyed(client, attempt)
+        grade = client.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner["headers"],
+                            json={"responses": correct_responses(admin_view)[:3]}).json()
+        shown = client.get(f"/v1/attempts/{attempt['id']}", headers=learner["headers"]).json()["grade"]["criteria"]
+        assert grade["criteria"] == shown
+        drawn = [item["bank_item_id"] for item in admin_view["items"]]
+        for entry in shown:
+            assert sum(entry["criterion"] in criteria_of[item_id] for item_id in drawn) >= 2
+        hidden = {item_id for item_id in drawn if criteria_of[item_id] - {e["criterion"] for e in shown}}
+        assert len(hidden) != 1
+        assert len(keyed(client, attempt)["grade"]["criteria"]) >= len(shown)  # admins see every criterion
+    # Seed 0 draws criteria of 3, 2 and 1 items: the single one is left out, and so is the pair, since the
+    # total minus the rest would give the single item's score.
+    fixed = new_assessment(client, skill="git", item_count=6, seed=0)
+    learner = new_learner(client)
+    attempt = start(client, fixed, learner)
+    grade = client.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner["headers"],
+                        json={"responses": []}).json()
+    assert [entry["criterion"] for entry in grade["criteria"]] == ["staging-and-committing"]
+    assert len(keyed(client, attempt)["grade"]["criteria"]) == 3

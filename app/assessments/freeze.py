@@ -11,8 +11,12 @@ from typing import Any
 
 import rfc8785
 
+from app.grading.rubric import DEFAULT_CRITERION
+
 LEARNER_ITEM_FIELDS = ("id", "type", "prompt", "options", "points")
 LEARNER_OPTION_FIELDS = ("id", "text", "side")
+# A criterion resting on a single item would show that item's own score.
+MIN_ITEMS_PER_CRITERION = 2
 
 
 def normalise_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -129,3 +133,22 @@ def present(
         if "options" in item:
             rng.shuffle(item["options"])
     return shown
+
+
+def learner_criteria(
+    criteria: Sequence[dict[str, Any]], items: Sequence[dict[str, Any]], voided: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """The per-criterion results a learner sees: none resting on a single item, and none that would let a
+    single item's score be worked out as the total minus the criteria shown."""
+    backing: dict[str, set[str]] = {}
+    for item in items:
+        if item["id"] not in voided:
+            for name in item.get("criteria") or {DEFAULT_CRITERION: 1}:
+                backing.setdefault(name, set()).add(item["id"])
+    shown = {name for name, ids in backing.items() if len(ids) >= MIN_ITEMS_PER_CRITERION}
+    while shown:
+        left_out = set().union(*(ids for name, ids in backing.items() if name not in shown))
+        if len(left_out) != 1:
+            break
+        shown.remove(min(shown, key=lambda name: (len(backing[name]), name)))
+    return [entry for entry in criteria if entry["criterion"] in shown]

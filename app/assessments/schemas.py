@@ -177,7 +177,9 @@ class GradeOut(BaseModel):
     items: list[AdminItemScoreOut] | list[ItemScoreOut] | None = Field(
         default=None, description="per-item scores, by the attempt's item ids: admins; learners where allowed"
     )
-    criteria: list[CriterionScoreOut]
+    criteria: list[CriterionScoreOut] = Field(
+        description="per criterion; learners are not shown a criterion that would give away a single item's score"
+    )
     credential_id: str | None
     graded_at: dt.datetime
     amended: bool = Field(default=False, description="true when an amendment regraded this attempt")

@@ -250,7 +250,8 @@ def graded_item_scores(session: Session, assessment_id: str) -> list[list[dict[s
 
 
 def grade_json(
-    grade: Grade, credential_id: str | None, *, amended: bool = False, items: list[dict[str, Any]] | None = None
+    grade: Grade, credential_id: str | None, *, amended: bool = False, items: list[dict[str, Any]] | None = None,
+    criteria: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A grade as the API shows it; `items` (per-item scores) only where the viewer may see them."""
     body: dict[str, Any] = {
@@ -261,7 +262,7 @@ def grade_json(
         "percent": grade.percent,
         "passed": grade.passed,
         "mastery": grade.mastery,
-        "criteria": grade.criteria or [],
+        "criteria": (grade.criteria or []) if criteria is None else criteria,
         "credential_id": credential_id,
         "graded_at": grade.graded_at.isoformat().replace("+00:00", "Z"),
         "amended": amended,
@@ -305,6 +306,21 @@ def voided_items(session: Session, assessment_id: str) -> list[str]:
     return sorted(session.scalars(select(Amendment.item_id).where(Amendment.assessment_id == assessment_id)))
 
 
+def grade_view(
+    session: Session, settings: Settings, assessment: Assessment, attempt: Attempt, grade: Grade,
+    credential_id: str | None, now: dt.datetime, *, admin: bool, amended: bool = False,
+) -> dict[str, Any]:
+    """The grade for an admin (every result), or for its learner (no single item's result unless allowed)."""
+    if admin:
+        return grade_json(grade, credential_id, amended=amended, items=item_scores_view(grade, attempt, admin=True))
+    if learner_sees_items(session, settings, assessment, attempt.learner_id, now):
+        return grade_json(grade, credential_id, amended=amended, items=item_scores_view(grade, attempt, admin=False))
+    criteria = freeze.learner_criteria(
+        grade.criteria or [], freeze.attempt_items(assessment.items, attempt.item_ids), grade.voided_items or ()
+    )
+    return grade_json(grade, credential_id, amended=amended, criteria=criteria)
+
+
 def attempt_json(
     session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime, *, admin: bool, settings: Settings
 ) -> dict[str, Any]:
@@ -314,9 +330,9 @@ def attempt_json(
         status = "graded"
         credential_id = session.scalar(select(Credential.id).where(Credential.attempt_id == attempt.id))
         amended = session.scalar(select(GradeRevision.id).where(GradeRevision.grade_id == grade.id).limit(1))
-        shows_items = admin or learner_sees_items(session, settings, assessment, attempt.learner_id, now)
-        items = item_scores_view(grade, attempt, admin=admin) if shows_items else None
-        grade_body: dict[str, Any] | None = grade_json(grade, credential_id, amended=amended is not None, items=items)
+        grade_body: dict[str, Any] | None = grade_view(
+            session, settings, assessment, attempt, grade, credential_id, now, admin=admin, amended=amended is not None
+        )
     else:
         status = "expired" if now > attempt.expires_at else "in_progress"
         grade_body = None
@@ -412,10 +428,8 @@ def submit(
             learner=learner, grade=grade, now=now,
         )
         credential_id = record.id
-    shown = item_scores_view(grade, attempt, admin=False) if learner_sees_items(
-        session, settings, assessment, attempt.learner_id, now
-    ) else None
-    body = json.dumps(grade_json(grade, credential_id, items=shown), separators=(",", ":"))
+    view = grade_view(session, settings, assessment, attempt, grade, credential_id, now, admin=False)
+    body = json.dumps(view, separators=(",", ":"))
     grade.response_body = body
     session.flush()
     return body.encode()
