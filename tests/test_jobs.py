@@ -59,7 +59,8 @@ TYPES = ["single_choice", "multiple_response", "numeric", "short_text", "orderin
 def test_llm_job_creates_a_checked_draft_with_provenance(settings: Settings, llm: FakeLlmServer,
                                                          model: FakeModel) -> None:
     script_every_type(model)
-    with _app(settings, llm) as client:
+    product_policy = settings.model_copy(update={"default_max_attempts": 3, "default_retake_cooldown_seconds": 86400})
+    with _app(product_policy, llm) as client:
         response = client.post("/v1/assessments", json={
             "skill": "python", "level": "foundation", "item_count": 6, "generator": "llm", "item_types": TYPES,
             "seed": 99,
@@ -72,6 +73,7 @@ def test_llm_job_creates_a_checked_draft_with_provenance(settings: Settings, llm
         assert job["kept"] == 6 and job["error"] is None and job["assessment_id"]
         draft = client.get(f"/v1/assessments/{job['assessment_id']}", headers=ADMIN).json()
     assert draft["status"] == "draft" and draft["generator"] == "llm"
+    assert (draft["max_attempts"], draft["retake_cooldown_seconds"]) == (3, 86400)  # the service's retake defaults
     provenance = draft["provenance"]
     assert provenance["model"] == "fake-model" and provenance["seed"] == 99
     assert provenance["prompt_version"] and provenance["temperature"] is not None

@@ -17,6 +17,7 @@ from app import cli
 from app.assessments.freeze import learner_criteria
 from app.assessments.generators.bank import BANK_DIR, BankError
 from app.config import Settings
+from app.credentials.builder import item_source
 from app.deps import get_clock
 from app.main import create_app
 from tests.conftest import ADMIN_KEY, PUBLIC_URL
@@ -315,3 +316,14 @@ def test_no_learner_view_of_a_grade_rests_a_criterion_on_one_item(client: TestCl
                         json={"responses": []}).json()
     assert [entry["criterion"] for entry in grade["criteria"]] == ["staging-and-committing"]
     assert len(keyed(client, attempt)["grade"]["criteria"]) == 3
+
+
+@pytest.mark.parametrize("generator, bank, said", [
+    ("bank", "demo", "demo bank (public)"),
+    ("bank", None, "demo bank (public)"),  # bank drafts made before bank kinds were recorded
+    ("bank", "private", "private bank"),
+    ("llm", None, "LLM-generated, checked"),
+])
+def test_credentials_name_the_kind_of_source_their_items_came_from(generator: str, bank: str | None,
+                                                                   said: str) -> None:
+    assert item_source(generator, bank).startswith(said)
