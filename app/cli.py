@@ -16,6 +16,7 @@ from app.config import PROJECT_ROOT, Settings
 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$")
+EMBEDDED_JWS = re.compile(r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MAX_FETCH_BYTES = 1024 * 1024
 
 
@@ -286,7 +287,11 @@ def verify_request_body(text: str, origin: str) -> bytes:
     text = text.strip().lstrip("\ufeff")
     if not text.startswith("{"):
         if not COMPACT_JWS.match(text):
-            raise CliError(f"{origin} holds neither a compact JWS nor JSON")
+            # A page (e.g. a share page) that shows the credential's JWS: verify the one it holds.
+            found = set(EMBEDDED_JWS.findall(text))
+            if len(found) != 1:
+                raise CliError(f"{origin} holds neither a compact JWS nor JSON")
+            text = found.pop()
         return json.dumps({"verifiableCredential": text}).encode()
     try:
         document = json.loads(text)

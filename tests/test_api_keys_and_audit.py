@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
+from alembic import command
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
+from app.auth.service import hash_key
+from app.config import Settings
 from app.deps import get_clock
+from app.main import create_app
+from tests.conftest import ADMIN_KEY, PUBLIC_URL, alembic_config
 from tests.factories import ADMIN, bearer, earn_credential, new_assessment, new_learner
 
 
@@ -191,3 +198,34 @@ def test_audit_log_pages_and_filters(client: TestClient) -> None:
         assert response.status_code == 422 and response.json()["error"] == "validation_error", params
     bad_reason = client.post("/v1/learners", json={"name": "x"}, headers={**ADMIN, "X-Audit-Reason": "a%00b"})
     assert bad_reason.status_code == 422
+
+
+def test_keys_made_before_the_upgrade_keep_working(tmp_path: Path, keys_dir: Path) -> None:
+    """The migration drops the clear prefix; keys (the configured admin key too) still authenticate."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0002_pools_jobs")
+    learner_key = "sk_" + "L" * 43
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO learners (id, name, subject_urn, created_at) VALUES ('l1', 'Old', 'urn:uuid:1', :now)"
+        ), {"now": dt.datetime(2026, 1, 1)})
+        for key_id, raw, role, learner in (("k1", ADMIN_KEY, "admin", None), ("k2", learner_key, "learner", "l1")):
+            connection.execute(text(
+                "INSERT INTO api_keys (id, key_hash, prefix, role, label, learner_id, created_at) "
+                "VALUES (:id, :hash, :prefix, :role, 'old', :learner, :now)"
+            ), {"id": key_id, "hash": hash_key(raw), "prefix": raw[:8], "role": role, "learner": learner,
+                "now": dt.datetime(2026, 1, 1)})
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        columns = {row[1] for row in connection.execute(text("PRAGMA table_info(api_keys)"))}
+    engine.dispose()
+    assert "prefix" not in columns
+    settings = Settings(database_url=url, keys_dir=keys_dir, public_url=PUBLIC_URL, admin_api_key=ADMIN_KEY)
+    with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
+        assert client.get("/v1/skills", headers=ADMIN).status_code == 200
+        me = client.get("/v1/learners/me", headers=bearer(learner_key))
+        assert me.status_code == 200 and me.json()["id"] == "l1"
+        keys = client.get("/v1/api-keys", headers=ADMIN).json()
+        assert sorted(key["id"] for key in keys) == ["k1", "k2"]  # the configured admin key was not added twice

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,26 @@ class _OneFile(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_verify_fetches_a_url(issued: dict[str, Any]) -> None:
-    handler = type("Handler", (_OneFile,), {"body": json.dumps(issued["credential"]).encode()})
+@contextmanager
+def serving(body: bytes) -> Iterator[str]:
+    """A throwaway HTTP server on 127.0.0.1 that answers every GET with `body`; yields its base URL."""
+    handler = type("Handler", (_OneFile,), {"body": body})
     host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=host.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{host.server_address[1]}/credential.json"
-        assert _verified(run("verify", url, "--url", issued["server"]))
+        yield f"http://127.0.0.1:{host.server_address[1]}"
     finally:
         host.shutdown()
         host.server_close()
+
+
+def test_verify_fetches_a_url(issued: dict[str, Any]) -> None:
+    with serving(json.dumps(issued["credential"]).encode()) as url:
+        assert _verified(run("verify", f"{url}/credential.json", "--url", issued["server"]))
+    page = f"<html><body><p>Badge</p><pre>{issued['credential']['jwt']}</pre></body></html>".encode()
+    with serving(page) as url:
+        assert _verified(run("verify", f"{url}/c/share-id", "--url", issued["server"]))
     # The API itself, with the owner's key.
     api_url = f"{issued['server']}/v1/credentials/{issued['credential']['id']}"
     assert _verified(run("verify", api_url, "--url", issued["server"], "--api-key", issued["learner_key"]))
