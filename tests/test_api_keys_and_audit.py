@@ -75,6 +75,28 @@ def test_an_expired_key_is_refused_from_its_expiry_on(client: TestClient) -> Non
         client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
 
 
+def test_an_admin_gives_an_existing_key_an_expiry(client: TestClient) -> None:
+    learner = new_learner(client)
+    key_id = client.get("/v1/api-keys", params={"learner_id": learner["id"]}, headers=ADMIN).json()[0]["id"]
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    for body in ({"expires_at": "2020-01-01T00:00:00Z"}, {"expires_at": "2099-01-01T00:00:00"}, {}):
+        assert client.patch(f"/v1/api-keys/{key_id}", json=body, headers=ADMIN).status_code == 422, body
+    response = client.patch(f"/v1/api-keys/{key_id}", json={"expires_at": expiry.isoformat(), "reason": "term ends"},
+                            headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert dt.datetime.fromisoformat(response.json()["expires_at"]) == expiry
+    assert client.get("/v1/learners/me", headers=learner["headers"]).status_code == 200
+    client.app.dependency_overrides[get_clock] = lambda: expiry  # type: ignore[attr-defined]
+    try:
+        assert client.get("/v1/learners/me", headers=learner["headers"]).status_code == 401
+        late = client.patch(f"/v1/api-keys/{key_id}", json={"expires_at": None}, headers=ADMIN)
+        assert late.status_code == 409 and late.json()["error"] == "key_not_usable"
+    finally:
+        client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert _events(client, target_id=key_id)[-1]["reason"] == "term ends"
+    assert client.patch("/v1/api-keys/nope", json={"expires_at": None}, headers=ADMIN).status_code == 404
+
+
 def test_key_bodies_are_validated_and_change_nothing(client: TestClient) -> None:
     before = len(client.get("/v1/api-keys", params={"limit": 1000}, headers=ADMIN).json())
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()

@@ -11,6 +11,7 @@ from app.auth.models import Learner
 from app.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyExpiry,
     ApiKeyOut,
     ApiKeyRevoke,
     LearnerCreate,
@@ -96,6 +97,20 @@ def create_api_key(body: ApiKeyCreate, _: AdminOnly, session: SessionDep, now: C
                  "expires_at": row.expires_at.isoformat() if row.expires_at else None},
     )
     return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), api_key=raw_key)
+
+
+@api_keys_router.patch("/{key_id}", response_model=ApiKeyOut, responses=error_responses(401, 403, 404, 409, 422))
+def set_api_key_expiry(
+    key_id: Annotated[str, Path(max_length=36)], body: ApiKeyExpiry, _: AdminOnly, session: SessionDep,
+    now: ClockDep, audit: AuditDep,
+) -> ApiKeyOut:
+    """Set or clear a live key's expiry; from then on the key is refused (401)."""
+    if body.expires_at is not None and body.expires_at.tzinfo is None:
+        raise Unprocessable("expires_at needs a timezone (e.g. 2027-01-01T00:00:00Z).")
+    row = service.set_expiry(session, service.get_key(session, key_id), body.expires_at, now)
+    audit.record("api_key.set_expiry", "api_key", row.id, reason=body.reason,
+                 details={"expires_at": row.expires_at.isoformat() if row.expires_at else None})
+    return ApiKeyOut.model_validate(row)
 
 
 @api_keys_router.post(

@@ -46,6 +46,13 @@ class ApiKeyCreate(BaseModel):
     reason: str | None = Field(default=None, max_length=1000, pattern=LABEL_PATTERN)
 
 
+class ApiKeyExpiry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_at: dt.datetime | None = Field(description="timezone-aware and in the future; null: never expires")
+    reason: str | None = Field(default=None, max_length=1000, pattern=LABEL_PATTERN)
+
+
 class ApiKeyRevoke(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

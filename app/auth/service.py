@@ -108,6 +108,17 @@ def revoke_key(session: Session, row: ApiKey, now: dt.datetime) -> ApiKey:
     return row
 
 
+def set_expiry(session: Session, row: ApiKey, expires_at: dt.datetime | None, now: dt.datetime) -> ApiKey:
+    """Give a live key an expiry (or take it away); an expiry in the past is refused, revoke instead."""
+    if not is_usable(row, now):
+        raise Conflict("This API key is revoked or expired.", code="key_not_usable")
+    if expires_at is not None and expires_at <= now:
+        raise Unprocessable("expires_at must be in the future; to stop a key now, revoke it.")
+    row.expires_at = expires_at
+    session.flush()
+    return row
+
+
 def rotate_learner_key(session: Session, learner_id: str, now: dt.datetime) -> tuple[ApiKey, str, list[str]]:
     """Revoke every live key of a learner and issue one new key; returns it and the revoked key ids."""
     learner = session.get(Learner, learner_id)
