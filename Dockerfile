@@ -8,14 +8,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SKILLPROOF_DATABASE_URL=sqlite:////data/db/skillproof.db
 
 WORKDIR /srv/skillproof
+# Dependencies first, exactly as locked (versions and hashes), so this layer is cached across code changes.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-RUN pip install . \
-    && useradd --system --uid 10001 --home-dir /srv/skillproof skillproof \
+# Bind mounts for keys and database must be owned by uid 10001 (or run with --user matching their owner).
+RUN pip install --no-deps --no-build-isolation . \
+    && pip check \
+    && useradd --system --uid 10001 --user-group --home-dir /srv/skillproof skillproof \
     && mkdir -p /data/keys /data/db \
     && chown -R skillproof:skillproof /data \
-    && chmod 700 /data/keys
+    && chmod 700 /data/keys /data/db
 
 USER skillproof
 VOLUME ["/data/keys", "/data/db"]

@@ -5,15 +5,30 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench demo openapi clean
+.PHONY: install lock run test lint typecheck pytest bench demo openapi clean
 
-$(STAMP): pyproject.toml
+# Reproducible installs: exact versions with hashes from the lock files (`make lock` regenerates them).
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+		echo "pyproject.toml needs what $(DEV_LOCK) lacks: run 'make lock'" >&2; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing dependencies in pyproject.toml: pins what is new, keeps the other pins (UPGRADE=1 renews all).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/pip-compile || $(BIN)/python -m pip install --quiet 'pip-tools>=7.5'
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) --extra dev -o $(DEV_LOCK) pyproject.toml
+	$(PIP_COMPILE) -c $(DEV_LOCK) -o $(LOCK) pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/skillproof serve --port $(PORT)

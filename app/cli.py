@@ -3,13 +3,111 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from app.config import PROJECT_ROOT, Settings
+
+DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
+COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$")
+EMBEDDED_JWS = re.compile(r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+MAX_FETCH_BYTES = 1024 * 1024
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one line, exit status 2."""
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, fit to print."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "SKILLPROOF_DATABASE_URL"
+
+
+def check_database_url(url: str) -> None:
+    """Refuse an unparsable URL or one whose driver is not installed, before anything connects."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CliError(
+            "SKILLPROOF_DATABASE_URL is not a database URL "
+            "(e.g. sqlite:////srv/skillproof.db or postgresql+psycopg://user@host/skillproof)"
+        ) from None
+    try:
+        create_engine(parsed).dispose()
+    except (NoSuchModuleError, ImportError) as exc:
+        raise CliError(
+            f"SKILLPROOF_DATABASE_URL: no installed driver for {parsed.drivername!r} ({exc}); "
+            "use sqlite:/// or postgresql+psycopg://"
+        ) from None
+
+
+def _sqlite_path(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def secure_sqlite_file(url: str) -> None:
+    """Create the SQLite file (and its directory) private to its owner: file 0600, new directory 0700.
+
+    SQLite gives the -wal and -shm files the mode of the database file, so they are 0600 too.
+    """
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    if path.parent.resolve() == DEFAULT_DATA_DIR.resolve():
+        path.parent.chmod(0o700)  # our own var/, whatever mode the checkout gave it
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        if file.exists():
+            file.chmod(0o600)
+
+
+def require_migrated(url: str) -> None:
+    """Refuse to work on a database that does not exist or is not at the latest schema."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    check_database_url(url)
+    path = _sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise CliError(f"no database at {path}: run `skillproof migrate` first")
+    heads = set(ScriptDirectory.from_config(Config(str(alembic_ini()))).get_heads())
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    if not current:
+        raise CliError(f"the database {_redacted(url)} has no schema yet: run `skillproof migrate`")
+    if current != heads:
+        raise CliError(
+            f"the database {_redacted(url)} is at revision {', '.join(sorted(current))}, this code expects "
+            f"{', '.join(sorted(heads))}: run `skillproof migrate` (or the matching version of skillproof)"
+        )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -32,8 +130,8 @@ def migrate(settings: Settings) -> None:
     from alembic import command
     from alembic.config import Config
 
-    if settings.sqlalchemy_url.startswith("sqlite:///"):
-        Path(settings.sqlalchemy_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    check_database_url(settings.sqlalchemy_url)
+    secure_sqlite_file(settings.sqlalchemy_url)
     config = Config(str(alembic_ini()))
     config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url.replace("%", "%%"))
     command.upgrade(config, "head")
@@ -98,21 +196,31 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    migrate(settings)
+    raw_key = _create_admin_key(settings.sqlalchemy_url, args.label)
+    print(raw_key)
+    return 0
+
+
+def _create_admin_key(url: str, label: str) -> str:
+    """A new admin key in the local database, with its audit record; returns the raw key."""
+    from app.audit import service as audit_service
     from app.auth import service as auth_service
     from app.db import Database
 
-    settings = _settings(args)
-    migrate(settings)
-    database = Database(settings.sqlalchemy_url)
+    database = Database(url)
+    now = dt.datetime.now(dt.UTC)
     try:
         with database.sessions.begin() as session:
-            _, raw_key = auth_service.create_key(
-                session, role="admin", label=args.label, now=dt.datetime.now(dt.UTC)
+            row, raw_key = auth_service.create_key(session, role="admin", label=label, now=now)
+            audit_service.record(
+                session, actor=audit_service.CLI_ACTOR, action="api_key.create", target_type="api_key",
+                target_id=row.id, now=now, details={"role": "admin", "label": label},
             )
     finally:
         database.dispose()
-    print(raw_key)
-    return 0
+    return raw_key
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
@@ -124,6 +232,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     settings = _settings(args)
+    require_migrated(settings.sqlalchemy_url)
     database = Database(settings.sqlalchemy_url)
     try:
         with database.sessions() as session:
@@ -136,18 +245,99 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     return 0 if not report.mismatches else 1
 
 
+def _is_file(source: str) -> bool:
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):  # a JWS is too long or odd for a file name
+        return False
+
+
+def _fetch(url: str, api_key: str | None) -> str:
+    """The body at an http(s) URL (a JWS, a credential, or the JSON of GET /v1/credentials/{id})."""
+    import httpx
+
+    headers = {"Accept": "application/json, application/vc+jwt, application/vc, text/plain;q=0.5"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    with httpx.stream("GET", url, headers=headers, timeout=30, follow_redirects=True) as response:
+        if response.status_code != 200:
+            response.read()
+            raise CliError(f"GET {url} answered {response.status_code}: {response.text[:200].strip()}")
+        body = b""
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_FETCH_BYTES:
+                raise CliError(f"GET {url}: the body is over {MAX_FETCH_BYTES} bytes")
+        return body.decode("utf-8", errors="replace")
+
+
+def _read_credential(source: str, api_key: str | None) -> str:
+    """The text of what to verify: stdin (-), a URL, a file, or the argument itself."""
+    if source == "-":
+        return sys.stdin.read()
+    if source.startswith(("http://", "https://")):
+        return _fetch(source, api_key)
+    if _is_file(source):
+        try:
+            return Path(source).read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise CliError(f"{source} is not a text file (a JWS or JSON)") from None
+    text = source.strip()
+    if COMPACT_JWS.match(text) or text.startswith("{"):
+        return text
+    raise CliError(f"{source[:80]}: no such file, and not a compact JWS, JSON or http(s) URL")
+
+
+def verify_request_body(text: str, origin: str) -> bytes:
+    """The body of POST /v1/credentials/verify for a JWS, a secured credential, or a GET /v1/credentials/{id} JSON."""
+    text = text.strip().lstrip("\ufeff")
+    if not text.startswith("{"):
+        if not COMPACT_JWS.match(text):
+            # A page (e.g. a share page) that shows the credential's JWS: verify the one it holds.
+            found = set(EMBEDDED_JWS.findall(text))
+            if len(found) != 1:
+                raise CliError(f"{origin} holds neither a compact JWS nor JSON")
+            text = found.pop()
+        return json.dumps({"verifiableCredential": text}).encode()
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{origin} is not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise CliError(f"{origin} holds JSON that is not an object")
+    if isinstance(document.get("jwt"), str):
+        # What GET /v1/credentials/{id} returns (the file the README walkthrough saves): verify its JWS.
+        return json.dumps({"verifiableCredential": document["jwt"]}).encode()
+    if "verifiableCredential" in document:
+        return text.encode()  # already a verify request
+    if "proof" not in document and isinstance(document.get("credential"), dict):
+        raise CliError(f"{origin} holds a credential without a proof or a jwt: nothing to verify")
+    # The credential's own text, unparsed, so the service still sees duplicate keys and judges them.
+    return b'{"verifiableCredential":' + text.encode() + b"}"
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     import httpx
 
-    source = args.credential
-    text = sys.stdin.read() if source == "-" else (Path(source).read_text() if Path(source).is_file() else source)
-    text = text.strip()
-    credential: Any = json.loads(text) if text.startswith("{") else text
-    response = httpx.post(
-        f"{args.url.rstrip('/')}/v1/credentials/verify", json={"verifiableCredential": credential}, timeout=30
-    )
-    print(json.dumps(response.json(), indent=2))
-    return 0 if response.status_code == 200 and response.json().get("verified") else 1
+    origin = "standard input" if args.credential == "-" else args.credential[:80]
+    body = verify_request_body(_read_credential(args.credential, args.api_key), origin)
+    endpoint = f"{args.url.rstrip('/')}/v1/credentials/verify"
+    response = httpx.post(endpoint, content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    try:
+        result = response.json()
+    except ValueError:
+        raise CliError(
+            f"{endpoint} answered {response.status_code} without JSON: is --url a Skillproof service?"
+        ) from None
+    if response.status_code != 200 or not isinstance(result, dict) or "verified" not in result:
+        detail = result.get("detail", "") if isinstance(result, dict) else ""
+        raise CliError(f"{endpoint} refused the request ({response.status_code}): {detail}".rstrip(": "))
+    print(json.dumps(result, indent=2))
+    if result["verified"]:
+        return 0
+    reasons = "; ".join(f"{error.get('code')}: {error.get('message')}" for error in result.get("errors", []))
+    print(f"skillproof: NOT verified: {reasons}", file=sys.stderr)
+    return 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -155,18 +345,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     admin_key = args.admin_key or Settings().admin_api_key
     if not admin_key:
-        from app.auth import service as auth_service
-        from app.db import Database
-
         settings = Settings()
-        database = Database(settings.sqlalchemy_url)
-        try:
-            with database.sessions.begin() as session:
-                _, admin_key = auth_service.create_key(
-                    session, role="admin", label="demo", now=dt.datetime.now(dt.UTC)
-                )
-        finally:
-            database.dispose()
+        require_migrated(settings.sqlalchemy_url)
+        admin_key = _create_admin_key(settings.sqlalchemy_url, "demo")
     return run_demo(args.url.rstrip("/"), admin_key)
 
 
@@ -198,8 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     regrade_parser.set_defaults(handler=cmd_regrade)
 
     verify = commands.add_parser("verify", help="verify a credential through a service's verify endpoint")
-    verify.add_argument("credential", help="a compact JWS, a JSON file, or - for standard input")
-    verify.add_argument("--url", default="http://127.0.0.1:8000")
+    verify.add_argument(
+        "credential",
+        help="a compact JWS; a file holding a JWS, a credential with an embedded proof, or the JSON of "
+             "GET /v1/credentials/{id}; - for standard input; or an http(s) URL to fetch one of these from",
+    )
+    verify.add_argument("--url", default="http://127.0.0.1:8000", help="the Skillproof service that verifies")
+    verify.add_argument("--api-key", default=None, help="bearer key sent when fetching an http(s) URL")
     verify.set_defaults(handler=cmd_verify)
 
     demo = commands.add_parser("demo", help="run the whole flow against a running service")
@@ -209,17 +395,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _error_line(exc: BaseException) -> tuple[str, int]:
+    """One line for an error, and the exit status; None of it holds a password or a traceback."""
+    import httpx
+    from alembic.util import CommandError
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+    from app.keys.keystore import KeyStoreError
+
+    if isinstance(exc, CliError | KeyStoreError):
+        return str(exc), 2
+    if isinstance(exc, ValidationError):
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            lines.append(f"SKILLPROOF_{field.upper()}: {error['msg']}")
+        return "; ".join(lines), 2
+    if isinstance(exc, SettingsError):
+        return f"configuration: {exc}", 2
+    if isinstance(exc, DBAPIError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        url = os.environ.get("SKILLPROOF_DATABASE_URL") or f"sqlite:///{DEFAULT_DATA_DIR / 'skillproof.db'}"
+        return f"database {_redacted(url)}: {reason}", 2
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {str(exc).splitlines()[0]}", 2
+    if isinstance(exc, CommandError):
+        return f"migration: {exc}", 2
+    if isinstance(exc, httpx.HTTPError):
+        where = ""
+        with contextlib.suppress(RuntimeError):  # an error raised before the request was built has none
+            where = f" {exc.request.method} {exc.request.url}"
+        return f"cannot reach the service{where}: {exc or type(exc).__name__}", 2
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", 2
+    return f"unexpected error ({type(exc).__name__}): {exc}", 1
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            print(f"skillproof: SKILLPROOF_{field.upper()}: {error['msg']}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("skillproof: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        line, status = _error_line(exc)
+        print(f"skillproof: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

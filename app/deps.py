@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
+from urllib.parse import unquote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
+from app.audit.service import AuditTrail
 from app.auth import service as auth_service
 from app.config import Settings
 from app.db import get_session
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, Unauthorized, Unprocessable
 from app.keys.keystore import FileKeyStore
 
 
@@ -35,14 +37,14 @@ KeyStoreDep = Annotated[FileKeyStore, Depends(get_keystore)]
 ClockDep = Annotated[dt.datetime, Depends(get_clock)]
 
 
-def get_principal(request: Request, session: SessionDep) -> auth_service.Principal:
+def get_principal(request: Request, session: SessionDep, now: ClockDep) -> auth_service.Principal:
     header = request.headers.get("authorization", "")
     scheme, _, raw_key = header.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
         raise Unauthorized()
-    principal = auth_service.authenticate(session, raw_key.strip())
+    principal = auth_service.authenticate(session, raw_key.strip(), now)
     if principal is None:
-        raise Unauthorized("The API key is unknown or revoked.")
+        raise Unauthorized("The API key is unknown, revoked or expired.")
     return principal
 
 
@@ -63,3 +65,21 @@ def require_learner(principal: CurrentPrincipal) -> auth_service.Principal:
 
 AdminOnly = Annotated[auth_service.Principal, Depends(require_admin)]
 CurrentLearner = Annotated[auth_service.Principal, Depends(require_learner)]
+
+
+def get_audit_trail(
+    principal: CurrentPrincipal, session: SessionDep, now: ClockDep,
+    reason: Annotated[str | None, Header(
+        alias="X-Audit-Reason", max_length=1000,
+        description="Why this admin action is taken (recorded in the audit log); percent-encode non-ASCII.",
+    )] = None,
+) -> AuditTrail:
+    """The audit log of this request, in its transaction."""
+    if reason is not None:
+        reason = unquote(reason).strip() or None
+        if reason is not None and any(ord(char) < 32 or ord(char) == 127 for char in reason):
+            raise Unprocessable("X-Audit-Reason must not hold control characters.")
+    return AuditTrail(session, principal, now, reason)
+
+
+AuditDep = Annotated[AuditTrail, Depends(get_audit_trail)]

@@ -17,7 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.assessments.generators.bank import BANK_DIR, BankGenerator
 from app.assessments.jobs import JobRunner
 from app.assessments.router import router as assessments_router
+from app.audit.router import router as audit_router
 from app.auth import service as auth_service
+from app.auth.router import api_keys_router
 from app.auth.router import router as auth_router
 from app.config import Settings
 from app.credentials.router import router as credentials_router
@@ -155,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     for router in (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
-        credentials_router,
+        credentials_router, api_keys_router, audit_router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)

@@ -1,6 +1,7 @@
 """Imports every model module so Base.metadata knows all tables (used by Alembic)."""
 
 from app.assessments import models as assessments_models
+from app.audit import models as audit_models
 from app.auth import models as auth_models
 from app.credentials import models as credentials_models
 from app.db import Base
@@ -10,6 +11,7 @@ metadata = Base.metadata
 
 __all__ = [
     "assessments_models",
+    "audit_models",
     "auth_models",
     "credentials_models",
     "metadata",

@@ -27,7 +27,16 @@ from app.assessments.schemas import (
     SubmitRequest,
     VoidRequest,
 )
-from app.deps import AdminOnly, ClockDep, CurrentLearner, CurrentPrincipal, KeyStoreDep, SessionDep, SettingsDep
+from app.deps import (
+    AdminOnly,
+    AuditDep,
+    ClockDep,
+    CurrentLearner,
+    CurrentPrincipal,
+    KeyStoreDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.errors import error_responses
 from app.grading import statistics
 
@@ -75,16 +84,18 @@ def list_skills(request: Request, _: CurrentPrincipal) -> list[Skill]:
 )
 def create_assessment(
     body: AssessmentCreate, request: Request, _: AdminOnly, session: SessionDep, settings: SettingsDep,
-    now: ClockDep,
+    now: ClockDep, audit: AuditDep,
 ) -> AdminAssessmentOut | JSONResponse:
     """Draw a draft from the bank (201, admin view with keys), or queue LLM generation (202 with a job id)."""
     if (body.generator or settings.generator) == "llm":
         job = jobs.enqueue(session, body, bank=_generator(request), settings=settings, now=now)
+        audit.record("assessment.generate", "job", job.id, details={"skill": body.skill, "level": body.level})
         session.commit()  # the worker must see the job before it is woken
         request.app.state.job_runner.notify()
         accepted = JobAccepted(job_id=job.id, status="queued", location=f"/v1/jobs/{job.id}")
         return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.location})
     assessment = service.create_draft(session, body, generator=_generator(request), settings=settings, now=now)
+    audit.record("assessment.create", "assessment", assessment.id, details={"skill": body.skill, "level": body.level})
     return _admin_view(assessment)
 
 
@@ -99,7 +110,7 @@ def get_job(job_id: str, _: AdminOnly, session: SessionDep) -> JobOut:
     responses=error_responses(401, 403, 404, 409),
 )
 def publish_assessment(
-    assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep
+    assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep
 ) -> AdminAssessmentOut:
     """Freeze a draft (refused while an item fails the checks); a new version retires the one it revises."""
     assessment = service.get_assessment(session, assessment_id, principal)
@@ -107,6 +118,7 @@ def publish_assessment(
         review.refuse_invalid(assessment)
     published = service.publish(session, assessment, now)
     review.supersede_previous(session, published)
+    audit.record("assessment.publish", "assessment", published.id, details={"content_hash": published.content_hash})
     return _admin_view(published)
 
 
@@ -120,61 +132,80 @@ def _admin_assessment(session: SessionDep, assessment_id: str, principal: AdminO
 @router.patch("/v1/assessments/{assessment_id}/items/{item_id}", response_model=AdminAssessmentOut,
               responses=DRAFT_ERRORS)
 def edit_item(
-    assessment_id: str, item_id: str, body: ItemEdit, principal: AdminOnly, session: SessionDep
+    assessment_id: str, item_id: str, body: ItemEdit, principal: AdminOnly, session: SessionDep, audit: AuditDep
 ) -> AdminAssessmentOut:
     """Edit fields of a draft's item; the edited item must pass every check."""
     assessment = _admin_assessment(session, assessment_id, principal)
     changes = body.model_dump(exclude_unset=True)
-    return _admin_view(review.edit_item(session, assessment, item_id, changes))
+    edited = review.edit_item(session, assessment, item_id, changes)
+    audit.record("assessment.item_edit", "assessment", assessment.id,
+                 details={"item_id": item_id, "fields": sorted(changes)})
+    return _admin_view(edited)
 
 
 @router.put("/v1/assessments/{assessment_id}/items/{item_id}", response_model=AdminAssessmentOut,
             responses=DRAFT_ERRORS)
 def replace_item(
-    assessment_id: str, item_id: str, body: ItemIn, principal: AdminOnly, session: SessionDep
+    assessment_id: str, item_id: str, body: ItemIn, principal: AdminOnly, session: SessionDep, audit: AuditDep
 ) -> AdminAssessmentOut:
     """Replace a draft's item with a whole new one (same id)."""
     assessment = _admin_assessment(session, assessment_id, principal)
-    return _admin_view(review.replace_item(session, assessment, item_id, body.model_dump(exclude_none=True)))
+    replaced = review.replace_item(session, assessment, item_id, body.model_dump(exclude_none=True))
+    audit.record("assessment.item_replace", "assessment", assessment.id, details={"item_id": item_id})
+    return _admin_view(replaced)
 
 
 @router.post("/v1/assessments/{assessment_id}/items", status_code=201, response_model=AdminAssessmentOut,
              responses=DRAFT_ERRORS)
-def add_item(assessment_id: str, body: ItemIn, principal: AdminOnly, session: SessionDep) -> AdminAssessmentOut:
+def add_item(
+    assessment_id: str, body: ItemIn, principal: AdminOnly, session: SessionDep, audit: AuditDep
+) -> AdminAssessmentOut:
     """Add an item to a draft."""
     assessment = _admin_assessment(session, assessment_id, principal)
     item = body.model_dump(exclude_none=True)
     item.setdefault("id", f"{assessment.skill}-custom-{len(assessment.items) + 1}")
-    return _admin_view(review.add_item(session, assessment, item))
+    added = review.add_item(session, assessment, item)
+    audit.record("assessment.item_add", "assessment", assessment.id, details={"item_id": item["id"]})
+    return _admin_view(added)
 
 
 @router.delete("/v1/assessments/{assessment_id}/items/{item_id}", response_model=AdminAssessmentOut,
                responses=DRAFT_ERRORS)
-def drop_item(assessment_id: str, item_id: str, principal: AdminOnly, session: SessionDep) -> AdminAssessmentOut:
+def drop_item(
+    assessment_id: str, item_id: str, principal: AdminOnly, session: SessionDep, audit: AuditDep
+) -> AdminAssessmentOut:
     """Drop an item from a draft."""
     assessment = _admin_assessment(session, assessment_id, principal)
-    return _admin_view(review.drop_item(session, assessment, item_id))
+    dropped = review.drop_item(session, assessment, item_id)
+    audit.record("assessment.item_drop", "assessment", assessment.id, details={"item_id": item_id})
+    return _admin_view(dropped)
 
 
 @router.post("/v1/assessments/{assessment_id}/versions", status_code=201, response_model=AdminAssessmentOut,
              responses=error_responses(401, 403, 404, 409))
-def new_version(assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep) -> AdminAssessmentOut:
+def new_version(
+    assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep
+) -> AdminAssessmentOut:
     """A draft revision of a published assessment; publishing it supersedes the old version."""
     source = _admin_assessment(session, assessment_id, principal)
-    return _admin_view(review.new_version(session, source, now))
+    draft = review.new_version(session, source, now)
+    audit.record("assessment.new_version", "assessment", draft.id, details={"revises": source.id})
+    return _admin_view(draft)
 
 
 @router.post("/v1/assessments/{assessment_id}/items/{item_id}/void", status_code=201, response_model=AmendmentOut,
              responses=error_responses(401, 403, 404, 409, 422))
 def void_item(
     assessment_id: str, item_id: str, body: VoidRequest, principal: AdminOnly, session: SessionDep,
-    settings: SettingsDep, keystore: KeyStoreDep, now: ClockDep,
+    settings: SettingsDep, keystore: KeyStoreDep, now: ClockDep, audit: AuditDep,
 ) -> AmendmentOut:
     """Void a wrong item of a published assessment: every attempt is regraded without it, new passes earn
     their credential, and nobody loses one."""
     assessment = _admin_assessment(session, assessment_id, principal)
     amendment = regrade.void_item(session, assessment, item_id, reason=body.reason, settings=settings,
                                   keystore=keystore, now=now)
+    audit.record("assessment.item_void", "assessment", assessment.id, reason=body.reason,
+                 details={"item_id": item_id, "amendment_id": amendment.id})
     return AmendmentOut(**regrade.amendment_json(amendment))
 
 

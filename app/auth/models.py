@@ -30,11 +30,12 @@ class ApiKey(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    # SHA-256 of the key: keys carry >= 128 random bits, so a fast hash cannot be brute-forced.
+    # SHA-256 of the whole key, the only lookup: keys carry >= 128 random bits, so a fast hash cannot be
+    # brute-forced, and no part of the key itself is stored.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(16))
     label: Mapped[str | None] = mapped_column(String(200))
     learner_id: Mapped[str | None] = mapped_column(ForeignKey("learners.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

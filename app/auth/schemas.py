@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,4 +29,49 @@ class LearnerOut(BaseModel):
 
 
 class LearnerCreated(LearnerOut):
+    api_key: str = Field(description="Shown once; only its hash is stored.")
+
+
+# Printable text without control characters (they have no place in a label and break some databases).
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN)
+    role: Literal["admin", "learner"] = "admin"
+    learner_id: str | None = Field(default=None, max_length=36, description="required for a learner key")
+    expires_at: dt.datetime | None = Field(default=None, description="timezone-aware; after it the key is refused")
+    reason: str | None = Field(default=None, max_length=1000, pattern=LABEL_PATTERN)
+
+
+class ApiKeyExpiry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_at: dt.datetime | None = Field(description="timezone-aware and in the future; null: never expires")
+    reason: str | None = Field(default=None, max_length=1000, pattern=LABEL_PATTERN)
+
+
+class ApiKeyRevoke(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000, pattern=LABEL_PATTERN)
+
+
+class ApiKeyOut(BaseModel):
+    """An API key's metadata; never the key or its hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    role: str
+    label: str | None
+    learner_id: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
     api_key: str = Field(description="Shown once; only its hash is stored.")

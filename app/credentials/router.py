@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from app.credentials import builder, service
 from app.credentials.schemas import CredentialOut, CredentialStatus, StatusChange, StatusChanged
-from app.deps import AdminOnly, ClockDep, CurrentLearner, CurrentPrincipal, SessionDep, SettingsDep
+from app.deps import AdminOnly, AuditDep, ClockDep, CurrentLearner, CurrentPrincipal, SessionDep, SettingsDep
 from app.errors import NotFound, error_responses
 
 router = APIRouter(tags=["credentials"])
@@ -47,10 +47,11 @@ def my_credentials(principal: CurrentLearner, session: SessionDep) -> list[Crede
 
 def _change(
     action: Literal["revoke", "suspend", "reinstate"], credential_id: str, body: StatusChange | None,
-    principal: AdminOnly, session: SessionDep, now: ClockDep,
+    principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep,
 ) -> StatusChanged:
     record = service.get_visible(session, credential_id, principal)
     status = service.change_status(session, record, action=action, reason=body.reason if body else None, now=now)
+    audit.record(f"credential.{action}", "credential", record.id, reason=body.reason if body else None)
     return StatusChanged(id=record.id, status=CredentialStatus(**status))
 
 
@@ -59,23 +60,26 @@ STATUS_ERRORS = error_responses(401, 403, 404, 409, 422)
 
 @router.post("/v1/credentials/{credential_id}/revoke", response_model=StatusChanged, responses=STATUS_ERRORS)
 def revoke(
-    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, body: StatusChange | None = None
+    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep,
+    body: StatusChange | None = None,
 ) -> StatusChanged:
     """Revoke for good: the revocation bit is set and verification fails with `revoked`."""
-    return _change("revoke", credential_id, body, principal, session, now)
+    return _change("revoke", credential_id, body, principal, session, now, audit)
 
 
 @router.post("/v1/credentials/{credential_id}/suspend", response_model=StatusChanged, responses=STATUS_ERRORS)
 def suspend(
-    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, body: StatusChange | None = None
+    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep,
+    body: StatusChange | None = None,
 ) -> StatusChanged:
     """Suspend until reinstated: verification fails with `suspended`."""
-    return _change("suspend", credential_id, body, principal, session, now)
+    return _change("suspend", credential_id, body, principal, session, now, audit)
 
 
 @router.post("/v1/credentials/{credential_id}/reinstate", response_model=StatusChanged, responses=STATUS_ERRORS)
 def reinstate(
-    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, body: StatusChange | None = None
+    credential_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep,
+    body: StatusChange | None = None,
 ) -> StatusChanged:
     """Lift a suspension (revocation is final)."""
-    return _change("reinstate", credential_id, body, principal, session, now)
+    return _change("reinstate", credential_id, body, principal, session, now, audit)

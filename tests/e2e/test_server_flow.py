@@ -138,7 +138,7 @@ def test_demo_command_runs_the_flow(server: str) -> None:
 
 
 def test_verify_cli_against_the_server(server: str, tmp_path: Path) -> None:
-    result = subprocess.run([SKILLPROOF, "verify", "not-a-credential", "--url", server],
+    result = subprocess.run([SKILLPROOF, "verify", "not.a.credential", "--url", server],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1 and '"malformed"' in result.stdout
 
