@@ -54,7 +54,8 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         assessment = admin.post(f"/v1/assessments/{draft['id']}/publish").json()
         me = {"Authorization": f"Bearer {learner['api_key']}"}
         attempt = httpx.post(f"{server}/v1/assessments/{assessment['id']}/attempts", headers=me).json()
-        responses = [{"item_id": item["id"], "answer": item["answer"]} for item in assessment["items"]]
+        keyed = admin.get(f"/v1/attempts/{attempt['id']}").json()  # the admin view maps the attempt's own ids
+        responses = [{"item_id": item["id"], "answer": item["answer"]} for item in keyed["items"]]
         grade = httpx.post(f"{server}/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
                            headers=me).json()
         credential = httpx.get(f"{server}/v1/credentials/{grade['credential_id']}", headers=me).json()

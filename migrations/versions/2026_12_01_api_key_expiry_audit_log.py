@@ -1,7 +1,7 @@
 """api keys: drop the clear prefix, add expiry; the audit log of admin actions
 
 Revision ID: 0003_authcli
-Revises: 0002_pools_jobs
+Revises: 0003_oracle_item_aliases
 Create Date: 2026-12-01 04:50:00
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import app.db
 
 revision: str = '0003_authcli'
-down_revision: str | None = '0002_pools_jobs'
+down_revision: str | None = '0003_oracle_item_aliases'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
