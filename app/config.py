@@ -82,6 +82,22 @@ def canonical_public_url(value: str) -> str:
     return f"{scheme}://{netloc}" + "".join(f"/{segment}" for segment in segments)
 
 
+def did_web(base_url: str) -> str:
+    """did:web of a public URL; a port is percent-encoded as the did:web spec requires."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "localhost"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            host = "localhost"  # did:web forbids IP addresses; loopback is localhost
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    did = "did:web:" + quote(host, safe="")
+    path = parts.path.strip("/")
+    if path:
+        did += ":" + ":".join(quote(segment, safe="") for segment in path.split("/"))
+    return did
+
+
 class Settings(BaseSettings):
     """Runtime configuration; refuses settings that would make the issuer unsafe or unverifiable."""
 
@@ -132,18 +148,11 @@ class Settings(BaseSettings):
     @cached_property
     def issuer_did(self) -> str:
         """did:web of the public host; a port is percent-encoded as the did:web spec requires."""
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or "localhost"
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(host).is_loopback:
-                host = "localhost"  # did:web forbids IP addresses; loopback is localhost
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        did = "did:web:" + quote(host, safe="")
-        path = parts.path.strip("/")
-        if path:
-            did += ":" + ":".join(quote(segment, safe="") for segment in path.split("/"))
-        return did
+        return did_web(self.base_url)
+
+    def with_public_url(self, public_url: str) -> Settings:
+        """These settings under another public URL (a fresh object: base_url and issuer_did are cached)."""
+        return type(self).model_validate({**self.model_dump(), "public_url": public_url})
 
     @cached_property
     def sqlalchemy_url(self) -> str:
