@@ -79,6 +79,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             store.ensure()
             key = store.rotate(args.alg)
             print(f"new signing key {key.kid} ({key.alg}); older keys stay published")
+        elif args.keys_command == "reload":
+            store.signal_reload()
+            print(f"running servers using {settings.keys_dir} re-read their key files within a second "
+                  "(SIGHUP or POST /v1/admin/keys/reload reloads one process at once)")
         elif args.keys_command == "withdraw":
             if not args.kid:
                 print("skillproof: keys withdraw needs the kid", file=sys.stderr)
@@ -93,6 +97,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"{key.kid}  {key.alg}  {'active' if key.kid == active else 'retired'}")
     except KeyStoreError as exc:
         print(f"skillproof: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"skillproof: keys directory {settings.keys_dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
 
@@ -240,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_parser = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_parser.set_defaults(handler=cmd_migrate)
 
-    keys = commands.add_parser("keys", help="list, rotate or withdraw signing keys")
-    keys.add_argument("keys_command", choices=["list", "rotate", "withdraw"])
+    keys = commands.add_parser("keys", help="list, rotate, withdraw or reload signing keys")
+    keys.add_argument("keys_command", choices=["list", "rotate", "withdraw", "reload"])
     keys.add_argument("kid", nargs="?", help="the key to withdraw")
     keys.add_argument("--alg", choices=["EdDSA", "ES256"], default=None)
     keys.set_defaults(handler=cmd_keys)

@@ -26,6 +26,7 @@ from app.errors import AppError, ErrorBody, PayloadTooLarge
 from app.issuer import service as issuer_service
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
+from app.keys.signals import install_sighup_reload
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.verification.router import router as verification_router
@@ -118,9 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             _now,
         )
+        uninstall_sighup = install_sighup_reload(keystore)
         try:
             yield
         finally:
+            uninstall_sighup()
             app.state.job_runner.stop()
             database.dispose()
 
