@@ -76,7 +76,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     store = FileKeyStore(settings.keys_dir, settings.signing_alg)
     try:
         if args.keys_command == "rotate":
-            store.ensure()
+            store.ensure(strict=False)
             key = store.rotate(args.alg)
             print(f"new signing key {key.kid} ({key.alg}); older keys stay published")
         elif args.keys_command == "reload":
@@ -87,11 +87,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
             if not args.kid:
                 print("skillproof: keys withdraw needs the kid", file=sys.stderr)
                 return 2
-            store.ensure()
+            store.ensure(strict=False)
             store.withdraw(args.kid)
             print(f"key {args.kid} withdrawn: no longer published, its credentials no longer verify")
         else:
-            store.ensure()
+            store.ensure(strict=False)
             active = store.active().kid
             for key in store.all_keys():
                 print(f"{key.kid}  {key.alg}  {'active' if key.kid == active else 'retired'}")

@@ -101,13 +101,14 @@ class FileKeyStore:
 
     # -- setup -------------------------------------------------------------------------------------
 
-    def ensure(self) -> SigningKey:
-        """Create the directory and a first key if there is none; check permissions; load."""
+    def ensure(self, *, strict: bool = True) -> SigningKey:
+        """Create the directory and a first key if there is none; load. strict (serving): a key file readable by
+        others refuses; otherwise (the `keys` commands) it is skipped like any other bad file."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._exclusive():
             if not self._read_active_kid():
                 self._write_new_key(self.default_alg)
-        self._load(strict=True)
+        self._load(strict=strict)
         return self.active()
 
     def rotate(self, alg: str | None = None) -> SigningKey:
