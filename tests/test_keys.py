@@ -249,13 +249,15 @@ def test_reload_needs_an_admin_key(own_keys_client: TestClient) -> None:
     assert response.status_code == 403 and set(response.json()) == {"error", "detail"}
 
 
-def test_start_skips_stray_files_but_refuses_an_exposed_key(tmp_path: Path) -> None:
+def test_start_skips_stray_files_but_refuses_an_exposed_key_of_ours(tmp_path: Path) -> None:
     store = FileKeyStore(tmp_path)
     key = store.ensure()
-    (tmp_path / "notes.pem").write_bytes(b"hello")
-    os.chmod(tmp_path / "notes.pem", 0o600)
-    assert FileKeyStore(tmp_path).ensure().kid == key.kid
-    os.chmod(tmp_path / "notes.pem", 0o644)
+    reasons = _stray_files(tmp_path, store)
+    restarted = FileKeyStore(tmp_path)
+    assert restarted.ensure().kid == key.kid  # a restart with stray files (even exposed ones) serves
+    report = restarted.reload()
+    assert {name for name, _ in report.skipped} == reasons.keys()
+    os.chmod(tmp_path / f"{key.kid}.pem", 0o640)
     with pytest.raises(KeyStoreError, match="chmod 600"):
         FileKeyStore(tmp_path).ensure()
 

@@ -186,20 +186,34 @@ class FileKeyStore:
         return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def _read_key_file(self, path: Path, *, strict: bool) -> SigningKey:
-        """One key file, checked; SkippedKeyFile says why it cannot be used (never with key bytes)."""
+        """One key file, checked; SkippedKeyFile says why it cannot be used (never with key bytes).
+
+        strict (starting to serve): one of our key files (a usable `<kid>.pem`) readable by group or others
+        refuses with KeyStoreError, as it always did; any other bad file, exposed or not, is only skipped.
+        """
         try:
             info = path.stat()
         except OSError as exc:
             raise SkippedKeyFile(f"cannot be read ({exc.strerror or 'stat failed'})") from None
         if not stat.S_ISREG(info.st_mode):
             raise SkippedKeyFile("is not a regular file")
+        exposed = ""
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            message = (f"is accessible by group or others (mode {stat.filemode(info.st_mode)}); "
+            exposed = (f"is accessible by group or others (mode {stat.filemode(info.st_mode)}); "
                        f"run: chmod 600 {path}")
-            if strict:
-                raise KeyStoreError(f"refusing to start: private key {path} {message}")
-            raise SkippedKeyFile(message)
-        if info.st_size > MAX_KEY_FILE_BYTES:
+        try:
+            key = self._parse_key_file(path, info.st_size)
+        except SkippedKeyFile as exc:
+            raise SkippedKeyFile(f"{exc}; it also {exposed}" if exposed else str(exc)) from None
+        if exposed and strict:
+            raise KeyStoreError(f"refusing to start: private key {path} {exposed}")
+        if exposed:
+            raise SkippedKeyFile(exposed)
+        return key
+
+    @staticmethod
+    def _parse_key_file(path: Path, size: int) -> SigningKey:
+        if size > MAX_KEY_FILE_BYTES:
             raise SkippedKeyFile("is too large to be a key")
         try:
             data = path.read_bytes()
@@ -220,7 +234,7 @@ class FileKeyStore:
         return SigningKey(kid=kid, alg=_alg_of(private_key), private_key=private_key)
 
     def _load(self, *, strict: bool = False) -> ReloadReport:
-        """Read every key file. strict (at start): unsafe permissions or a missing active key raise KeyStoreError;
+        """Read every key file. strict (at start): an exposed key file of ours or a missing active key raise;
         otherwise bad files are logged and skipped, a key already loaded from a file that went bad is kept,
         and an unusable `active` keeps the current signing key."""
         fingerprint = self._active_fingerprint()

@@ -2,6 +2,8 @@
 
 PURE: keys come from a resolver, status bits from a lookup and time from `now`; nothing else is read.
 Up to the signature the first failure stops (the payload is untrusted); after it every problem is reported.
+Only achievements verify here: an OpenBadgeCredential or AchievementCredential with a `credentialStatus`
+(a status list, or any other VC the same key signs, is `invalid_credential`).
 """
 
 from __future__ import annotations
