@@ -147,6 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.assessments.generators.bank import BANK_DIR, BankError, load_bank
+    from app.issuer import service as issuer_service
     from app.keys.keystore import FileKeyStore, KeyStoreError
     from app.main import create_app
 
@@ -162,6 +163,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"skillproof: {exc}", file=sys.stderr)
         return 2
     migrate(settings)
+    try:
+        settings = _with_fixed_identity(settings)
+    except issuer_service.IdentityMismatch as exc:
+        print(f"skillproof: {exc}", file=sys.stderr)
+        return 2
     print(f"Skillproof serving on http://{args.host}:{settings.port} (issuer {settings.issuer_did})")
     uvicorn.run(create_app(settings), host=args.host, port=settings.port, log_level="info")
     return 0
@@ -174,24 +180,89 @@ def cmd_keys(args: argparse.Namespace) -> int:
     store = FileKeyStore(settings.keys_dir, settings.signing_alg)
     try:
         if args.keys_command == "rotate":
-            store.ensure()
+            store.ensure(strict=False)
             key = store.rotate(args.alg)
             print(f"new signing key {key.kid} ({key.alg}); older keys stay published")
+        elif args.keys_command == "reload":
+            store.signal_reload()
+            print(f"running servers using {settings.keys_dir} re-read their key files within a second "
+                  "(SIGHUP or POST /v1/admin/keys/reload reloads one process at once)")
         elif args.keys_command == "withdraw":
             if not args.kid:
                 print("skillproof: keys withdraw needs the kid", file=sys.stderr)
                 return 2
-            store.ensure()
+            store.ensure(strict=False)
             store.withdraw(args.kid)
             print(f"key {args.kid} withdrawn: no longer published, its credentials no longer verify")
         else:
-            store.ensure()
+            store.ensure(strict=False)
             active = store.active().kid
             for key in store.all_keys():
                 print(f"{key.kid}  {key.alg}  {'active' if key.kid == active else 'retired'}")
     except KeyStoreError as exc:
         print(f"skillproof: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"skillproof: keys directory {settings.keys_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _with_fixed_identity(settings: Settings) -> Settings:
+    """The settings under the stored issuer identity (stored now on a first start); IdentityMismatch if changed."""
+    from app.db import Database
+    from app.issuer import service as issuer_service
+
+    database = Database(settings.sqlalchemy_url)
+    try:
+        identity = issuer_service.adopt_once(database.sessions, settings, dt.datetime.now(dt.UTC))
+    finally:
+        database.dispose()
+    return settings.with_public_url(identity.public_url)
+
+
+def cmd_issuer(args: argparse.Namespace) -> int:
+    from app.db import Database
+    from app.issuer import service as issuer_service
+
+    settings = _settings(args)
+    migrate(settings)
+    database = Database(settings.sqlalchemy_url)
+    before: issuer_service.Identity | None
+    try:
+        with database.sessions.begin() as session:
+            if args.issuer_command == "show":
+                identity = issuer_service.read(session)
+                if identity is None:
+                    print("no issuer identity yet: the first `skillproof serve` fixes it "
+                          f"(SKILLPROOF_PUBLIC_URL, else {settings.base_url})")
+                    return 0
+                before, after = identity, identity
+            else:
+                if not args.url:
+                    print("skillproof: issuer set-url needs the new public URL", file=sys.stderr)
+                    return 2
+                try:
+                    before, after = issuer_service.set_url(session, args.url, dt.datetime.now(dt.UTC))
+                except ValueError as exc:
+                    print(f"skillproof: {' '.join(str(exc).split())}", file=sys.stderr)
+                    return 2
+    finally:
+        database.dispose()
+    print(f"issuer {after.did} at {after.public_url}")
+    for url, did in after.former:
+        print(f"former {did} at {url}")
+    if args.issuer_command == "set-url":
+        if before is None or before.public_url == after.public_url:
+            print("nothing else changes: no credential was signed under another identity")
+        else:
+            print(
+                f"New credentials name {after.did}. Credentials issued before keep naming {before.did} and its "
+                f"status list URLs under {before.public_url}: this service keeps verifying them (it trusts its "
+                f"former DIDs for its own keys); anyone else verifies them only while {before.did} still resolves "
+                f"to our keys, i.e. while {before.public_url}/.well-known/did.json serves them. Restart every "
+                f"replica with SKILLPROOF_PUBLIC_URL={after.public_url} (or unset)."
+            )
     return 0
 
 
@@ -363,11 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_parser = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate_parser.set_defaults(handler=cmd_migrate)
 
-    keys = commands.add_parser("keys", help="list, rotate or withdraw signing keys")
-    keys.add_argument("keys_command", choices=["list", "rotate", "withdraw"])
+    keys = commands.add_parser("keys", help="list, rotate, withdraw or reload signing keys")
+    keys.add_argument("keys_command", choices=["list", "rotate", "withdraw", "reload"])
     keys.add_argument("kid", nargs="?", help="the key to withdraw")
     keys.add_argument("--alg", choices=["EdDSA", "ES256"], default=None)
     keys.set_defaults(handler=cmd_keys)
+
+    issuer = commands.add_parser("issuer", help="show or change the issuer identity (public URL and DID)")
+    issuer.add_argument("issuer_command", choices=["show", "set-url"])
+    issuer.add_argument("url", nargs="?", help="the new public URL (set-url)")
+    issuer.set_defaults(handler=cmd_issuer)
 
     admin = commands.add_parser("admin", help="issuer administration")
     admin.add_argument("admin_command", choices=["create-key"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,85 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY_CHARS = 22  # 128 bits in base64url
 logger = logging.getLogger("skillproof")
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")  # RFC 3986 unreserved characters: one spelling per path
+_NUMERIC_LABEL = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_public_url(value: str) -> str:
+    """SKILLPROOF_PUBLIC_URL in one canonical spelling; ValueError (one line) for anything a DID must not hold.
+
+    Refused: userinfo (it would be signed into credentials), query, fragment, IP addresses other than a
+    canonical loopback (did:web forbids IPs; 127.1, 0x7f.1, 2130706433 and 0177.0.0.1 are IPs in disguise,
+    WHATWG URL §3.5 "ends in a number"), non-DNS host names and path segments outside the unreserved set.
+    """
+    name = "SKILLPROOF_PUBLIC_URL"
+    if not value.isascii() or any(char.isspace() or not char.isprintable() or char == "\\" for char in value):
+        raise ValueError(f"{name} must be a plain ASCII http(s) URL (no spaces; use punycode for IDNs)")
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+        raise ValueError(f"{name} must be an http(s) URL with a host name, e.g. https://skills.example.com")
+    if "@" in parts.netloc:
+        raise ValueError(f"{name} must not hold a user name or password (user:pw@); they would be signed into "
+                         "every credential")
+    if "?" in value or "#" in value:
+        raise ValueError(f"{name} must not have a query (?...) or fragment (#...)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{name} has an invalid port") from None
+    if parts.netloc.endswith(":"):
+        raise ValueError(f"{name} has an empty port")
+    host = (parts.hostname or "").lower()
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    if parts.netloc.startswith("["):  # IPv6 literal
+        try:
+            address = ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{name} has an invalid IPv6 address") from None
+        shown = f"[{address.compressed}]"
+    elif _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
+        try:
+            address = ipaddress.IPv4Address(host)  # dotted decimal only, no leading zeros
+        except ValueError:
+            raise ValueError(f"{name} host {host!r} is an IP address in an unusual form; use a host name "
+                             "(did:web forbids IP addresses)") from None
+        shown = address.compressed
+    else:
+        labels = host.split(".")
+        if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"{name} host {host!r} is not a DNS host name (letters, digits and hyphens per label)")
+        shown = host
+    if address is not None and not address.is_loopback:
+        raise ValueError(f"{name} must use a host name, not an IP address (did:web forbids IPs)")
+    segments = parts.path.split("/")[1:]
+    if segments and segments[-1] == "":
+        segments.pop()  # one trailing slash is dropped
+    for segment in segments:
+        if not _PATH_SEGMENT.fullmatch(segment) or segment in (".", ".."):
+            raise ValueError(f"{name} path segments may hold only letters, digits and -._~ (got {segment!r})")
+    netloc = shown if port is None or port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
+    return f"{scheme}://{netloc}" + "".join(f"/{segment}" for segment in segments)
+
+
+def did_web(base_url: str) -> str:
+    """did:web of a public URL; a port is percent-encoded as the did:web spec requires."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "localhost"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            host = "localhost"  # did:web forbids IP addresses; loopback is localhost
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    did = "did:web:" + quote(host, safe="")
+    path = parts.path.strip("/")
+    if path:
+        did += ":" + ":".join(quote(segment, safe="") for segment in path.split("/"))
+    return did
 
 
 class Settings(BaseSettings):
@@ -53,18 +133,7 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url_is_http(cls, value: str) -> str:
-        if not value:
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("SKILLPROOF_PUBLIC_URL must be an http(s) URL with a host name")
-        try:
-            address = ipaddress.ip_address(parts.hostname)
-        except ValueError:
-            return value.rstrip("/")
-        if address.is_loopback:
-            return value.rstrip("/")  # the DID then names localhost (see issuer_did)
-        raise ValueError("SKILLPROOF_PUBLIC_URL must use a host name, not an IP address (did:web forbids IPs)")
+        return canonical_public_url(value) if value else value
 
     @field_validator("admin_api_key")
     @classmethod
@@ -86,18 +155,11 @@ class Settings(BaseSettings):
     @cached_property
     def issuer_did(self) -> str:
         """did:web of the public host; a port is percent-encoded as the did:web spec requires."""
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or "localhost"
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(host).is_loopback:
-                host = "localhost"  # did:web forbids IP addresses; loopback is localhost
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        did = "did:web:" + quote(host, safe="")
-        path = parts.path.strip("/")
-        if path:
-            did += ":" + ":".join(quote(segment, safe="") for segment in path.split("/"))
-        return did
+        return did_web(self.base_url)
+
+    def with_public_url(self, public_url: str) -> Settings:
+        """These settings under another public URL (a fresh object: base_url and issuer_did are cached)."""
+        return type(self).model_validate({**self.model_dump(), "public_url": public_url})
 
     @cached_property
     def sqlalchemy_url(self) -> str:

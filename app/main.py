@@ -25,12 +25,14 @@ from app.config import Settings
 from app.credentials.router import router as credentials_router
 from app.db import Database
 from app.errors import AppError, ErrorBody, PayloadTooLarge
+from app.issuer import service as issuer_service
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
+from app.keys.signals import install_sighup_reload
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.verification.router import router as verification_router
-from app.verification.service import LocalKeyResolver, Verifier
+from app.verification.service import FormerUrlStatusLookup, LocalKeyResolver, Verifier
 
 logger = logging.getLogger("skillproof")
 
@@ -92,9 +94,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal settings  # replaced by the same settings under the stored issuer identity
+        assert settings is not None
         keystore = FileKeyStore(settings.keys_dir, settings.signing_alg)
         keystore.ensure()
         database = Database(settings.sqlalchemy_url)
+        # The issuer identity is fixed at first start (whatever the port); a changed PUBLIC_URL refuses to start.
+        try:
+            identity = issuer_service.adopt_once(database.sessions, settings, _now())
+        except issuer_service.IdentityMismatch:
+            database.dispose()
+            raise
+        settings = settings.with_public_url(identity.public_url)
         if settings.admin_api_key:
             with database.sessions.begin() as session:
                 auth_service.ensure_admin_key(session, settings.admin_api_key, _now())
@@ -108,13 +119,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.job_runner = JobRunner(database, settings, app.state.generator)
         app.state.job_runner.start()
         app.state.verifier = Verifier(
-            LocalKeyResolver(keystore, settings.issuer_did),
-            DatabaseStatusLookup(database.engine, settings.base_url),
+            LocalKeyResolver(keystore, settings.issuer_did, identity.former_dids),
+            FormerUrlStatusLookup(
+                DatabaseStatusLookup(database.engine, settings.base_url), settings.base_url, identity.former_urls
+            ),
             _now,
         )
+        uninstall_sighup = install_sighup_reload(keystore)
         try:
             yield
         finally:
+            uninstall_sighup()
             app.state.job_runner.stop()
             database.dispose()
 

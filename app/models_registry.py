@@ -5,6 +5,7 @@ from app.audit import models as audit_models
 from app.auth import models as auth_models
 from app.credentials import models as credentials_models
 from app.db import Base
+from app.issuer import models as issuer_models
 from app.status_lists import models as status_lists_models
 
 metadata = Base.metadata
@@ -14,6 +15,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "credentials_models",
+    "issuer_models",
     "metadata",
     "status_lists_models",
 ]

@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.e2e.test_server_flow import ADMIN_KEY, SKILLPROOF, running_server
+from tests.e2e.test_server_flow import ADMIN_KEY, SKILLPROOF, earn_credential_over_http, running_server
 
 POSTGRES_ENV = "SKILLPROOF_TEST_DATABASE_URL"
 
@@ -46,20 +45,9 @@ def assert_one_clean_error_line(result: subprocess.CompletedProcess[str], *words
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A running server and one credential it issued: the server URL and the GET /v1/credentials/{id} JSON."""
-    with running_server(tmp_path_factory.mktemp("cli-server")) as server, httpx.Client(
-        base_url=server, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
-    ) as admin:
-        learner = admin.post("/v1/learners", json={"name": "Ada"}).json()
-        draft = admin.post("/v1/assessments", json={"skill": "git", "level": "foundation", "item_count": 5}).json()
-        assessment = admin.post(f"/v1/assessments/{draft['id']}/publish").json()
-        me = {"Authorization": f"Bearer {learner['api_key']}"}
-        attempt = httpx.post(f"{server}/v1/assessments/{assessment['id']}/attempts", headers=me).json()
-        keyed = admin.get(f"/v1/attempts/{attempt['id']}").json()  # the admin view maps the attempt's own ids
-        responses = [{"item_id": item["id"], "answer": item["answer"]} for item in keyed["items"]]
-        grade = httpx.post(f"{server}/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
-                           headers=me).json()
-        credential = httpx.get(f"{server}/v1/credentials/{grade['credential_id']}", headers=me).json()
-        yield {"server": server, "credential": credential, "learner_key": learner["api_key"]}
+    with running_server(tmp_path_factory.mktemp("cli-server")) as server:
+        earned = earn_credential_over_http(server)
+        yield {"server": server, **earned}
 
 
 def _verified(result: subprocess.CompletedProcess[str]) -> bool:

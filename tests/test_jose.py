@@ -99,19 +99,24 @@ def test_rfc8037_a4_eddsa_signature_verifies() -> None:
     jose.verify_signature(parsed, vectors.ed25519_key().public_key())
 
 
-def test_rfc7515_a3_es256_signature_verifies() -> None:
-    parsed = jose.ParsedJws(
-        header={"alg": "ES256"},
-        payload={},
-        signing_input=(
-            b"eyJhbGciOiJFUzI1NiJ9."
-            b"eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
-        ),
-        signature=jose.b64url_decode(
-            "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
-        ),
+def test_rfc7515_a3_es256_signature_is_high_s_so_only_its_low_s_twin_verifies() -> None:
+    """RFC 7515 A.3's s is in the upper half of the group: a valid ECDSA signature, but not the one form
+    we accept; its twin (r, n - s) is the same signature in low-S form and verifies."""
+    signature = jose.b64url_decode(
+        "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
     )
-    jose.verify_signature(parsed, vectors.p256_key().public_key())
+    signing_input = (
+        b"eyJhbGciOiJFUzI1NiJ9."
+        b"eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+    )
+    s = int.from_bytes(signature[32:], "big")
+    assert s > vectors.P256_ORDER // 2
+    rfc = jose.ParsedJws(header={"alg": "ES256"}, payload={}, signing_input=signing_input, signature=signature)
+    with pytest.raises(jose.InvalidSignature, match="low-S"):
+        jose.verify_signature(rfc, vectors.p256_key().public_key())
+    low_s = signature[:32] + (vectors.P256_ORDER - s).to_bytes(32, "big")
+    twin = jose.ParsedJws(header={"alg": "ES256"}, payload={}, signing_input=signing_input, signature=low_s)
+    jose.verify_signature(twin, vectors.p256_key().public_key())
     jwk = jose.public_jwk(vectors.p256_key().public_key())
     assert jwk == {
         "kty": "EC",
@@ -172,11 +177,55 @@ def test_a_joserfc_signed_eddsa_token_verifies_with_ours() -> None:
     assert check(token).payload == vectors.credential()
 
 
-def test_a_joserfc_signed_es256_token_verifies_with_ours() -> None:
+def test_a_joserfc_signed_es256_token_verifies_with_ours_when_low_s() -> None:
     private = ECKey.import_key(vectors.p256_key())
     header = {"alg": "ES256", "typ": "vc+jwt", "kid": "k1"}
-    token = joserfc_jws.serialize_compact(header, json.dumps({"a": 1}).encode(), private, algorithms=["ES256"])
-    assert check(token, vectors.p256_key().public_key()).payload == {"a": 1}
+    seen = set()
+    for _ in range(40):  # joserfc (like OpenSSL) gives either form, each about half the time
+        token = joserfc_jws.serialize_compact(header, json.dumps({"a": 1}).encode(), private, algorithms=["ES256"])
+        high_s = int.from_bytes(jose.b64url_decode(token.rpartition(".")[2])[32:], "big") > vectors.P256_ORDER // 2
+        seen.add(high_s)
+        if high_s:
+            assert error_code(token, vectors.p256_key().public_key()) == "invalid_signature"
+        else:
+            assert check(token, vectors.p256_key().public_key()).payload == {"a": 1}
+    assert seen == {True, False}
+
+
+def test_sign_compact_gives_es256_signatures_in_low_s_form_only() -> None:
+    kid = jose.jwk_thumbprint(jose.public_jwk(vectors.p256_key().public_key()))
+    for _ in range(64):  # without normalising, about half would be high-S (1 in 2**64 to miss it here)
+        token = jose.sign_compact({"a": 1}, vectors.p256_key(), kid=kid, alg="ES256")
+        s = int.from_bytes(jose.b64url_decode(token.rpartition(".")[2])[32:], "big")
+        assert 0 < s <= vectors.P256_ORDER // 2
+        check(token, vectors.p256_key().public_key())
+
+
+def test_an_es256_high_s_twin_is_an_invalid_signature() -> None:
+    header = {**HEADER, "alg": "ES256"}
+    high = token_with(header=header, key=vectors.p256_key(), alg="ES256", high_s=True)
+    assert error_code(high, vectors.p256_key().public_key()) == "invalid_signature"
+    low = token_with(header=header, key=vectors.p256_key(), alg="ES256")
+    check(low, vectors.p256_key().public_key())
+
+
+@pytest.mark.parametrize("s", [0, vectors.P256_ORDER // 2 + 1, vectors.P256_ORDER, 2**256 - 1])
+def test_es256_s_outside_the_lower_half_is_an_invalid_signature(s: int) -> None:
+    token = token_with(header={**HEADER, "alg": "ES256"}, key=vectors.p256_key(), alg="ES256")
+    parsed = jose.parse_compact(token)
+    forged = jose.ParsedJws(parsed.header, parsed.payload, parsed.signing_input,
+                            parsed.signature[:32] + s.to_bytes(32, "big"))
+    with pytest.raises(jose.InvalidSignature):
+        jose.verify_signature(forged, vectors.p256_key().public_key())
+
+
+@pytest.mark.parametrize(("cty", "ok"), [("vc", True), ("application/vc", True), ("vp", False), ("", False)])
+def test_parse_checks_cty_when_present(cty: str, ok: bool) -> None:
+    token = token_with(header={**HEADER, "cty": cty})
+    if ok:
+        check(token)
+    else:
+        assert error_code(token) == "malformed"
 
 
 # -- signing ---------------------------------------------------------------------------------------

@@ -143,3 +143,51 @@ def test_repeat_verifications_hit_the_verified_tokens_cache(client: TestClient, 
     # A hit needs the resolver to hand back the very key object that verified the token.
     assert cached is not None and cached[1] is keystore.public_key(kid)
     assert _codes(client, token) == []
+
+
+def test_our_own_status_list_credential_does_not_verify(client: TestClient, token: str) -> None:
+    """Issue 6: GET /v1/status-lists/{id} is signed by our key and verified as `verified: true`."""
+    payload = _segments(token)[1]
+    list_url = payload["credentialStatus"][0]["statusListCredential"]
+    status_list = client.get(list_url.removeprefix("https://skillproof.test"))
+    assert status_list.status_code == 200
+    list_jwt = status_list.text.strip()
+    assert _segments(list_jwt)[0]["kid"] == _segments(token)[0]["kid"]  # the same signing key
+    response = client.post("/v1/credentials/verify", json={"verifiableCredential": list_jwt}).json()
+    assert response["verified"] is False
+    assert {error["code"] for error in response["errors"]} == {"invalid_credential"}
+    assert any("OpenBadgeCredential" in error["message"] for error in response["errors"])
+
+
+def test_a_cty_vp_header_on_a_signed_credential_is_malformed(client: TestClient, token: str) -> None:
+    import jwt as pyjwt
+
+    keystore = client.app.state.keystore  # type: ignore[attr-defined]
+    key = keystore.active()
+    _, payload, _ = _segments(token)
+    resigned = pyjwt.encode(payload, key.private_key, algorithm=key.alg,
+                            headers={"typ": "vc+jwt", "cty": "vp", "kid": key.kid})
+    assert _codes(client, resigned) == ["malformed"]
+    same_with_vc = pyjwt.encode(payload, key.private_key, algorithm=key.alg,
+                                headers={"typ": "vc+jwt", "cty": "vc", "kid": key.kid})
+    assert _codes(client, same_with_vc) == []
+
+
+def test_an_es256_issuer_has_one_signature_per_credential(settings: Any, tmp_path: Any) -> None:
+    """Issue 6: the `(r, n - s)` twin of an ES256 credential verified too."""
+    from app.main import create_app
+    from tests.conftest import PUBLIC_URL
+
+    es256 = settings.model_copy(update={"signing_alg": "ES256", "keys_dir": tmp_path / "keys"})
+    with TestClient(create_app(es256), base_url=PUBLIC_URL) as es_client:
+        es_client.headers["Authorization"] = f"Bearer {settings.admin_api_key}"
+        jws = earn_credential(es_client, item_count=2)["credential"]["jwt"]
+        header, _, signature = _segments(jws)
+        assert header["alg"] == "ES256"
+        raw = base64.urlsafe_b64decode(signature + "==")
+        order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+        s = int.from_bytes(raw[32:], "big")
+        assert s <= order // 2  # we issue low-S only
+        twin = jws.rpartition(".")[0] + "." + _b64(raw[:32] + (order - s).to_bytes(32, "big"))
+        assert _codes(es_client, jws) == []
+        assert _codes(es_client, twin) == ["invalid_signature"]

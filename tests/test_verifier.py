@@ -406,13 +406,30 @@ def test_all_problems_after_the_signature_are_collected() -> None:
     assert result.credential == payload
 
 
-def test_no_credential_status_is_a_warning() -> None:
+def test_a_credential_of_ours_without_status_is_invalid() -> None:
+    """Every credential we issue carries status; one without could never be revoked, so it does not verify."""
     statuses = Statuses()
-    result = verify(sign(credential(credentialStatus=None)), statuses)
+    token = vectors.vector_token("credential-no-status.ed25519.jwt")
+    result = verify(token, statuses)
+    assert result.verified is False
+    assert codes(result) == ["invalid_credential"]
+    assert "credentialStatus" in result.errors[0].message
+    assert "credential" not in result.checks and "signature" in result.checks
+    assert statuses.calls == []
+    # The same payload with status (the golden token) verifies: only the missing status is at fault.
+    assert verify(vectors.golden_token()).verified is True
+
+
+def test_no_status_is_only_a_warning_for_an_issuer_listed_as_status_optional() -> None:
+    statuses = Statuses()
+    token = vectors.vector_token("credential-no-status.ed25519.jwt")
+    result = verify(token, statuses, status_optional_issuers=frozenset({ISSUER}))
     assert result.verified is True
     assert [w.code for w in result.warnings] == ["no_status"]
     assert result.checks == list(CHECKS[:7])
     assert statuses.calls == []
+    other = verify(token, statuses, status_optional_issuers=frozenset({"did:web:other.example"}))
+    assert codes(other) == ["invalid_credential"]
 
 
 def test_a_single_status_object_is_accepted() -> None:
@@ -548,16 +565,75 @@ def test_invalid_status_entries(changes: dict[str, Any]) -> None:
     assert statuses.calls == []
 
 
-def test_a_plain_vc_without_open_badge_types_needs_no_valid_from() -> None:
-    payload = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "type": ["VerifiableCredential"],
-        "issuer": ISSUER,
-        "credentialSubject": {"id": "did:example:someone"},
-    }
+def test_our_status_list_credential_is_not_a_verifiable_achievement() -> None:
+    """Issue 6: a BitstringStatusListCredential signed by our key verified as `verified: true`."""
+    token = vectors.vector_token("status-list.ed25519.jwt")
+    assert jose.parse_compact(token).payload == vectors.status_list()
+    result = verify(token)
+    assert result.verified is False
+    assert "invalid_credential" in codes(result)
+    assert any("OpenBadgeCredential" in problem.message for problem in result.errors)
+    assert "signature" in result.checks and "credential" not in result.checks
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        ["VerifiableCredential"],
+        ["VerifiableCredential", "BitstringStatusListCredential"],
+        ["VerifiableCredential", "VerifiablePresentation"],
+        ["VerifiableCredential", "OpenBadgeCredentialX"],
+        "VerifiableCredential",
+    ],
+)
+def test_any_other_credential_type_is_invalid(types: object) -> None:
+    payload = credential(type=types)
     result = verify(sign(payload))
-    assert result.verified is True
-    assert [w.code for w in result.warnings] == ["no_status"]
+    assert result.verified is False
+    assert codes(result) == ["invalid_credential"]
+
+
+@pytest.mark.parametrize("badge_type", ["OpenBadgeCredential", "AchievementCredential"])
+def test_both_open_badge_types_verify(badge_type: str) -> None:
+    assert verify(sign(credential(type=["VerifiableCredential", badge_type]))).verified is True
+
+
+def test_cty_vp_is_malformed() -> None:
+    """Issue 6: `cty` was ignored, even "vp"; the golden credential under a `cty: vp` header is refused."""
+    token = vectors.vector_token("credential.cty-vp.ed25519.jwt")
+    result = verify(token)
+    assert_stopped(result, "malformed")
+    assert "cty" in result.errors[0].message
+
+
+@pytest.mark.parametrize("cty", ["vp", "application/vp", "jwt", "JWT", "vc+jwt", "", "vc ", 7, None, ["vc"]])
+def test_a_cty_other_than_vc_is_malformed(cty: object) -> None:
+    assert_stopped(verify(forge(vectors.credential(), {**HEADER, "cty": cty})), "malformed")
+
+
+@pytest.mark.parametrize("cty", ["vc", "application/vc", "VC"])
+def test_cty_vc_in_its_rfc7515_spellings_verifies(cty: str) -> None:
+    assert verify(forge(vectors.credential(), {**HEADER, "cty": cty})).verified is True
+
+
+def test_cty_may_be_absent() -> None:
+    header = {key: value for key, value in HEADER.items() if key != "cty"}
+    assert verify(forge(vectors.credential(), header)).verified is True
+
+
+def test_the_es256_golden_vector_verifies_and_its_high_s_twin_does_not() -> None:
+    """Issue 6: the `(r, n - s)` twin of a valid ES256 signature verified too; now only low-S does."""
+    token = vectors.vector_token("credential.p256.jwt")
+    twin = vectors.vector_token("credential.p256-high-s-twin.jwt")
+    assert token.rpartition(".")[0] == twin.rpartition(".")[0] and token != twin
+    r, s = jose.b64url_decode(token.rpartition(".")[2])[:32], jose.b64url_decode(token.rpartition(".")[2])[32:]
+    twin_signature = jose.b64url_decode(twin.rpartition(".")[2])
+    assert twin_signature[:32] == r
+    assert int.from_bytes(twin_signature[32:], "big") == jose.P256_ORDER - int.from_bytes(s, "big")
+    assert verify(token).verified is True
+    result = verify(twin)
+    assert_stopped(result, "invalid_signature")
+    assert "low-S" in result.errors[0].message
 
 
 def test_achievement_credential_is_treated_as_an_open_badge() -> None:
@@ -665,3 +741,19 @@ def test_the_verified_tokens_cache_changes_no_verdict() -> None:
     later = NOW + timedelta(days=365 * 50)
     assert "expired" in codes(verify(sign(credential(validUntil="2030-01-01T00:00:00Z")), now=later,
                                      resolver=fresh, verified_tokens=cache))
+
+
+def test_every_error_class_stands_for_one_contract_code() -> None:
+    from app.verification import errors
+
+    tree = {
+        jose.MalformedJose: "malformed",
+        jose.UnsupportedAlgorithm: "unsupported_algorithm",
+        jose.InvalidSignature: "invalid_signature",
+        errors.UntrustedIssuer: "untrusted_issuer",
+        errors.UnknownKey: "unknown_key",
+        errors.StatusUnavailable: "status_unavailable",
+    }
+    for error_class, code in tree.items():
+        assert error_class("x").code == code
+    assert issubclass(UnknownKey, errors.VerificationError) and issubclass(jose.InvalidSignature, jose.JoseError)

@@ -11,19 +11,37 @@ from app.verification.verifier import Problem, VerificationResult
 
 
 class LocalKeyResolver:
-    """Trusts this service's own issuer DID and resolves kids in its keystore."""
+    """Trusts this service's own issuer DID (and its former DIDs) and resolves kids in its keystore."""
 
-    def __init__(self, keystore: FileKeyStore, issuer_did: str):
+    def __init__(self, keystore: FileKeyStore, issuer_did: str, former_dids: frozenset[str] = frozenset()):
         self.keystore = keystore
         self.issuer_did = issuer_did
+        # Credentials issued before `skillproof issuer set-url` name the former DID; the keys are still ours.
+        self.trusted = frozenset({issuer_did, *former_dids})
 
     def __call__(self, issuer: str, kid: str) -> PublicKey:
-        if issuer != self.issuer_did:
+        if issuer not in self.trusted:
             raise pure.UntrustedIssuer(f"issuer {issuer} is not trusted by this service")
         key = self.keystore.public_key(kid)
         if key is None:
             raise pure.UnknownKey(f"no published key has kid {kid}")
         return key
+
+
+class FormerUrlStatusLookup:
+    """Looks up status lists named under a former public URL by the same list id under the current one."""
+
+    def __init__(self, lookup: pure.StatusLookup, base_url: str, former_urls: tuple[str, ...]):
+        self.lookup = lookup
+        self.current = f"{base_url}/v1/status-lists/"
+        self.former = tuple(f"{url}/v1/status-lists/" for url in former_urls if url != base_url)
+
+    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool:
+        for prefix in self.former:
+            if status_list_credential.startswith(prefix):
+                status_list_credential = self.current + status_list_credential[len(prefix):]
+                break
+        return self.lookup(status_list_credential, index, purpose)
 
 
 class Verifier:

@@ -2,6 +2,8 @@
 
 PURE: keys come from a resolver, status bits from a lookup and time from `now`; nothing else is read.
 Up to the signature the first failure stops (the payload is untrusted); after it every problem is reported.
+Only achievements verify here: an OpenBadgeCredential or AchievementCredential with a `credentialStatus`
+(a status list, or any other VC the same key signs, is `invalid_credential`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Final, NamedTuple, Protocol
 
 from app.credentials import jose
 from app.status_lists import bitstring
+from app.verification.errors import StatusUnavailable, UnknownKey, UntrustedIssuer, VerificationError
 
 __all__ = [
     "CHECKS",
@@ -26,6 +29,7 @@ __all__ = [
     "StatusUnavailable",
     "UnknownKey",
     "UntrustedIssuer",
+    "VerificationError",
     "VerificationResult",
     "verify_credential",
 ]
@@ -59,18 +63,10 @@ _DATETIME_STAMP: Final = re.compile(
 )
 _ABSOLUTE_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 _MAX_MESSAGE: Final = 200
-
-
-class UntrustedIssuer(Exception):
-    """The issuer is not one this verifier trusts, or it cannot be resolved."""
-
-
-class UnknownKey(Exception):
-    """The issuer publishes no key with this kid."""
-
-
-class StatusUnavailable(Exception):
-    """The status list could not be fetched or verified."""
+_DEFAULT_MESSAGES: Final = {
+    UntrustedIssuer.code: "The issuer is not trusted or cannot be resolved.",
+    UnknownKey.code: "The issuer publishes no key with this kid.",
+}
 
 
 class KeyResolver(Protocol):
@@ -275,6 +271,10 @@ def _check_credential(
     if types is None or "VerifiableCredential" not in types:
         problems.append("type must include VerifiableCredential.")
     is_badge = types is not None and not OB_CREDENTIAL_TYPES.isdisjoint(types)
+    if types is not None and not is_badge:
+        # This endpoint verifies achievements only: a status list (or any other VC) signed by the same key
+        # must not pass for one (issue 6: a BitstringStatusListCredential verified as `verified: true`).
+        problems.append("type must include OpenBadgeCredential or AchievementCredential.")
     if "id" in credential and not isinstance(credential["id"], str):
         problems.append("id must be a URL string.")
     if "vc" in credential or "vp" in credential:
@@ -417,8 +417,13 @@ def verify_credential(
     now: datetime,
     leeway: timedelta = timedelta(seconds=60),
     verified_tokens: VerifiedTokens | None = None,
+    status_optional_issuers: frozenset[str] = frozenset(),
 ) -> VerificationResult:
-    """Verify a `vc+jwt` (compact, or enveloped) and return the verdict; never raises for bad input."""
+    """Verify a `vc+jwt` (compact, or enveloped) and return the verdict; never raises for bad input.
+
+    A credential without `credentialStatus` is `invalid_credential`, unless its issuer is in
+    `status_optional_issuers` (then it is a `no_status` warning).
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     token, problem = _unwrap(vc)
@@ -434,7 +439,7 @@ def verify_credential(
         try:
             parsed = jose.parse_compact(token)
         except jose.JoseError as exc:
-            return _stop(["parse"] if exc.code == "unsupported_algorithm" else [], exc.code, exc.message)
+            return _stop(["parse"] if isinstance(exc, jose.UnsupportedAlgorithm) else [], exc.code, exc.message)
     checks += ["parse", "algorithm"]
 
     payload = parsed.payload
@@ -445,10 +450,8 @@ def verify_credential(
     kid = parsed.header["kid"]
     try:
         public_key = resolve_key(issuer_id, kid)
-    except UntrustedIssuer as exc:
-        return _stop(checks, "untrusted_issuer", _message(exc, "The issuer is not trusted or cannot be resolved."))
-    except UnknownKey as exc:
-        return _stop(checks, "unknown_key", _message(exc, "The issuer publishes no key with this kid."))
+    except (UntrustedIssuer, UnknownKey) as exc:
+        return _stop(checks, exc.code, _message(exc, _DEFAULT_MESSAGES[exc.code]))
     checks.append("key")
     if verified_key is not public_key:
         try:
@@ -464,9 +467,13 @@ def verify_credential(
     valid_from, valid_until, dates_ok = _check_credential(payload, issuer_id, found)
     if "credentialStatus" in payload:
         entries = _status_entries(payload["credentialStatus"], found)
-    else:
+    elif issuer_id in status_optional_issuers:
         entries = []
         found.warn("no_status", "The credential has no credentialStatus, so revocation cannot be checked.")
+    else:
+        # Every credential this issuer makes carries status; one without could never be revoked.
+        entries = []
+        found.error("invalid_credential", "The credential has no credentialStatus, so it cannot be revoked.")
     if len(found.errors) == errors_before:
         checks.append("credential")
     if _check_period(payload, valid_from, valid_until, now, leeway, found) and dates_ok:
@@ -485,7 +492,7 @@ def verify_credential(
         try:
             is_set = lookup_status(entry.list_url, entry.list_index, entry.purpose)
         except StatusUnavailable as exc:
-            found.error("status_unavailable", _message(exc, f"The {entry.purpose} status list is unavailable."))
+            found.error(exc.code, _message(exc, f"The {entry.purpose} status list is unavailable."))
             failed[entry.purpose] += 1
             continue
         if is_set:

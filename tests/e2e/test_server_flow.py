@@ -73,6 +73,22 @@ def running_server(workdir: Path, extra_env: dict[str, str] | None = None) -> It
         log.close()
 
 
+def earn_credential_over_http(server: str, skill: str = "git", level: str = "foundation") -> dict[str, Any]:
+    """A new learner passes a new assessment: the GET /v1/credentials/{id} JSON and the learner's key."""
+    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30) as admin:
+        learner = admin.post("/v1/learners", json={"name": "Ada"}).json()
+        draft = admin.post("/v1/assessments", json={"skill": skill, "level": level, "item_count": 5}).json()
+        assessment = admin.post(f"/v1/assessments/{draft['id']}/publish").json()
+        me = {"Authorization": f"Bearer {learner['api_key']}"}
+        attempt = httpx.post(f"{server}/v1/assessments/{assessment['id']}/attempts", headers=me).json()
+        keyed = admin.get(f"/v1/attempts/{attempt['id']}").json()  # the admin view maps the attempt's own ids
+        responses = [{"item_id": item["id"], "answer": item["answer"]} for item in keyed["items"]]
+        grade = httpx.post(f"{server}/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
+                           headers=me, timeout=30).json()
+        credential: dict[str, Any] = httpx.get(f"{server}/v1/credentials/{grade['credential_id']}", headers=me).json()
+    return {"credential": credential, "learner_key": learner["api_key"]}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_server(tmp_path_factory.mktemp("server")) as base_url:

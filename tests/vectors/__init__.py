@@ -54,17 +54,37 @@ def golden_token() -> str:
     return (VECTORS / "credential.ed25519.jwt").read_text(encoding="ascii").strip()
 
 
+def vector_token(name: str) -> str:
+    """A checked-in compact JWS from this directory (see README.md)."""
+    return (VECTORS / name).read_text(encoding="ascii").strip()
+
+
+def status_list() -> dict[str, Any]:
+    """A fixed BitstringStatusListCredential payload of our test issuer (fresh copy)."""
+    data: dict[str, Any] = json.loads((VECTORS / "status-list.json").read_text(encoding="utf-8"))
+    return data
+
+
 def b64url(data: bytes) -> str:
     """Base64url without padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def sign_raw(header: bytes, payload: bytes, key: Any = None, alg: str = "EdDSA") -> str:
-    """A compact JWS over raw JSON bytes with a real signature (by default the RFC 8037 key)."""
+# The order of the P-256 group (SEC 2 §2.4.2), written out here so the tests do not take it from the code.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def sign_raw(header: bytes, payload: bytes, key: Any = None, alg: str = "EdDSA", *, high_s: bool = False) -> str:
+    """A compact JWS over raw JSON bytes with a real signature (by default the RFC 8037 key).
+
+    ES256 signatures are given in low-S form (s <= n/2), or in high-S form if `high_s`.
+    """
     signing_input = f"{b64url(header)}.{b64url(payload)}".encode()
     key = key or ed25519_key()
     if alg == "ES256":
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        if (s > P256_ORDER // 2) != high_s:
+            s = P256_ORDER - s
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     else:
         signature = key.sign(signing_input)
