@@ -43,6 +43,7 @@ def get_principal(request: Request, session: SessionDep) -> auth_service.Princip
     principal = auth_service.authenticate(session, raw_key.strip())
     if principal is None:
         raise Unauthorized("The API key is unknown or revoked.")
+    request.state.principal_id = principal.learner_id or principal.key_id  # rate limits key on the principal
     return principal
 
 

@@ -25,6 +25,9 @@ from app.db import Database
 from app.errors import AppError, ErrorBody, PayloadTooLarge
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
+from app.ops.access import AccessMiddleware
+from app.ops.ratelimit import RateLimitMiddleware, document_429
+from app.ops.router import router as ops_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.verification.router import router as verification_router
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness."""
         return {"status": "ok"}
 
+    app.include_router(ops_router)
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     for router in (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
@@ -155,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(RateLimitMiddleware, settings=settings, routes=app.router.routes)
+    app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
     _document_validation_errors_as_error_body(app)
     return app
 
@@ -180,6 +186,7 @@ def _document_validation_errors_as_error_body(app: FastAPI) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+        document_429(document)
         app.openapi_schema = document
         return document
 

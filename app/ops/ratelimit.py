@@ -1,0 +1,244 @@
+"""Per-client rate limits (the `limits` library): public endpoints by client IP, failed authentication by
+client IP, authenticated traffic by principal. Memory storage by default, Redis for several replicas."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings
+from app.ops.responses import send_json_error
+
+logger = logging.getLogger("skillproof.ratelimit")
+
+# Public route templates and the limit group each one counts against (per client IP). To limit a new public
+# route, add its path template here; templates of routes that do not exist (yet) are simply never matched.
+PUBLIC_ROUTES: dict[str, str] = {
+    "/v1/credentials/verify": "verify",
+    "/v1/credentials/verify-batch": "verify",
+    "/credentials/verify": "verify",
+    "/presentations/verify": "verify",
+    "/verify": "verify",
+    "/v1/status-lists/{list_id}": "public",
+    "/.well-known/jwks.json": "public",
+    "/.well-known/did.json": "public",
+    "/did.json": "public",
+    "/c/{share_id}": "public",
+    "/c/{share_id}/badge.svg": "public",
+    "/c/{share_id}/badge.png": "public",
+}
+# Never limited: probes must answer even for a client that is locked out.
+EXEMPT_PATHS = frozenset({"/health", "/ready"})
+KNOWN_KEYS_CACHED = 10_000
+
+
+def client_ip(scope: Scope, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> str:
+    """The peer address; behind trusted proxies, the right-most X-Forwarded-For entry they did not add."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    if not trusted or not _is_trusted(peer, trusted):
+        return str(peer)
+    forwarded: list[str] = []
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            forwarded.extend(part.strip() for part in value.decode("latin-1").split(","))
+    for hop in reversed(forwarded):
+        if not _is_trusted(hop, trusted):
+            return hop if _is_ip(hop) else str(peer)
+    return forwarded[0] if forwarded and _is_ip(forwarded[0]) else str(peer)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted(address: str, trusted: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return token.strip() or None
+    return None
+
+
+class RateLimiter:
+    """The limits of one app, over one storage."""
+
+    def __init__(self, settings: Settings):
+        self.groups: dict[str, list[RateLimitItem]] = {
+            "verify": parse_many(settings.rate_limit_verify),
+            "public": parse_many(settings.rate_limit_public),
+            "failed_auth": parse_many(settings.rate_limit_failed_auth),
+            "authenticated": parse_many(settings.rate_limit_authenticated),
+        }
+        self.storage_uri = settings.rate_limit_storage
+        self.key_prefix = "skillproof"
+        self._strategy: SlidingWindowCounterRateLimiter | None = None
+
+    def _limiter(self) -> SlidingWindowCounterRateLimiter:
+        # Created inside the running event loop: async Redis connections belong to the loop that made them.
+        if self._strategy is None:
+            storage: Storage
+            if self.storage_uri.startswith("memory://"):
+                storage = MemoryStorage()
+            else:
+                storage = RedisStorage(
+                    "async+" + self.storage_uri, implementation="redispy", key_prefix=self.key_prefix,
+                    socket_timeout=1.0, socket_connect_timeout=1.0,
+                )
+            self._strategy = SlidingWindowCounterRateLimiter(storage)
+        return self._strategy
+
+    async def hit(self, group: str, key: str) -> int | None:
+        """Count one request; None when allowed, else the seconds to wait (fails open if storage is down)."""
+        limiter = self._limiter()
+        try:
+            for item in self.groups[group]:
+                if not await limiter.hit(item, group, key):
+                    return await self._retry_after(limiter, item, group, key)
+        except Exception:  # a storage outage must not take the service down with it
+            logger.warning("rate limit storage unavailable; request allowed", exc_info=True)
+        return None
+
+    async def blocked(self, group: str, key: str) -> int | None:
+        """Like hit, but without counting: the seconds to wait if `key` has used up `group`."""
+        limiter = self._limiter()
+        try:
+            for item in self.groups[group]:
+                if not await limiter.test(item, group, key):
+                    return await self._retry_after(limiter, item, group, key)
+        except Exception:
+            logger.warning("rate limit storage unavailable; request allowed", exc_info=True)
+        return None
+
+    @staticmethod
+    async def _retry_after(limiter: SlidingWindowCounterRateLimiter, item: RateLimitItem, *ids: str) -> int:
+        stats = await limiter.get_window_stats(item, *ids)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+class RateLimitMiddleware:
+    """429 + Retry-After before the app runs: public routes per IP; unknown keys from an IP that failed
+    authentication too often; known principals per principal."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, routes: list[BaseRoute]):
+        self.app = app
+        self.enabled = settings.rate_limits == "on"
+        self.limiter = RateLimiter(settings)
+        self.routes = routes
+        self.trusted = tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in settings.trusted_proxies.split(",") if part.strip()
+        )
+        self._public: list[tuple[BaseRoute, str]] | None = None
+        # sha256(key) -> principal, for keys that authenticated here lately: a locked-out IP (a class behind
+        # one NAT) still serves its learners whose keys work. Per process; a miss only means the IP check.
+        self._known_keys: OrderedDict[str, str] = OrderedDict()
+
+    def _public_group(self, scope: Scope) -> str | None:
+        if self._public is None:  # routes are complete by the first request
+            self._public = [
+                (route, PUBLIC_ROUTES[getattr(route, "path", "")]) for route in self.routes
+                if getattr(route, "path", None) in PUBLIC_ROUTES
+            ]
+        for route, group in self._public:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return group
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.enabled or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        ip = client_ip(scope, self.trusted)
+        group = self._public_group(scope)
+        if group is not None:
+            wait = await self.limiter.hit(group, ip)
+            if wait is not None:
+                await _too_many(scope, send, group, wait, "Too many requests from this client; slow down.")
+                return
+            await self.app(scope, receive, send)
+            return
+
+        token = _bearer_token(scope)
+        token_hash = hashlib.sha256(token.encode()).hexdigest() if token else None
+        principal = self._known_keys.get(token_hash) if token_hash else None
+        if principal is None:
+            wait = await self.limiter.blocked("failed_auth", ip)
+            if wait is not None:
+                detail = "Too many failed authentications from this client; wait and retry."
+                await _too_many(scope, send, "failed_auth", wait, detail)
+                return
+        else:
+            wait = await self.limiter.hit("authenticated", principal)
+            if wait is not None:
+                await _too_many(scope, send, "authenticated", wait, "Too many requests for this API key; slow down.")
+                return
+
+        status = 0
+
+        async def send_watching_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_watching_status)
+        if status == 401:
+            await self.limiter.hit("failed_auth", ip)
+            if token_hash:
+                self._known_keys.pop(token_hash, None)
+        elif token_hash and principal is None:
+            self._remember(token_hash, scope.get("state", {}))
+
+    def _remember(self, token_hash: str, state: dict[str, Any]) -> None:
+        principal = state.get("principal_id")
+        if principal is None:
+            return  # the route did not authenticate the key
+        self._known_keys[token_hash] = str(principal)
+        self._known_keys.move_to_end(token_hash)
+        while len(self._known_keys) > KNOWN_KEYS_CACHED:
+            self._known_keys.popitem(last=False)
+
+
+async def _too_many(scope: Scope, send: Send, group: str, retry_after: int, detail: str) -> None:
+    scope.setdefault("state", {})["rate_limit_group"] = group  # for the rate_limited metric
+    await send_json_error(send, 429, "rate_limited", detail, headers={"Retry-After": str(retry_after)})
+
+
+def document_429(document: dict[str, Any]) -> None:
+    """Every operation but the probes can answer 429 when limits are on: say so in OpenAPI."""
+    for path, operations in document.get("paths", {}).items():
+        if path in EXEMPT_PATHS:
+            continue
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault("429", {
+                "description": "Rate limited: retry after the `Retry-After` seconds",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            })

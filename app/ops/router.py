@@ -1,0 +1,56 @@
+"""GET /ready (database, migrations, signing key) and GET /metrics (Prometheus text format)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.errors import Unauthorized, error_responses
+from app.ops import metrics, readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/ready",
+    responses={
+        200: {"description": "Ready: every check is ok"},
+        503: {"description": "Not ready: `checks` says which check failed (body also has `error`, `detail`)"},
+    },
+)
+def ready(request: Request) -> JSONResponse:
+    """Readiness: the database answers, its schema is at the migration head, a signing key is loaded."""
+    checks = readiness.run_checks(request.app.state)
+    failed = {name: result for name, result in checks.items() if result != "ok"}
+    if not failed:
+        return JSONResponse({"status": "ready", "checks": checks})
+    detail = "; ".join(f"{name}: {result}" for name, result in failed.items())
+    body: dict[str, Any] = {"error": "not_ready", "detail": detail, "status": "not_ready", "checks": checks}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+        **error_responses(401),
+    },
+)
+def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text format; needs `Authorization: Bearer <SKILLPROOF_METRICS_TOKEN>` when that is set."""
+    state = request.app.state
+    expected = state.settings.metrics_token
+    if expected:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            raise Unauthorized("GET /metrics needs the metrics token: Authorization: Bearer <token>.")
+    database = state.database
+    return Response(
+        metrics.render(readiness.ops_engine(state), getattr(database.engine, "pool", None)),
+        media_type=CONTENT_TYPE_LATEST,
+    )
