@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.assessments.generators.bank import BankGenerator
@@ -138,6 +139,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(_: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client left (or was cut off by the body read timeout) mid-body: nobody reads this answer.
+        return JSONResponse({"error": "client_disconnected", "detail": "The client went away."}, status_code=408)
 
     @app.exception_handler(Exception)
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
