@@ -27,7 +27,7 @@ from app.errors import AppError, ErrorBody, PayloadTooLarge
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
 from app.ops.access import AccessMiddleware
-from app.ops.ratelimit import RateLimitMiddleware, document_429
+from app.ops.ratelimit import RateLimiter, RateLimitMiddleware, document_429
 from app.ops.router import router as ops_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
@@ -90,6 +90,7 @@ def _validation_detail(exc: RequestValidationError) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The Skillproof app; the database schema must already be migrated (skillproof migrate)."""
     settings = settings or Settings()
+    rate_limiter = RateLimiter(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.job_runner.stop()
             database.dispose()
+            await rate_limiter.aclose()
 
     app = FastAPI(
         title="Skillproof",
@@ -165,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    app.add_middleware(RateLimitMiddleware, settings=settings, routes=app.router.routes)
+    app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
     _document_validation_errors_as_error_body(app)
     return app

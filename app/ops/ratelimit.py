@@ -15,7 +15,7 @@ from typing import Any
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from starlette.routing import BaseRoute, Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
@@ -24,7 +24,7 @@ from app.ops.responses import send_json_error
 logger = logging.getLogger("skillproof.ratelimit")
 
 # Public route templates and the limit group each one counts against (per client IP). To limit a new public
-# route, add its path template here; templates of routes that do not exist (yet) are simply never matched.
+# route, add its path template here; templates of routes that do not exist (yet) match nothing.
 PUBLIC_ROUTES: dict[str, str] = {
     "/v1/credentials/verify": "verify",
     "/v1/credentials/verify-batch": "verify",
@@ -41,6 +41,7 @@ PUBLIC_ROUTES: dict[str, str] = {
 }
 # Never limited: probes must answer even for a client that is locked out.
 EXEMPT_PATHS = frozenset({"/health", "/ready"})
+_PUBLIC_PATTERNS = [(compile_path(template)[0], group) for template, group in PUBLIC_ROUTES.items()]
 KNOWN_KEYS_CACHED = 10_000
 
 
@@ -113,6 +114,14 @@ class RateLimiter:
             self._strategy = SlidingWindowCounterRateLimiter(storage)
         return self._strategy
 
+    async def aclose(self) -> None:
+        """Close the Redis connections (they belong to the event loop that is ending)."""
+        storage = self._strategy.storage if self._strategy is not None else None
+        client = getattr(getattr(storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
+        self._strategy = None
+
     async def hit(self, group: str, key: str) -> int | None:
         """Count one request; None when allowed, else the seconds to wait (fails open if storage is down)."""
         limiter = self._limiter()
@@ -145,29 +154,23 @@ class RateLimitMiddleware:
     """429 + Retry-After before the app runs: public routes per IP; unknown keys from an IP that failed
     authentication too often; known principals per principal."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, routes: list[BaseRoute]):
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter):
         self.app = app
         self.enabled = settings.rate_limits == "on"
-        self.limiter = RateLimiter(settings)
-        self.routes = routes
+        self.limiter = limiter
         self.trusted = tuple(
             ipaddress.ip_network(part.strip(), strict=False)
             for part in settings.trusted_proxies.split(",") if part.strip()
         )
-        self._public: list[tuple[BaseRoute, str]] | None = None
         # sha256(key) -> principal, for keys that authenticated here lately: a locked-out IP (a class behind
         # one NAT) still serves its learners whose keys work. Per process; a miss only means the IP check.
         self._known_keys: OrderedDict[str, str] = OrderedDict()
 
-    def _public_group(self, scope: Scope) -> str | None:
-        if self._public is None:  # routes are complete by the first request
-            self._public = [
-                (route, PUBLIC_ROUTES[getattr(route, "path", "")]) for route in self.routes
-                if getattr(route, "path", None) in PUBLIC_ROUTES
-            ]
-        for route, group in self._public:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
+    @staticmethod
+    def _public_group(scope: Scope) -> str | None:
+        path = scope["path"]
+        for pattern, group in _PUBLIC_PATTERNS:
+            if pattern.match(path):
                 return group
         return None
 

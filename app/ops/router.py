@@ -8,18 +8,26 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
-from app.errors import Unauthorized, error_responses
+from app.errors import ErrorBody, Unauthorized, error_responses
 from app.ops import metrics, readiness
 
 router = APIRouter(tags=["operations"])
 
 
+class ReadyOut(BaseModel):
+    """200: every check is "ok"; the 503 body adds `error` and `detail` and names the failed checks."""
+
+    status: str
+    checks: dict[str, str]
+
+
 @router.get(
     "/ready",
+    response_model=ReadyOut,
     responses={
-        200: {"description": "Ready: every check is ok"},
-        503: {"description": "Not ready: `checks` says which check failed (body also has `error`, `detail`)"},
+        503: {"model": ErrorBody, "description": "Not ready: also has `status` and `checks` (which check failed)"},
     },
 )
 def ready(request: Request) -> JSONResponse:
