@@ -47,9 +47,11 @@ def _assert_rate_limited(response: Any) -> None:
 
 
 def test_verify_is_limited_per_client_ip(limited: TestClient) -> None:
+    refused_before = _value(_samples(limited), "skillproof_rate_limited_total", group="verify")
     for _ in range(5):
         assert limited.post("/v1/credentials/verify", json=MALFORMED).status_code == 200
     _assert_rate_limited(limited.post("/v1/credentials/verify", json=MALFORMED))
+    assert _value(_samples(limited), "skillproof_rate_limited_total", group="verify") == refused_before + 1
     # The probes and the other public group are not affected.
     assert limited.get("/health").status_code == 200
     assert limited.get("/.well-known/jwks.json").status_code == 200

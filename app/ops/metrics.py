@@ -62,8 +62,8 @@ class DatabaseCollector(Collector):
                 job_rows = connection.execute(
                     text("SELECT status, count(*) FROM generation_jobs GROUP BY status")
                 ).all()
-        except Exception:  # a metrics scrape must never fail because one figure is missing
-            logger.warning("database figures unavailable for /metrics", exc_info=True)
+        except Exception as exc:  # a metrics scrape must never fail because one figure is missing
+            logger.warning("database figures unavailable for /metrics: %s", type(exc).__name__)
             return
         yield CounterMetricFamily("skillproof_credentials_issued", "Credentials issued.", value=issued)
         by_purpose = {str(purpose): int(count) for purpose, count in status_rows}
