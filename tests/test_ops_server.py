@@ -52,7 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "SKILLPROOF_ADMIN_API_KEY": admin_key,
         "SKILLPROOF_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
         "SKILLPROOF_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
-        "SKILLPROOF_RATE_LIMITS": "off",
+        "SKILLPROOF_RATE_LIMIT_FAILED_AUTH": "5/minute",
     }
     log = root / "server.log"
     with log.open("wb") as log_file:
@@ -220,3 +220,16 @@ def test_logs_are_json_lines_with_request_ids_and_no_secrets(server: Server) -> 
     assert any(record.get("route") == "/v1/attempts/{attempt_id}/submit" for record in access)
     # Only the startup banner is not JSON.
     assert all(line.startswith("{") for line in text.splitlines() if line and "Skillproof serving" not in line)
+
+
+def test_bad_keys_get_429_with_retry_after_and_probes_still_answer(server: Server) -> None:
+    """Runs last: it locks this client address out of authentication for a minute."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        statuses = [client.get("/v1/skills", headers={"Authorization": f"Bearer sk_guess-{index}"}).status_code
+                    for index in range(8)]
+        assert statuses.count(401) <= 5 and statuses[-1] == 429
+        refused = client.get("/v1/skills", headers={"Authorization": "Bearer sk_guess-again"})
+        assert refused.json()["error"] == "rate_limited" and int(refused.headers["retry-after"]) >= 1
+        assert client.get("/ready").json()["status"] == "ready"
+        assert client.get("/health").status_code == 200
+        assert 'skillproof_rate_limited_total{group="failed_auth"}' in client.get("/metrics").text

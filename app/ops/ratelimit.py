@@ -38,6 +38,7 @@ PUBLIC_ROUTES: dict[str, str] = {
     "/c/{share_id}": "public",
     "/c/{share_id}/badge.svg": "public",
     "/c/{share_id}/badge.png": "public",
+    "/metrics": "public",  # a scraper must not lose metrics to a lockout of its address
 }
 # Never limited: probes must answer even for a client that is locked out.
 EXEMPT_PATHS = frozenset({"/health", "/ready"})
