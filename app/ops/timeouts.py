@@ -4,12 +4,13 @@ A slowloris client opens a connection and sends its headers a byte at a time; uv
 cancelled by every byte received, so such a connection is held for ever. This protocol (uvicorn's httptools
 protocol, passed as `http=`) arms a timer when a request starts (or the connection opens) and cancels it
 when the headers are complete; a second timer bounds the body. On expiry the client gets 408 and the
-connection is closed.
+connection is closed. Headers are also capped in size (httptools itself accepts megabytes of them): 431.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -17,17 +18,17 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger("skillproof.timeouts")
 
-REQUEST_TIMEOUT_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\n"
-    b"content-type: application/json\r\n"
-    b"connection: close\r\n"
-    b"content-length: %d\r\n\r\n%s"
-)
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def _error_response(status: bytes, code: str, detail: str) -> bytes:
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
+    return head % (status, len(body)) + body
 
 
 def _timeout_body(detail: str) -> bytes:
-    body = b'{"error": "request_timeout", "detail": "%s"}' % detail.encode()
-    return REQUEST_TIMEOUT_RESPONSE % (len(body), body)
+    return _error_response(b"408 Request Timeout", "request_timeout", detail)
 
 
 class TimedHttpToolsProtocol(HttpToolsProtocol):
@@ -35,11 +36,26 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    max_header_bytes: int = MAX_HEADER_BYTES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0  # received while the headers of a request are incomplete (approximate per chunk)
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is not None:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._header_timer is not None and self._header_bytes > self.max_header_bytes and not self._closing():
+            self._cancel(header=True)
+            logger.warning("closed a connection: request headers over %d bytes", self.max_header_bytes)
+            self.transport.write(_error_response(
+                b"431 Request Header Fields Too Large", "headers_too_large",
+                f"The request headers are over {self.max_header_bytes} bytes.",
+            ))
+            self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -52,11 +68,13 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._header_timer is None:  # the next request on a kept-alive connection
+        if self._header_timer is None:
+            self._header_bytes = 0  # the next request on a kept-alive connection
             self._header_timer = self.loop.call_later(self.header_timeout, self._on_header_timeout)
 
     def on_headers_complete(self) -> None:
         self._cancel(header=True)
+        self._header_bytes = 0
         super().on_headers_complete()
         self._body_timer = self.loop.call_later(self.body_timeout, self._on_body_timeout)
 
