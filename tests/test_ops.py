@@ -71,6 +71,17 @@ def test_default_limits_let_a_script_send_200_verifications(settings: Settings) 
     assert statuses == {200}
 
 
+def test_default_limits_let_a_class_behind_one_address_work(settings: Settings) -> None:
+    """60 learners behind one NAT address, each starting, reading and listing: no 429."""
+    with _client_for(settings) as client:
+        learners = [new_learner(client) for _ in range(60)]
+        statuses = {
+            client.get(path, headers=learner["headers"]).status_code
+            for learner in learners for path in ("/v1/learners/me", "/v1/assessments", "/v1/learners/me/credentials")
+        }
+    assert statuses == {200}
+
+
 def test_failed_authentication_locks_out_unknown_keys_from_that_ip(limited: TestClient) -> None:
     learner = new_learner(limited)  # its key has authenticated from this IP before the lockout
     assert limited.get("/v1/learners/me", headers=learner["headers"]).status_code == 200

@@ -57,8 +57,8 @@ def prometheus_metrics(request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
             raise Unauthorized("GET /metrics needs the metrics token: Authorization: Bearer <token>.")
-    database = state.database
+    pool = getattr(getattr(getattr(state, "database", None), "engine", None), "pool", None)
     return Response(
-        metrics.render(readiness.ops_engine(state), getattr(database.engine, "pool", None)),
+        metrics.render(readiness.ops_engine(state), pool),
         media_type=CONTENT_TYPE_LATEST,
     )
