@@ -57,6 +57,26 @@ def test_verify_is_limited_per_client_ip(limited: TestClient) -> None:
     assert limited.get("/.well-known/jwks.json").status_code == 200
 
 
+def test_refusals_are_counted_under_the_route_template(limited: TestClient) -> None:
+    labels = {"method": "GET", "route": "/v1/status-lists/{list_id}", "status": "429"}
+    scraper = TestClient(limited.app, base_url=PUBLIC_URL, client=("192.0.2.200", 50000))
+    before = _value(_samples(scraper), "skillproof_http_requests_total", **labels)
+    for _ in range(6):
+        limited.get("/v1/status-lists/some-list")
+    assert _value(_samples(scraper), "skillproof_http_requests_total", **labels) == before + 1
+
+
+def test_ipv6_clients_are_limited_by_their_64(settings: Settings) -> None:
+    with _client_for(settings, ip="2001:db8:1:2::10", rate_limit_verify="2/minute") as first:
+        other_host_same_64 = TestClient(first.app, base_url=PUBLIC_URL, client=("2001:db8:1:2::99", 50000))
+        other_64 = TestClient(first.app, base_url=PUBLIC_URL, client=("2001:db8:1:3::10", 50000))
+        assert first.post("/v1/credentials/verify", json=MALFORMED).status_code == 200
+        assert other_host_same_64.post("/v1/credentials/verify", json=MALFORMED).status_code == 200
+        _assert_rate_limited(first.post("/v1/credentials/verify", json=MALFORMED))
+        _assert_rate_limited(other_host_same_64.post("/v1/credentials/verify", json=MALFORMED))
+        assert other_64.post("/v1/credentials/verify", json=MALFORMED).status_code == 200
+
+
 def test_status_lists_and_key_documents_are_limited(limited: TestClient) -> None:
     for _ in range(5):
         assert limited.get("/v1/status-lists/nope").status_code == 404

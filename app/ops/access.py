@@ -61,12 +61,13 @@ class AccessMiddleware:
         finally:
             metrics.IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            state = scope.get("state", {})
+            route = getattr(scope.get("route"), "path", None) or state.get("route_template") or "unmatched"
             method = scope["method"]
             metrics.REQUESTS.labels(method, route, str(status)).inc()
             metrics.LATENCY.labels(method, route).observe(elapsed)
             if status == 429:
-                metrics.RATE_LIMITED.labels(scope.get("state", {}).get("rate_limit_group", "unknown")).inc()
+                metrics.RATE_LIMITED.labels(state.get("rate_limit_group", "unknown")).inc()
             access_logger.info(
                 "%s %s %d", method, route, status,
                 extra={

@@ -42,7 +42,7 @@ PUBLIC_ROUTES: dict[str, str] = {
 }
 # Never limited: probes must answer even for a client that is locked out.
 EXEMPT_PATHS = frozenset({"/health", "/ready"})
-_PUBLIC_PATTERNS = [(compile_path(template)[0], group) for template, group in PUBLIC_ROUTES.items()]
+_PUBLIC_PATTERNS = [(compile_path(template)[0], template, group) for template, group in PUBLIC_ROUTES.items()]
 KNOWN_KEYS_CACHED = 10_000
 
 
@@ -59,6 +59,19 @@ def client_ip(scope: Scope, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv
         if not _is_trusted(hop, trusted):
             return hop if _is_ip(hop) else str(peer)
     return forwarded[0] if forwarded and _is_ip(forwarded[0]) else str(peer)
+
+
+def rate_limit_key(address: str) -> str:
+    """The address a limit counts against: an IPv6 client by its /64 (one host often holds a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _is_ip(value: str) -> bool:
@@ -168,22 +181,25 @@ class RateLimitMiddleware:
         self._known_keys: OrderedDict[str, str] = OrderedDict()
 
     @staticmethod
-    def _public_group(scope: Scope) -> str | None:
+    def _public_group(scope: Scope) -> tuple[str, str] | None:
+        """(limit group, route template) of a public route, or None."""
         path = scope["path"]
-        for pattern, group in _PUBLIC_PATTERNS:
+        for pattern, template, group in _PUBLIC_PATTERNS:
             if pattern.match(path):
-                return group
+                return group, template
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.enabled or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        ip = client_ip(scope, self.trusted)
-        group = self._public_group(scope)
-        if group is not None:
+        ip = rate_limit_key(client_ip(scope, self.trusted))
+        public = self._public_group(scope)
+        if public is not None:
+            group, template = public
             wait = await self.limiter.hit(group, ip)
             if wait is not None:
+                scope.setdefault("state", {})["route_template"] = template  # the route label of the refusal
                 await _too_many(scope, send, group, wait, "Too many requests from this client; slow down.")
                 return
             await self.app(scope, receive, send)
