@@ -44,6 +44,7 @@ PUBLIC_ROUTES: dict[str, str] = {
 EXEMPT_PATHS = frozenset({"/health", "/ready"})
 _PUBLIC_PATTERNS = [(compile_path(template)[0], template, group) for template, group in PUBLIC_ROUTES.items()]
 KNOWN_KEYS_CACHED = 10_000
+STORAGE_WARNING_INTERVAL = 60.0
 
 
 def client_ip(scope: Scope, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> str:
@@ -113,6 +114,7 @@ class RateLimiter:
         self.storage_uri = settings.rate_limit_storage
         self.key_prefix = "skillproof"
         self._strategy: SlidingWindowCounterRateLimiter | None = None
+        self._last_storage_warning = -STORAGE_WARNING_INTERVAL
 
     def _limiter(self) -> SlidingWindowCounterRateLimiter:
         # Created inside the running event loop: async Redis connections belong to the loop that made them.
@@ -143,8 +145,8 @@ class RateLimiter:
             for item in self.groups[group]:
                 if not await limiter.hit(item, group, key):
                     return await self._retry_after(limiter, item, group, key)
-        except Exception:  # a storage outage must not take the service down with it
-            logger.warning("rate limit storage unavailable; request allowed", exc_info=True)
+        except Exception as exc:  # a storage outage must not take the service down with it
+            self._storage_failed(exc)
         return None
 
     async def blocked(self, group: str, key: str) -> int | None:
@@ -154,9 +156,16 @@ class RateLimiter:
             for item in self.groups[group]:
                 if not await limiter.test(item, group, key):
                     return await self._retry_after(limiter, item, group, key)
-        except Exception:
-            logger.warning("rate limit storage unavailable; request allowed", exc_info=True)
+        except Exception as exc:
+            self._storage_failed(exc)
         return None
+
+    def _storage_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_storage_warning >= STORAGE_WARNING_INTERVAL:  # one line a minute, not one a request
+            self._last_storage_warning = now
+            logger.warning("rate limit storage unavailable, requests allowed unlimited: %s: %s",
+                           type(exc).__name__, exc)
 
     @staticmethod
     async def _retry_after(limiter: SlidingWindowCounterRateLimiter, item: RateLimitItem, *ids: str) -> int:
