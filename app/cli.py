@@ -150,6 +150,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.issuer import service as issuer_service
     from app.keys.keystore import FileKeyStore, KeyStoreError
     from app.main import create_app
+    from app.ops.logging import configure_logging
+    from app.ops.timeouts import timed_protocol
 
     settings = _settings(args)
     try:
@@ -168,8 +170,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except issuer_service.IdentityMismatch as exc:
         print(f"skillproof: {exc}", file=sys.stderr)
         return 2
-    print(f"Skillproof serving on http://{args.host}:{settings.port} (issuer {settings.issuer_did})")
-    uvicorn.run(create_app(settings), host=args.host, port=settings.port, log_level="info")
+    configure_logging(settings.log_format, settings.log_level)
+    print(f"Skillproof serving on http://{args.host}:{settings.port} (issuer {settings.issuer_did})", flush=True)
+    uvicorn.run(
+        create_app(settings), host=args.host, port=settings.port, log_config=None, log_level=settings.log_level,
+        # Header and body read timeouts uvicorn lacks; X-Forwarded-For is read by the app (SKILLPROOF_TRUSTED_PROXIES).
+        http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds), proxy_headers=False,
+    )
     return 0
 
 

@@ -130,6 +130,48 @@ class Settings(BaseSettings):
     # A private item bank (the bundled bank's file format); unset: the bundled, public demo bank.
     bank_dir: Path | None = None
 
+    # Operations (app/ops): rate limits, read timeouts, metrics, logs.
+    rate_limits: Literal["on", "off"] = "on"
+    rate_limit_storage: str = "memory://"  # or redis://host:6379/0, shared by replicas
+    rate_limit_verify: str = "600/minute"  # per client IP: verify endpoints
+    rate_limit_public: str = "1200/minute"  # per client IP: status lists, JWKS, DID, share pages
+    rate_limit_failed_auth: str = "20/minute"  # per client IP: 401s before unknown keys get 429
+    rate_limit_authenticated: str = "3000/minute"  # per principal (learner or admin key)
+    trusted_proxies: str = ""  # comma-separated IPs/CIDRs whose X-Forwarded-For is believed
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("rate_limit_verify", "rate_limit_public", "rate_limit_failed_auth", "rate_limit_authenticated")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"not a rate limit such as '600/minute' or '20/minute;5/second': {value!r}") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage_known(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("SKILLPROOF_RATE_LIMIT_STORAGE must be memory:// or a redis:// URL")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: str) -> str:
+        for part in filter(None, (item.strip() for item in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"SKILLPROOF_TRUSTED_PROXIES: not an IP address or network: {part!r}") from None
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _public_url_is_http(cls, value: str) -> str:

@@ -45,6 +45,7 @@ def get_principal(request: Request, session: SessionDep, now: ClockDep) -> auth_
     principal = auth_service.authenticate(session, raw_key.strip(), now)
     if principal is None:
         raise Unauthorized("The API key is unknown, revoked or expired.")
+    request.state.principal_id = principal.learner_id or principal.key_id  # rate limits key on the principal
     return principal
 
 

@@ -11,7 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.assessments.generators.bank import BANK_DIR, BankGenerator
@@ -29,6 +31,9 @@ from app.issuer import service as issuer_service
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
 from app.keys.signals import install_sighup_reload
+from app.ops.access import AccessMiddleware
+from app.ops.ratelimit import RateLimiter, RateLimitMiddleware, document_429
+from app.ops.router import router as ops_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.verification.router import router as verification_router
@@ -91,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The Skillproof app; the database schema must already be migrated (skillproof migrate)."""
     settings = settings or Settings()
     generator = BankGenerator(settings.bank_dir or BANK_DIR)  # a bad bank file stops the start here (BankError)
+    rate_limiter = RateLimiter(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,9 +108,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The issuer identity is fixed at first start (whatever the port); a changed PUBLIC_URL refuses to start.
         try:
             identity = issuer_service.adopt_once(database.sessions, settings, _now())
+            app.state.identity_adopted = True
         except issuer_service.IdentityMismatch:
             database.dispose()
             raise
+        except SQLAlchemyError as exc:
+            # Start anyway so /ready can say why; not ready (and so given no traffic) until a restart adopts it.
+            logger.warning("issuer identity not read (database not ready: %s); /ready reports not ready",
+                           type(exc).__name__)
+            identity = issuer_service.Identity(settings.base_url, settings.issuer_did)
+            app.state.identity_adopted = False
         settings = settings.with_public_url(identity.public_url)
         if settings.admin_api_key:
             with database.sessions.begin() as session:
@@ -132,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             uninstall_sighup()
             app.state.job_runner.stop()
             database.dispose()
+            await rate_limiter.aclose()
 
     app = FastAPI(
         title="Skillproof",
@@ -157,6 +171,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(_: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client left (or was cut off by the body read timeout) mid-body: nobody reads this answer.
+        return JSONResponse({"error": "client_disconnected", "detail": "The client went away."}, status_code=408)
+
     @app.exception_handler(Exception)
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
@@ -169,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness."""
         return {"status": "ok"}
 
+    app.include_router(ops_router)
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     for router in (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
@@ -176,6 +196,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
+    app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
     _document_validation_errors_as_error_body(app)
     return app
 
@@ -201,6 +223,7 @@ def _document_validation_errors_as_error_body(app: FastAPI) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+        document_429(document)
         app.openapi_schema = document
         return document
 

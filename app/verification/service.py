@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from app.keys.keystore import FileKeyStore, PublicKey
+from app.ops import metrics
 from app.verification import verifier as pure
 from app.verification.verifier import Problem, VerificationResult
 
@@ -60,10 +61,12 @@ class Verifier:
         self.verified_tokens = pure.VerifiedTokens()
 
     def verify(self, credential: object) -> VerificationResult:
-        return pure.verify_credential(
+        result = pure.verify_credential(
             credential, resolve_key=self.resolve_key, lookup_status=self.lookup_status, now=self.clock(),
             verified_tokens=self.verified_tokens,
         )
+        metrics.record_verification(result.verified, [problem.code for problem in result.errors])
+        return result
 
 
 def malformed(message: str) -> VerificationResult:

@@ -1,0 +1,1 @@
+"""Operations: rate limits, read timeouts, readiness, metrics and structured logs."""
