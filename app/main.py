@@ -27,12 +27,17 @@ from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
+from app.strict_json import StrictJsonBodies
 from app.verification.router import router as verification_router
 from app.verification.service import LocalKeyResolver, Verifier
 
 logger = logging.getLogger("skillproof")
 
 MAX_BODY_BYTES = 1024 * 1024
+# Verifier routes: a duplicate JSON key there is a verdict on the credential (200 `malformed`), not a 422.
+VERDICT_PATHS = frozenset(
+    {"/v1/credentials/verify", "/v1/credentials/verify-batch", "/credentials/verify", "/presentations/verify"}
+)
 
 
 def _now() -> dt.datetime:
@@ -154,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         credentials_router,
     ):
         app.include_router(router)
+    # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
+    app.add_middleware(StrictJsonBodies, verdict_paths=VERDICT_PATHS)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     _document_validation_errors_as_error_body(app)
     return app
