@@ -20,14 +20,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge
 
-__all__ = ["MAX_DEPTH", "MAX_SAFE_INTEGER", "StrictJsonBodies", "StrictJsonError", "loads"]
+__all__ = [
+    "MAX_DEPTH", "MAX_SAFE_INTEGER", "DuplicateKeyError", "JsonSyntaxError", "StrictJsonBodies", "StrictJsonError",
+    "loads",
+]
 
 MAX_DEPTH: Final = 64
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _NUL_ESCAPE: Final = b"\\u0000"
-# Bodies of these content types are not JSON (forms, uploads): left to their routes.
-_NOT_JSON_TYPES: Final = ("multipart/", "application/x-www-form-urlencoded", "application/octet-stream", "image/")
+# Form posts and uploads are not JSON: left to their routes.
+_NOT_JSON_TYPES: Final = ("multipart/", "application/x-www-form-urlencoded")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -39,14 +42,14 @@ class JsonSyntaxError(ValueError):
     """Not JSON at all (the route answers it in its own words)."""
 
 
-class _DuplicateKeyError(StrictJsonError):
-    pass
+class DuplicateKeyError(StrictJsonError):
+    """An object repeats a key (I-JSON §2.3)."""
 
 
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise _DuplicateKeyError("duplicate keys")
+        raise DuplicateKeyError("duplicate keys")
     return result
 
 
