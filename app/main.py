@@ -35,6 +35,7 @@ from app.verification.service import LocalKeyResolver, Verifier
 logger = logging.getLogger("skillproof")
 
 MAX_BODY_BYTES = 1024 * 1024
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Verifier routes: a duplicate JSON key there is a verdict on the credential (200 `malformed`), not a 422.
 VERDICT_PATHS = frozenset(
     {"/v1/credentials/verify", "/v1/credentials/verify-batch", "/credentials/verify", "/presentations/verify"}
@@ -172,13 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _allowed_methods(app: FastAPI, request: Request) -> str:
     """Every method some route takes at this path (RFC 9110 §15.5.6); Starlette names only the first route's."""
-    scope = {**request.scope, "method": "\x00"}  # a method no route takes: a path match is then PARTIAL
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    return ", ".join(
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in app.router.routes)
+    )
 
 
 def _document_validation_errors_as_error_body(app: FastAPI) -> None:

@@ -118,3 +118,12 @@ def test_parser_accepts_ordinary_json_unchanged() -> None:
     assert strict_json.loads(b'"\\ud83d\\ude00"') == "😀"  # a surrogate pair is not a lone surrogate
     with pytest.raises(strict_json.JsonSyntaxError):
         strict_json.loads(b"not json")
+
+
+def test_405_names_every_method_the_path_takes(client: TestClient) -> None:
+    response = client.delete("/v1/assessments", headers=ADMIN)
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
+    response = client.post("/v1/assessments/x/items/y", headers=ADMIN)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"PATCH", "PUT", "DELETE"}
