@@ -209,6 +209,13 @@ def test_short_text_rules(changes: dict[str, Any], name: str | None) -> None:
     assert names(problems) == ([name] if name else []), problems
 
 
+def test_items_with_nul_or_lone_surrogates_are_refused_wherever_the_text_is() -> None:
+    for changes in ({"prompt": "Which built-in\x00 returns the length?"}, {"accepted_answers": ["len\ud800"]},
+                    {"explanation": "len(x)\x00"}):
+        assert "text_invalid" in names(checks.rule_problems(short_text(**changes), [])), changes
+    assert "text_invalid" in names(checks.rule_problems({**numeric(), "criteria": {"a\x00": 1}}, []))
+
+
 def test_numeric_keys_beyond_2_53_are_refused_so_every_draft_can_be_published() -> None:
     for key in (2**53, -(2**53), 2**60, 1e300, float("inf")):
         assert "key_not_finite_number" in names(checks.rule_problems({**numeric(), "answer": key}, [])), key

@@ -87,7 +87,11 @@ def test_nul_in_text_field_is_refused_on_every_backend(client: TestClient) -> No
 
 def test_nul_in_path_or_query_never_reaches_the_database(client: TestClient) -> None:
     learner = new_learner(client)
-    for path in ("/v1/status-lists/%00", "/v1/assessments/%00", "/v1/attempts/a%00b", "/v1/credentials/%00x"):
+    paths = (
+        "/v1/status-lists/%00", "/v1/assessments/%00", "/v1/attempts/a%00b", "/v1/credentials/%00x",
+        "/v1/achievements/%00/foundation", "/v1/status-lists/" + "x" * 5000, "/v1/assessments/%ED%A0%80",
+    )
+    for path in paths:
         response = client.get(path, headers=learner["headers"])
         assert response.status_code == 404, (path, response.text)
         assert set(response.json()) == {"error", "detail"}

@@ -38,6 +38,27 @@ def _is_number(value: object) -> bool:
     )
 
 
+def _storable(value: object) -> bool:
+    """No string anywhere holds NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, dict):
+        return all(_storable(key) and _storable(child) for key, child in value.items())
+    if isinstance(value, list):
+        return all(_storable(child) for child in value)
+    return True
+
+
+def _utf8(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def item_problems(item: dict[str, Any]) -> list[str]:
     """Every reason this item may not be used; empty when it is sound."""
     problems: list[str] = []
@@ -55,6 +76,8 @@ def item_problems(item: dict[str, Any]) -> list[str]:
     if not isinstance(item.get("explanation"), str) or not item["explanation"].strip():
         problems.append("explanation_missing")
     problems += _tag_problems(item)
+    if not _storable(item):
+        problems.append("text_invalid: a NUL character or lone surrogate (no database or JSON reader keeps it)")
     if kind in CHOICE_TYPES:
         problems += _choice_problems(item)
     elif kind == "numeric":
