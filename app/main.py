@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -165,15 +166,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
-    app.add_middleware(StrictJsonBodies, verdict_paths=VERDICT_PATHS)
+    app.add_middleware(
+        StrictJsonBodies, verdict_paths=VERDICT_PATHS,
+        route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes},
+    )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     _document_validation_errors_as_error_body(app)
     return app
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> str:
-    """Every method some route takes at this path (RFC 9110 §15.5.6); Starlette names only the first route's."""
-    return ", ".join(
+    """The methods documented for the path template this path falls under (RFC 9110 §15.5.6): the most literal
+    template wins, as /v1/credentials/verify over /v1/credentials/{credential_id}. Starlette names one route's."""
+    path = request.scope.get("path", "")
+    matches = [
+        (template.count("{"), template)
+        for template in app.openapi().get("paths", {})
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
+    ]
+    if matches:
+        documented = app.openapi()["paths"][min(matches)[1]]
+        return ", ".join(sorted(method.upper() for method in documented))
+    return ", ".join(  # an undocumented route (/openapi.json, /docs)
         method for method in _METHODS
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in app.router.routes)
     )

@@ -153,12 +153,16 @@ class StrictJsonBodies:
     """Refuses, before any route runs: a path or query holding NUL or invalid UTF-8, and a body breaking a rule.
 
     `verdict_paths` are routes (the verifiers) where duplicate keys are a verdict on the credential, not an
-    input error: there the route sees them and answers 200 `malformed`.
+    input error: there the route sees them and answers 200 `malformed`. `route_limits` are routes with a
+    body limit of their own: a body over it goes to the route unparsed, for its 413.
     """
 
-    def __init__(self, app: ASGIApp, verdict_paths: frozenset[str] = frozenset()):
+    def __init__(
+        self, app: ASGIApp, verdict_paths: frozenset[str] = frozenset(), route_limits: dict[str, int] | None = None
+    ):
         self.app = app
         self.verdict_paths = verdict_paths
+        self.route_limits = route_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -190,7 +194,7 @@ class StrictJsonBodies:
             await _send_error(send, 413, exc.code, exc.detail)
             return
         body = b"".join(chunks)
-        if body:
+        if body and len(body) <= self.route_limits.get(path, len(body)):
             try:
                 loads(body, allow_duplicate_keys=path in self.verdict_paths)
             except StrictJsonError as exc:

@@ -110,6 +110,14 @@ def test_deeply_nested_verify_body_is_422_for_anyone(client: TestClient) -> None
     assert response.status_code == 422
 
 
+def test_verify_answers_its_own_413_before_judging_the_json(client: TestClient) -> None:
+    raw = '{"verifiableCredential": NaN, "pad": "' + "x" * 70_000 + '"}'
+    response = client.post("/v1/credentials/verify", content=raw.encode(), headers=JSON)
+    assert response.status_code == 413
+    response = client.post("/v1/credentials/verify", content=b'{"verifiableCredential": NaN}', headers=JSON)
+    assert response.status_code == 422 and "NaN" in response.json()["detail"]
+
+
 def test_verify_keeps_duplicate_keys_as_a_malformed_verdict(client: TestClient) -> None:
     raw = b'{"verifiableCredential": "a.b.c", "verifiableCredential": "a.b.c"}'
     response = client.post("/v1/credentials/verify", content=raw, headers=JSON)
@@ -131,3 +139,6 @@ def test_405_names_every_method_the_path_takes(client: TestClient) -> None:
     response = client.post("/v1/assessments/x/items/y", headers=ADMIN)
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"PATCH", "PUT", "DELETE"}
+    # The literal path wins over /v1/credentials/{credential_id}, as OpenAPI documents it.
+    response = client.delete("/v1/credentials/verify")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"

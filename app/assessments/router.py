@@ -224,7 +224,7 @@ def get_assessment(
 
 @router.post(
     "/v1/assessments/{assessment_id}/attempts", status_code=201, response_model=AttemptOut,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 409),
 )
 def start_attempt(assessment_id: str, principal: CurrentLearner, session: SessionDep, now: ClockDep) -> AttemptOut:
     """Start an attempt: the items without answers, options shuffled, and the server-side deadline."""
