@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.assessments.generators.bank import BANK_DIR, BankGenerator
@@ -36,12 +38,18 @@ from app.ops.ratelimit import RateLimiter, RateLimitMiddleware, document_429
 from app.ops.router import router as ops_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
+from app.strict_json import StrictJsonBodies
 from app.verification.router import router as verification_router
 from app.verification.service import FormerUrlStatusLookup, LocalKeyResolver, Verifier
 
 logger = logging.getLogger("skillproof")
 
 MAX_BODY_BYTES = 1024 * 1024
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# Verifier routes: a duplicate JSON key there is a verdict on the credential (200 `malformed`), not a 422.
+VERDICT_PATHS = frozenset(
+    {"/v1/credentials/verify", "/v1/credentials/verify-batch", "/credentials/verify", "/presentations/verify"}
+)
 
 
 def _now() -> dt.datetime:
@@ -163,12 +171,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"error": "validation_error", "detail": _validation_detail(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(app, request)}
         return JSONResponse(
             {"error": codes.get(exc.status_code, "http_error"), "detail": str(exc.detail)},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(ClientDisconnect)
@@ -195,11 +206,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         credentials_router, api_keys_router, audit_router,
     ):
         app.include_router(router)
+    # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
+    app.add_middleware(
+        StrictJsonBodies, verdict_paths=VERDICT_PATHS,
+        route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes},
+    )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
     _document_validation_errors_as_error_body(app)
     return app
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> str:
+    """The methods documented for the path template this path falls under (RFC 9110 §15.5.6): the most literal
+    template wins, as /v1/credentials/verify over /v1/credentials/{credential_id}. Starlette names one route's."""
+    path = request.scope.get("path", "")
+    matches = [
+        (template.count("{"), template)
+        for template in app.openapi().get("paths", {})
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
+    ]
+    if matches:
+        documented = app.openapi()["paths"][min(matches)[1]]
+        return ", ".join(sorted(method.upper() for method in documented))
+    return ", ".join(  # an undocumented route (/openapi.json, /docs)
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in app.router.routes)
+    )
 
 
 def _document_validation_errors_as_error_body(app: FastAPI) -> None:

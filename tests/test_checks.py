@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.assessments import checks, validation
+from app.assessments import checks
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.llm import LlmClient, LlmConfig, LlmError
 from tests.llm_server import FakeLlmServer, Received, Reply, completion, parse_solver_question
@@ -188,7 +188,10 @@ def test_numeric_answers_finite_with_tolerance() -> None:
 @pytest.mark.parametrize(
     ("changes", "name"),
     [
-        ({"pattern": "(l+e)+n"}, "pattern_unsafe"),
+        ({"pattern": "(l+e)+n"}, None),  # nested repetition is harmless on RE2 (linear time)
+        ({"pattern": "(l)e\\1?n"}, "pattern_invalid"),  # backreference: Python re has it, RE2 does not
+        ({"pattern": "le(?=n)n"}, "pattern_invalid"),  # lookahead
+        ({"pattern": "l(e){1001}n|len"}, "pattern_invalid"),  # RE2 caps counted repetition at 1000
         ({"pattern": "(len|size)+"}, None),
         ({"pattern": "len(\\(\\))?"}, None),
         ({"pattern": ".*"}, "pattern_too_broad"),
@@ -206,11 +209,20 @@ def test_short_text_rules(changes: dict[str, Any], name: str | None) -> None:
     assert names(problems) == ([name] if name else []), problems
 
 
-def test_nested_repetition_detection() -> None:
-    for pattern in ("(a+)+", "((a)+)+", "(\\w*x)*", "(a+){2,}", "((ab)*c)*"):
-        assert validation.has_nested_repetition(pattern), pattern
-    for pattern in ("(ab)+", "(\\+)+", "[(+]+", "colou?r", "(a*)?", "(\\d{1,3}\\.){3}\\d{1,3}", "x{2}(y)+"):
-        assert not validation.has_nested_repetition(pattern), pattern
+def test_items_with_nul_or_lone_surrogates_are_refused_wherever_the_text_is() -> None:
+    for changes in ({"prompt": "Which built-in\x00 returns the length?"}, {"accepted_answers": ["len\ud800"]},
+                    {"explanation": "len(x)\x00"}):
+        assert "text_invalid" in names(checks.rule_problems(short_text(**changes), [])), changes
+    assert "text_invalid" in names(checks.rule_problems({**numeric(), "criteria": {"a\x00": 1}}, []))
+
+
+def test_numeric_keys_beyond_2_53_are_refused_so_every_draft_can_be_published() -> None:
+    for key in (2**53, -(2**53), 2**60, 1e300, float("inf")):
+        assert "key_not_finite_number" in names(checks.rule_problems({**numeric(), "answer": key}, [])), key
+    assert names(checks.rule_problems({**numeric(), "answer": 2**53 - 1}, [])) == []
+    assert "tolerance_invalid" in names(
+        checks.rule_problems({**numeric(), "tolerance": {"absolute": 2**60, "relative": 0}}, [])
+    )
 
 
 def test_ordering_needs_three_options_and_a_full_order() -> None:

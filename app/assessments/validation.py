@@ -1,18 +1,20 @@
 """The structural checks every item must pass, by type; each problem is a short named reason.
 
 short_text: no options, a canonical answer, at most 20 accepted answers, all distinct after normalisation;
-a pattern of at most 200 characters with no nested unbounded repetition (catastrophic backtracking at
-grading time), that accepts the key and none of a few probes. ordering: at least 3 options. matching: at
+a pattern of at most 200 characters that RE2 compiles (linear-time matching: no backreferences or
+lookaround), that accepts the key and none of a few probes. numeric: key and tolerances finite and
+within ±(2^53 - 1), the I-JSON range the content hash (RFC 8785) can hold. ordering: at least 3 options. matching: at
 least 2 left options and as many right ones; every left option keyed to a distinct right one.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
+from app.grading import patterns
 from app.grading.rubric import normalise_text
+from app.strict_json import MAX_SAFE_INTEGER
 
 ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
 CHOICE_TYPES = ("single_choice", "multiple_response", "ordering", "matching")
@@ -23,13 +25,38 @@ MIN_ORDERING_OPTIONS = 3  # ordering two options is a coin toss
 MIN_MATCHING_LEFT = 2
 MAX_ANSWER_CHARS = 200
 MAX_ACCEPTED_ANSWERS = 20
-MAX_PATTERN_CHARS = 200
+MAX_PATTERN_CHARS = patterns.MAX_PATTERN_CHARS
 # A pattern that fully matches one of these accepts what is surely not the answer.
 PATTERN_PROBES = ("", "xyzzy", "i don't know", "0")
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number within ±(2^53 - 1): beyond it, RFC 8785 cannot hash it and JSON readers round it."""
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        and abs(value) <= MAX_SAFE_INTEGER
+    )
+
+
+def _storable(value: object) -> bool:
+    """No string anywhere holds NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, dict):
+        return all(_storable(key) and _storable(child) for key, child in value.items())
+    if isinstance(value, list):
+        return all(_storable(child) for child in value)
+    return True
+
+
+def _utf8(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def item_problems(item: dict[str, Any]) -> list[str]:
@@ -49,6 +76,8 @@ def item_problems(item: dict[str, Any]) -> list[str]:
     if not isinstance(item.get("explanation"), str) or not item["explanation"].strip():
         problems.append("explanation_missing")
     problems += _tag_problems(item)
+    if not _storable(item):
+        problems.append("text_invalid: a NUL character or lone surrogate (no database or JSON reader keeps it)")
     if kind in CHOICE_TYPES:
         problems += _choice_problems(item)
     elif kind == "numeric":
@@ -105,48 +134,14 @@ def _short_text_problems(item: dict[str, Any]) -> list[str]:
     return problems
 
 
-def has_nested_repetition(pattern: str) -> bool:
-    """A repeated group that itself holds a repetition, like (a+)+ or ((ab)*c)*: it can backtrack exponentially."""
-    stack: list[bool] = []  # per open group: does it hold a repetition?
-    position, length = 0, len(pattern)
-    while position < length:
-        char = pattern[position]
-        if char == "\\":
-            position += 2
-            continue
-        if char == "[":  # a character class: skip to its closing bracket
-            position += 2 if pattern[position + 1 : position + 2] in ("]", "^") else 1
-            while position < length and pattern[position] != "]":
-                position += 2 if pattern[position] == "\\" else 1
-        elif char == "(":
-            stack.append(False)
-        elif char == ")" and stack:
-            holds_repeat = stack.pop()
-            # * + and open-ended {n,} repeat without bound; ? and {m,n} are bounded.
-            repeated = pattern[position + 1 : position + 2] in ("*", "+") or bool(
-                re.match(r"\{\d*,\}", pattern[position + 1 :])
-            )
-            if repeated and holds_repeat:
-                return True
-            if stack and (holds_repeat or repeated):
-                stack[-1] = True
-        elif char in "*+{" and stack:
-            stack[-1] = True
-        position += 1
-    return False
-
-
 def _pattern_problems(pattern: object, answer: str | None, case_sensitive: bool) -> list[str]:
     if not isinstance(pattern, str) or not pattern.strip():
         return ["pattern_invalid: a non-empty regular expression or null is required"]
     if len(pattern) > MAX_PATTERN_CHARS:
         return [f"pattern_too_long: over {MAX_PATTERN_CHARS} characters"]
-    if has_nested_repetition(pattern):
-        return ["pattern_unsafe: a repeated group that itself repeats can take exponential time"]
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return [f"pattern_invalid: {exc}"]
+    problem = patterns.compile_problem(pattern)
+    if problem is not None:
+        return [f"pattern_invalid: not an RE2 regular expression ({problem})"]
     if answer is not None and not pattern_accepts(pattern, answer, case_sensitive):
         return ["pattern_rejects_key: the pattern does not fully match the answer"]
     key = normalise_text(answer, case_sensitive=case_sensitive) if answer is not None else None
@@ -162,8 +157,8 @@ def _pattern_problems(pattern: object, answer: str | None, case_sensitive: bool)
 
 def pattern_accepts(pattern: str, text: str, case_sensitive: bool = False) -> bool:
     """Whether `pattern` fully matches the normalised `text`, as the grader applies it."""
-    flags = 0 if case_sensitive else re.IGNORECASE
-    return re.fullmatch(pattern, normalise_text(text, case_sensitive=case_sensitive), flags) is not None
+    normalised = normalise_text(text, case_sensitive=case_sensitive)
+    return patterns.fullmatches(pattern, normalised, case_sensitive=case_sensitive)
 
 
 def _choice_problems(item: dict[str, Any]) -> list[str]:
@@ -231,7 +226,7 @@ def _numeric_problems(item: dict[str, Any]) -> list[str]:
     if "options" in item:
         problems.append("numeric_has_options")
     if not _is_number(item.get("answer")):
-        problems.append("key_not_finite_number")
+        problems.append(f"key_not_finite_number: a finite number within ±{MAX_SAFE_INTEGER} is required")
     tolerance = item.get("tolerance")
     if not isinstance(tolerance, dict) or "absolute" not in tolerance:
         problems.append("tolerance_missing")
@@ -239,5 +234,5 @@ def _numeric_problems(item: dict[str, Any]) -> list[str]:
         for name in ("absolute", "relative"):
             value = tolerance.get(name, 0)
             if not _is_number(value) or value < 0:
-                problems.append(f"tolerance_invalid: {name} must be a finite number >= 0")
+                problems.append(f"tolerance_invalid: {name} must be a finite number >= 0 and <= {MAX_SAFE_INTEGER}")
     return problems

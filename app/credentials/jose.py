@@ -9,9 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
-import math
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -31,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
+
+from app import strict_json
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
@@ -57,7 +56,7 @@ __all__ = [
 
 ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "ES256"})
 MAX_TOKEN_LENGTH: Final = 64 * 1024
-MAX_JSON_DEPTH: Final = 64
+MAX_JSON_DEPTH: Final = strict_json.MAX_DEPTH
 TYP: Final = "vc+jwt"
 
 PublicKey = Ed25519PublicKey | EllipticCurvePublicKey
@@ -66,7 +65,6 @@ PrivateKey = Ed25519PrivateKey | EllipticCurvePrivateKey
 _B64URL_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_VALUE: Final = bytes(_B64URL_ALPHABET.find(bytes([byte])) & 0x3F for byte in range(256))
 _TO_STANDARD_B64: Final = bytes.maketrans(b"-_", b"+/")
-_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _ACCEPTED_TYP: Final = frozenset({"vc+jwt", "application/vc+jwt"})  # RFC 7515 §4.1.9: prefix optional
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _THUMBPRINT_MEMBERS: Final = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y")}
@@ -153,70 +151,17 @@ def b64url_decode(segment: str) -> bytes:
     return _b64url_decode_checked(segment.encode("ascii"))
 
 
-# -- strict JSON ----------------------------------------------------------------------------------
-
-
-class _StrictJsonError(ValueError):
-    """A JSON rule this parser enforces beyond the grammar; the message is fixed, never input-derived."""
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _StrictJsonError("duplicate keys")
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise _StrictJsonError("NaN or Infinity")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # e.g. 1e400
-        raise _StrictJsonError("a number out of range")
-    return value
-
-
-def _check_structure(value: Any, *, strings: bool) -> None:
-    """Bound nesting depth and, if asked, refuse lone surrogates (they cannot be re-encoded as UTF-8)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > MAX_JSON_DEPTH:
-                raise _StrictJsonError("nested too deeply")
-            if isinstance(item, dict):
-                if strings:
-                    for key in item:
-                        key.encode("utf-8")
-                stack.extend((child, depth + 1) for child in item.values())
-            else:
-                stack.extend((child, depth + 1) for child in item)
-        elif strings and isinstance(item, str):
-            item.encode("utf-8")
-
-
-_DECODER: Final = json.JSONDecoder(
-    object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
-)
+# -- strict JSON: the one parser every request body goes through (app.strict_json) ----------------
 
 
 def loads_strict(raw: bytes, what: str) -> Any:
-    """UTF-8 JSON with duplicate keys, NaN/Infinity, lone surrogates and deep nesting rejected."""
+    """UTF-8 I-JSON: duplicate keys, NaN/Infinity, unsafe integers, lone surrogates, NUL and deep nesting rejected."""
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
-        # Walk the tree only when the raw text could break a rule (keeps the common path fast):
-        # depth <= number of containers, and a lone surrogate needs a \uD800-\uDFFF escape.
-        # (A single-byte find is memchr-fast; `b"\\u" in raw` and bytes.count measured several times slower.)
-        surrogates = raw.find(b"\\") != -1 and _SURROGATE_ESCAPE.search(raw) is not None
-        if surrogates or len(raw) - len(raw.translate(None, b"[{")) > MAX_JSON_DEPTH:
-            _check_structure(value, strings=surrogates)
-    except _StrictJsonError as exc:
+        return strict_json.loads(raw)
+    except strict_json.StrictJsonError as exc:
         raise MalformedJose(f"The {what} is not acceptable JSON ({exc}).") from None
-    except (UnicodeError, ValueError, RecursionError):
+    except strict_json.JsonSyntaxError:
         raise MalformedJose(f"The {what} is not valid UTF-8 JSON.") from None
-    return value
 
 
 # -- keys -----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ Scoring rules (also in the README):
 - numeric: full points when |answer - key| <= max(absolute, relative x |key|), in exact decimals.
 - short_text: the answer and the accepted answers are NFKC-normalised, trimmed, inner whitespace folded
   and (unless case_sensitive) case-folded; full points on an exact match with any of them, or when the
-  normalised answer fully matches the item's regex `pattern`.
+  normalised answer fully matches the item's regex `pattern` (RE2 syntax, linear time: grading/patterns.py).
 - ordering, by mode: all_or_nothing, or adjacent_pairs = points x (adjacent pairs of the answer that are
   adjacent in the same order in the key) / (options - 1).
 - matching: points x (left options matched to their right option) / (left options).
@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+
+from app.grading import patterns
 
 RUBRIC_VERSION = 2
 MULTIPLE_RESPONSE_MODES = ("all_or_nothing", "right_minus_wrong", "every_decision")
@@ -203,10 +204,11 @@ def _short_text(item: Mapping[str, Any], answer: str) -> Fraction:
     if any(given == normalise_text(text, case_sensitive=case_sensitive) for text in accepted):
         return Fraction(1)
     pattern = item.get("pattern")
-    if pattern:
-        flags = 0 if case_sensitive else re.IGNORECASE
-        if re.fullmatch(pattern, given, flags) is not None:
+    try:
+        if pattern and patterns.fullmatches(pattern, given, case_sensitive=case_sensitive):
             return Fraction(1)
+    except patterns.PatternError:
+        pass  # frozen before RE2 and not RE2 syntax: only the listed answers count (validation refuses it now)
     return Fraction(0)
 
 

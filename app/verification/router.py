@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from app import strict_json
 from app.errors import PayloadTooLarge, Unprocessable, error_responses
 from app.verification import service
 
@@ -19,8 +20,10 @@ router = APIRouter(tags=["verification"])
 class VerifyRequest(BaseModel):
     """Documents the body; it is parsed by hand so duplicate keys and size are checked first."""
 
-    verifiableCredential: str | dict[str, Any] = Field(
-        description="A compact JWS (vc+jwt), an EnvelopedVerifiableCredential, or a credential with a proof."
+    # Any JSON value: what is neither a JWS nor a credential object is a verdict (200, `malformed`), not a 422.
+    verifiableCredential: Any = Field(
+        description="A compact JWS (vc+jwt), an EnvelopedVerifiableCredential, or a credential with a proof; "
+        "any other value is answered 200 with the error `malformed`."
     )
     options: dict[str, Any] | None = None
 
@@ -36,17 +39,6 @@ class VerifyResponse(BaseModel):
     checks: list[str]
     warnings: list[ProblemOut]
     errors: list[ProblemOut]
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _DuplicateKey("duplicate key")
-    return result
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -67,7 +59,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VerifyRequest"}}},
+            # Inline: the route reads the body by hand, so FastAPI never adds VerifyRequest to the components.
+            "content": {"application/json": {"schema": VerifyRequest.model_json_schema()}},
         }
     },
     responses=error_responses(413, 422),
@@ -78,11 +71,14 @@ async def verify(request: Request) -> Response:
     raw = await _read_body(request, app_state.settings.verify_max_body_bytes)
     duplicate = False
     try:
-        body = json.loads(raw, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey:
-        duplicate = True
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        try:
+            body = strict_json.loads(raw)
+        except strict_json.DuplicateKeyError:
+            duplicate = True
+            body = strict_json.loads(raw, allow_duplicate_keys=True)
+    except strict_json.StrictJsonError as exc:
+        raise Unprocessable(f"The body is not acceptable JSON: {exc}.", code="invalid_json") from None
+    except strict_json.JsonSyntaxError:
         raise Unprocessable("The body is not JSON.", code="invalid_json") from None
     if not isinstance(body, dict) or "verifiableCredential" not in body:
         raise Unprocessable("The body needs a `verifiableCredential` member.", code="validation_error")

@@ -50,8 +50,9 @@ The prompt must state the unit and the rounding expected (for example "to 2 deci
 - "answer": the canonical correct answer;
 - "accepted_answers": other spellings or forms that are equally correct (may be empty);
 - "case_sensitive": true only if letter case matters (for example code identifiers);
-- "pattern": null, or a Python regular expression that a correct answer fully matches (only when the
-  accepted answers cannot list every correct form; it must not match wrong answers).
+- "pattern": null, or an RE2 regular expression (no backreferences or lookaround) that a correct answer
+  fully matches (only when the accepted answers cannot list every correct form; it must not match wrong
+  answers).
 Ask only questions with one short unambiguous answer.""",
     "ordering": """Write ordering items: the candidate puts 3 to 6 steps or elements in the right order.
 - "options": the elements (each at most 150 characters, all different), in any order;
