@@ -11,6 +11,8 @@ from typing import Any
 
 from app.config import PROJECT_ROOT, Settings
 
+GRACEFUL_SHUTDOWN_SECONDS = 7
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
@@ -59,7 +61,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     migrate(settings)
     print(f"Skillproof serving on http://{args.host}:{settings.port} (issuer {settings.issuer_did})")
-    uvicorn.run(create_app(settings), host=args.host, port=settings.port, log_level="info")
+    # SIGTERM: stop accepting, let in-flight requests finish, and exit within 10 s whatever they do.
+    uvicorn.run(
+        create_app(settings), host=args.host, port=settings.port, log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
     return 0
 
 

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)
     verify_max_body_bytes: int = 64 * 1024
+    # Requests holding a database session at once, per process (default 8 on SQLite, 16 on PostgreSQL);
+    # the connection pool is sized to it. Others queue, up to db_queue_seconds, then get 503 busy.
+    db_sessions: int | None = Field(default=None, ge=1, le=200)
+    db_queue_seconds: float = Field(default=30.0, gt=0, le=600)
 
     @field_validator("public_url")
     @classmethod

@@ -91,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         keystore = FileKeyStore(settings.keys_dir, settings.signing_alg)
         keystore.ensure()
-        database = Database(settings.sqlalchemy_url)
+        database = Database(
+            settings.sqlalchemy_url, sessions=settings.db_sessions, queue_seconds=settings.db_queue_seconds
+        )
         if settings.admin_api_key:
             with database.sessions.begin() as session:
                 auth_service.ensure_admin_key(session, settings.admin_api_key, _now())
