@@ -43,11 +43,12 @@ class Settings(BaseSettings):
     default_time_limit_seconds: int = Field(default=1800, ge=30)
     verify_max_body_bytes: int = 64 * 1024
     # Requests holding a database session at once, per process (default 8 on SQLite, 16 on PostgreSQL);
-    # the connection pool is sized to it. Others queue, up to db_queue_seconds, then get 503 busy.
+    # the connection pool is sized to it. Others queue up to db_queue_seconds (long enough for a class
+    # of 500 submitting at once on SQLite), then get 503 busy with Retry-After.
     # Entries per status list before a new one opens (default 3/4 of 131,072 bits); smaller only for tests.
     status_list_capacity: int = Field(default=98_304, ge=1, le=98_304)
     db_sessions: int | None = Field(default=None, ge=1, le=200)
-    db_queue_seconds: float = Field(default=30.0, gt=0, le=600)
+    db_queue_seconds: float = Field(default=60.0, gt=0, le=600)
 
     @field_validator("public_url")
     @classmethod

@@ -65,7 +65,7 @@ def new_id() -> str:
 DEFAULT_SESSIONS = {"sqlite": 8, "postgresql": 16}
 # Connections beyond the sessions, for work outside requests (status lookups of verify, the job runner).
 SPARE_CONNECTIONS = 8
-DEFAULT_QUEUE_SECONDS = 30.0
+DEFAULT_QUEUE_SECONDS = 60.0
 # An admitted session finds its connection at once; this only bounds the wait of work outside requests.
 POOL_TIMEOUT_SECONDS = 10.0
 

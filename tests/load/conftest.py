@@ -159,49 +159,45 @@ def admin_headers() -> dict[str, str]:
 
 def async_client(url: str, connections: int = 600, timeout: float = 60.0) -> httpx.AsyncClient:
     """One client, enough connections that every request of a burst is in flight at once."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # Idle connections expire before uvicorn's 5 s keep-alive, so none is reused as the server closes it.
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=1.0)
     return httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout)
 
 
 class HealthProbe:
-    """GET /health every `interval` seconds on its own connection while a burst runs; keeps the latencies."""
+    """GET /health every 100 ms from a process of its own while a burst runs, and once after it."""
 
-    def __init__(self, url: str, interval: float = 0.1):
+    def __init__(self, url: str):
         self.url = url
-        self.interval = interval
         self.latencies: list[float] = []
         self.failures: list[str] = []
-        self._task: asyncio.Task[None] | None = None
+        self._process: subprocess.Popen[str] | None = None
 
     async def __aenter__(self) -> HealthProbe:
-        self._task = asyncio.create_task(self._run())
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.load.health_probe", self.url], cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self._process.stdout is not None
+        await asyncio.to_thread(self._process.stdout.readline)  # "ready"
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        await self.probe()  # and once after the burst
-
-    async def _run(self) -> None:
-        while True:
-            await self.probe()
-            await asyncio.sleep(self.interval)
-
-    async def probe(self) -> None:
-        began = time.perf_counter()
-        try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
-                response = await client.get(f"{self.url}/health")
-            if response.status_code != 200:
-                self.failures.append(f"status {response.status_code}")
-        except httpx.HTTPError as exc:
-            self.failures.append(type(exc).__name__)
-        self.latencies.append(time.perf_counter() - began)
+        assert self._process is not None
+        await asyncio.sleep(0.3)  # and a few probes after the burst
+        self._process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(self._process.communicate, timeout=15)
+        for line in output.split("\n"):
+            if line.startswith("failed"):
+                self.failures.append(line)
+            elif line.strip():
+                self.latencies.append(float(line))
+        if not self.latencies:
+            self.failures.append("no probe answered")
 
     @property
     def worst(self) -> float:
-        return max(self.latencies, default=float("nan"))
+        return max(self.latencies, default=float("inf"))
 
 
 def percentile(values: list[float], fraction: float) -> float:
