@@ -124,6 +124,8 @@ class Database:
         self.queue_seconds = queue_seconds
         self.engine = create_db_engine(url, self.max_sessions)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # GET and HEAD: a plain BEGIN on SQLite (no write lock), read-only by intent on every backend.
+        self.read_sessions = sessionmaker(self.engine.execution_options(read_only=True), expire_on_commit=False)
         # Waiting happens here, in the event loop, never in a worker thread: a queued request holds nothing.
         self.admission = asyncio.Semaphore(self.max_sessions)
         # SQLite has one writer at a time; its busy handler sleeps in steps of up to 100 ms, so the writers
@@ -162,32 +164,32 @@ def is_busy_error(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
-def _begin(session: Session, reading: bool) -> None:
-    """Check out the connection and open the transaction (BEGIN IMMEDIATE for SQLite writes)."""
-    session.connection(execution_options={"read_only": True} if reading else None)
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed before the response is sent, rolled back on any error.
 
-    Admission waits in the event loop; the blocking steps (connect, commit, rollback, close) run in worker
-    threads, each on its own, so no request ever holds a lock or connection while waiting for a thread
-    that another request holds.
+    Admission waits in the event loop; the connection is checked out by the handler's first query (the
+    pool has one for every admitted session), and commit or rollback runs in a worker thread of its own,
+    so no request ever holds a lock or connection while waiting for a thread that another request holds.
     """
     database: Database = request.app.state.database
     reading = request.method in ("GET", "HEAD")
     async with database.admitted(writing=not reading):
-        session = database.sessions()
+        session = (database.read_sessions if reading else database.sessions)()
         try:
-            await run_in_threadpool(_begin, session, reading)
             yield session
-            await run_in_threadpool(session.commit)
+            if session.in_transaction():
+                await run_in_threadpool(_commit_and_close, session)
         except BaseException as exc:
-            with anyio.CancelScope(shield=True):
-                await run_in_threadpool(session.rollback)
+            if session.in_transaction():
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(session.close)  # rolls back
             if isinstance(exc, Exception) and is_busy_error(exc):
                 raise Busy() from exc
             raise
-        finally:
-            with anyio.CancelScope(shield=True):
-                await run_in_threadpool(session.close)
