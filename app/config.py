@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)
     verify_max_body_bytes: int = 64 * 1024
-    # Requests holding a database session at once, per process (default 8 on SQLite, 16 on PostgreSQL);
+    # Requests holding a database session at once, per process (default 8);
     # the connection pool is sized to it. Others queue up to db_queue_seconds (long enough for a class
     # of 500 submitting at once on SQLite), then get 503 busy with Retry-After.
     # Entries per status list before a new one opens (default 3/4 of 131,072 bits); smaller only for tests.

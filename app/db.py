@@ -61,8 +61,9 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-# Requests holding a session at once, per process: SQLite writes one at a time anyway; PostgreSQL gets more.
-DEFAULT_SESSIONS = {"sqlite": 8, "postgresql": 16}
+# Requests holding a session at once, per process. The work is CPU-bound under the GIL, so more threads
+# only queue inside the process (and starve its other threads); waiting in the event loop costs nothing.
+DEFAULT_SESSIONS = {"sqlite": 8, "postgresql": 8}
 # Connections beyond the sessions, for work outside requests (status lookups of verify, the job runner).
 SPARE_CONNECTIONS = 8
 DEFAULT_QUEUE_SECONDS = 60.0
