@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench demo openapi clean
+.PHONY: install run test lint typecheck pytest bench bench-load demo openapi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+# Whole attempts and submit p99 at 64 learners (SQLite, PostgreSQL; 1 and 2 workers). Uses wrk if installed
+# (Debian: apt-get install -y wrk) to show the /health ceiling, and taskset to pin server and client apart.
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.attempts_load
 
 demo: $(STAMP)
 	$(BIN)/skillproof demo --url http://127.0.0.1:$(PORT)

@@ -25,6 +25,7 @@ from bench.common import (
     SKILLPROOF,
     Api,
     BenchResult,
+    LoadResult,
     Server,
     Table,
     Target,
@@ -76,6 +77,9 @@ def uvicorn_server(database_url: str, directory: Path, workers: int) -> Iterator
                    timeout=120)
     subprocess.run([SKILLPROOF, "keys", "list"], cwd=ROOT, env={**os.environ, **env}, check=True,
                    capture_output=True, timeout=60)  # creates the keys once, before workers race to
+    # Each worker's start registers SKILLPROOF_ADMIN_API_KEY; two doing it at once on PostgreSQL collide on
+    # the unique key hash and one fails to start. Registering it first makes theirs a no-op.
+    register_admin_key(database_url, env["SKILLPROOF_ADMIN_API_KEY"])
     port = free_port()
     argv = [*_pin(SERVER_CPUS), PYTHON, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
@@ -88,6 +92,20 @@ def uvicorn_server(database_url: str, directory: Path, workers: int) -> Iterator
         while time.monotonic() < deadline and len(server_children(server)) < (workers if workers > 1 else 0):
             time.sleep(0.1)
         yield server
+
+
+def register_admin_key(database_url: str, admin_key: str) -> None:
+    import datetime as dt
+
+    from app.auth import service as auth_service
+    from app.db import Database
+
+    database = Database(database_url)
+    try:
+        with database.sessions.begin() as session:
+            auth_service.ensure_admin_key(session, admin_key, dt.datetime.now(dt.UTC))
+    finally:
+        database.dispose()
 
 
 def server_children(server: Server) -> list[psutil.Process]:
@@ -117,7 +135,15 @@ def database(backend: str, directory: Path) -> Iterator[str]:
             yield url
 
 
-def run(quick: bool = False) -> BenchResult:
+def checked(server: Server, result: LoadResult, what: str) -> None:
+    """check_errors, with the server's log when something failed."""
+    try:
+        check_errors(result, what)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\n{server.name} log:\n{server.log_tail(60)}") from None
+
+
+def run(quick: bool = False, only: str | None = None) -> BenchResult:
     warmup, duration = (1.0, 4.0) if quick else (2.0, 10.0)
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -131,6 +157,8 @@ def run(quick: bool = False) -> BenchResult:
     client = _pin(CLIENT_CPUS)
     for backend in backends:
         for workers in (1, 2):
+            if only and only != f"{backend}-{workers}":
+                continue
             with (
                 workdir() as directory,
                 database(backend, directory) as url,
@@ -140,14 +168,14 @@ def run(quick: bool = False) -> BenchResult:
                 scenario = issuance_scenario(api, LEARNERS, item_count=ITEM_COUNT)
                 attempts = run_load(server, scenario, concurrency=CONCURRENCY, warmup=warmup, duration=duration,
                                     engine="raw", client_prefix=client)
-                check_errors(attempts, f"attempts on {backend}, {workers} worker(s)")
+                checked(server, attempts, f"attempts on {backend}, {workers} worker(s)")
                 paced = run_load(server, {**scenario, "think_seconds": THINK_SECONDS}, concurrency=CONCURRENCY,
                                  warmup=warmup, duration=duration, engine="raw", client_prefix=client)
-                check_errors(paced, f"paced attempts on {backend}, {workers} worker(s)")
+                checked(server, paced, f"paced attempts on {backend}, {workers} worker(s)")
                 health = run_load(server, request_scenario("GET", "/health", expect_substring='"ok"'),
                                   concurrency=CONCURRENCY, warmup=1.0, duration=duration / 2, engine="raw",
                                   client_prefix=client)
-                check_errors(health, f"/health on {backend}, {workers} worker(s)")
+                checked(server, health, f"/health on {backend}, {workers} worker(s)")
                 ceiling = wrk_health(server)
             label = f"{backend}, {workers} worker{'s' if workers > 1 else ''}"
             for mode, result in (("no pause", attempts), (f"{THINK_SECONDS:g} s to answer", paced)):
@@ -178,7 +206,7 @@ def run(quick: bool = False) -> BenchResult:
     )
     return BenchResult(
         key="attempts_load",
-        title=f"4. Whole attempts at {CONCURRENCY} concurrent learners, 1 and 2 workers",
+        title=f"5. Whole attempts at {CONCURRENCY} concurrent learners, 1 and 2 workers",
         tables=[Table(
             ["server", "learners", "attempts/s", "submit p50 ms", "submit p99 ms", "GET /health /s",
              "ratio", "wrk /health /s", "server CPU ms/attempt", "server CPU", "client CPU"],
