@@ -8,7 +8,8 @@ import secrets
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.credentials.builder import VC_CONTEXT_V2, timestamp
@@ -58,24 +59,28 @@ def _reserve_apart(engine: Engine, purpose: str, now: dt.datetime, capacity: int
     request commits, one issuance at a time. Committed at once, the reservation is seen by all servers.
     A request that then fails leaves its slot counted but unused: the list fills a little short of capacity.
     """
+    oldest_with_room = (
+        select(StatusList.id)
+        .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
+        .order_by(StatusList.created_at, StatusList.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     with engine.begin() as connection:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(purpose)})
         row = connection.execute(
-            select(StatusList.id, StatusList.length)
-            .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
-            .order_by(StatusList.created_at, StatusList.id)
-            .limit(1)
+            update(StatusList)
+            .where(StatusList.id == oldest_with_room)
+            .values(allocated=StatusList.allocated + 1)
+            .returning(StatusList.id, StatusList.length)
         ).first()
-        if row is None:
-            list_id = new_id()
-            connection.execute(insert(StatusList).values(
-                id=list_id, purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=1, created_at=now
-            ))
-            return list_id, LIST_LENGTH
-        connection.execute(
-            update(StatusList).where(StatusList.id == row.id).values(allocated=StatusList.allocated + 1)
-        )
-        return row.id, row.length
+        if row is not None:
+            return row.id, row.length
+        list_id = new_id()
+        connection.execute(insert(StatusList).values(
+            id=list_id, purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=1, created_at=now
+        ))
+        return list_id, LIST_LENGTH
 
 
 def _lock_key(purpose: str) -> int:
@@ -97,18 +102,21 @@ def allocate(
         list_id, length = _reserve_apart(bind, purpose, now, capacity)
     else:
         list_id, length = _reserve_in_transaction(session, purpose, now, capacity)
+    insert_entry = (pg_insert if bind.dialect.name == "postgresql" else sqlite_insert)(StatusEntry)
     for _ in range(MAX_DRAWS):
-        index = secrets.randbelow(length)
-        entry = StatusEntry(
-            list_id=list_id, status_index=index, credential_id=credential_id, purpose=purpose,
-            is_set=False, updated_at=now,
-        )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-        except IntegrityError:
-            continue  # the index is taken; the unique constraint said so
-        return entry
+        # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
+        entry_id = session.execute(
+            insert_entry.values(
+                id=new_id(), list_id=list_id, status_index=secrets.randbelow(length), credential_id=credential_id,
+                purpose=purpose, is_set=False, updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["list_id", "status_index"])
+            .returning(StatusEntry.id)
+        ).scalar_one_or_none()
+        if entry_id is not None:
+            entry = session.get(StatusEntry, entry_id)
+            assert entry is not None
+            return entry
     raise ServiceUnavailable("Could not find a free status list index; try again.")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,17 @@ from app.status_lists.models import StatusEntry, StatusList
 from tests.load.conftest import Server, async_client, backend_of, percentile, report
 from tests.load.flows import Outcomes, correct_responses, new_assessment, new_learners, start_attempt, submit
 
-CAPACITY = 100  # small lists, so a few thousand issuances fill many of them
+CAPACITY = 50  # small lists (SKILLPROOF_STATUS_LIST_CAPACITY), so a thousand issuances fill many of them
 IN_FLIGHT = 48  # whole attempts in flight at once, over both servers
+# The issue's 2,000 issuances take 60-90 s on PostgreSQL on a busy 2-core machine; by default half of them
+# (still 20 lists per purpose) keep `make test` short. SKILLPROOF_LOAD_FULL=1 runs the 2,000.
+FULL = os.environ.get("SKILLPROOF_LOAD_FULL") == "1"
 
 
 def test_two_servers_issuing_fill_status_lists_in_turn(database_url: str, tmp_path: Path) -> None:
     backend = backend_of(database_url)
     # 2,000 on PostgreSQL, as the issue measured; SQLite serialises writers, so fewer show the same.
-    learners_count, assessments_count = (200, 10) if backend == "postgresql" else (100, 4)
+    learners_count, assessments_count = (200, 10 if FULL else 5) if backend == "postgresql" else (100, 4)
     env = {"SKILLPROOF_STATUS_LIST_CAPACITY": str(CAPACITY), "SKILLPROOF_DB_SESSIONS": "8"}
     first = Server(tmp_path / "a", database_url, env)
     (tmp_path / "a").mkdir()
