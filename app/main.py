@@ -146,8 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.get("/health", tags=["health"])
-    async def health() -> dict[str, Any]:
-        """Liveness; async, so it needs no worker thread and answers while the threads are busy."""
+    async def health() -> dict[str, Any]:  # async: answers without a worker thread, however busy they are
+        """Liveness."""
         return {"status": "ok"}
 
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
