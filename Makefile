@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test lint typecheck pytest bench demo openapi clean
+.PHONY: install lock run test lint typecheck pytest bench bench-load demo openapi clean
 
 # Reproducible installs: exact versions with hashes from the lock files (`make lock` regenerates them).
 LOCK := requirements.lock
@@ -46,6 +46,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+# Whole attempts and submit p99 at 64 learners (SQLite, PostgreSQL; 1 and 2 workers). Uses wrk if installed
+# (Debian: apt-get install -y wrk) to show the /health ceiling, and taskset to pin server and client apart.
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.attempts_load
 
 demo: $(STAMP)
 	$(BIN)/skillproof demo --url http://127.0.0.1:$(PORT)

@@ -18,6 +18,7 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$")
 EMBEDDED_JWS = re.compile(r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MAX_FETCH_BYTES = 1024 * 1024
+GRACEFUL_SHUTDOWN_SECONDS = 7
 
 
 class CliError(Exception):
@@ -176,6 +177,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         create_app(settings), host=args.host, port=settings.port, log_config=None, log_level=settings.log_level,
         # Header and body read timeouts uvicorn lacks; X-Forwarded-For is read by the app (SKILLPROOF_TRUSTED_PROXIES).
         http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds), proxy_headers=False,
+        # SIGTERM: stop accepting, let in-flight requests finish, and exit within 10 s whatever they do.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return 0
 

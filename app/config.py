@@ -172,6 +172,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"SKILLPROOF_TRUSTED_PROXIES: not an IP address or network: {part!r}") from None
         return value
 
+    # Requests holding a database session at once, per process (default 8); the connection pool is sized
+    # to it. Others queue up to db_queue_seconds (long enough for a class of 500 submitting at once on
+    # SQLite), then get 503 busy with Retry-After.
+    db_sessions: int | None = Field(default=None, ge=1, le=200)
+    db_queue_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Entries per status list before a new one opens (default 3/4 of 131,072 bits); smaller only for tests.
+    status_list_capacity: int = Field(default=98_304, ge=1, le=98_304)
+
     @field_validator("public_url")
     @classmethod
     def _public_url_is_http(cls, value: str) -> str:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import Request
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+from starlette.concurrency import run_in_threadpool
+
+from app.errors import Busy
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,16 +61,34 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for SQLite (WAL, foreign keys, immediate write locks) or PostgreSQL (psycopg 3)."""
-    if url.startswith("sqlite"):
-        # Few kept connections (each holds its own page cache), overflow up to the threadpool size (40) for bursts.
+# Requests holding a session at once, per process. The work is CPU-bound under the GIL, so more threads
+# only queue inside the process (and starve its other threads); waiting in the event loop costs nothing.
+DEFAULT_SESSIONS = {"sqlite": 8, "postgresql": 8}
+# Connections beyond the sessions, for work outside requests (status lookups of verify, the job runner).
+SPARE_CONNECTIONS = 8
+DEFAULT_QUEUE_SECONDS = 60.0
+# An admitted session finds its connection at once; this only bounds the wait of work outside requests.
+POOL_TIMEOUT_SECONDS = 10.0
+
+def create_db_engine(url: str, sessions: int | None = None) -> Engine:
+    """An engine for SQLite (WAL, foreign keys, immediate write locks) or PostgreSQL (psycopg 3).
+
+    The pool holds a connection for each admitted session plus spares, so an admitted request never
+    waits for a connection that only another request's next step could give back.
+    """
+    sqlite = url.startswith("sqlite")
+    pool_size = sessions or DEFAULT_SESSIONS["sqlite" if sqlite else "postgresql"]
+    if sqlite:
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=5, max_overflow=35
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size,
+            max_overflow=SPARE_CONNECTIONS, pool_timeout=POOL_TIMEOUT_SECONDS,
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=SPARE_CONNECTIONS, pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_pre_ping=True,
+    )
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -91,36 +116,81 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """The engine and the session factory of one app."""
+    """The engine, the session factory, and the admission of requests to sessions."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, sessions: int | None = None, queue_seconds: float = DEFAULT_QUEUE_SECONDS):
         self.url = url
-        self.engine = create_db_engine(url)
+        sqlite = url.startswith("sqlite")
+        self.max_sessions = sessions or DEFAULT_SESSIONS["sqlite" if sqlite else "postgresql"]
+        self.queue_seconds = queue_seconds
+        self.engine = create_db_engine(url, self.max_sessions)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time and its busy handler sleeps in steps of up to 100 ms; queueing the
-        # writers of this process on a lock instead keeps the tail latency of concurrent submits short.
-        self.write_lock: threading.Lock | None = threading.Lock() if url.startswith("sqlite") else None
+        # GET and HEAD: a plain BEGIN on SQLite (no write lock), read-only by intent on every backend.
+        self.read_sessions = sessionmaker(self.engine.execution_options(read_only=True), expire_on_commit=False)
+        # Waiting happens here, in the event loop, never in a worker thread: a queued request holds nothing.
+        self.admission = asyncio.Semaphore(self.max_sessions)
+        # SQLite has one writer at a time; its busy handler sleeps in steps of up to 100 ms, so the writers
+        # of this process queue here first (other processes still meet BEGIN IMMEDIATE and busy_timeout).
+        self.writer: asyncio.Lock | None = asyncio.Lock() if sqlite else None
+
+    @asynccontextmanager
+    async def admitted(self, *, writing: bool) -> AsyncIterator[None]:
+        """Hold a session slot (and on SQLite, for a write, the writer lock); Busy if none comes in time."""
+        deadline = asyncio.get_running_loop().time() + self.queue_seconds
+        async with AsyncExitStack() as held:
+            # Always writer lock first, then a slot: one order, and queued writers keep no slot from readers.
+            if writing and self.writer is not None:
+                await _acquire(self.writer, deadline)
+                held.callback(self.writer.release)
+            await _acquire(self.admission, deadline)
+            held.callback(self.admission.release)
+            yield
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on any error."""
+async def _acquire(lock: asyncio.Lock | asyncio.Semaphore, deadline: float) -> None:
+    remaining = deadline - asyncio.get_running_loop().time()
+    try:
+        await asyncio.wait_for(lock.acquire(), timeout=max(remaining, 0.001))
+    except TimeoutError:
+        raise Busy() from None
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """A pool timeout, or SQLite's 'database is locked' after its busy timeout: load, not a bug."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: committed before the response is sent, rolled back on any error.
+
+    Admission waits in the event loop; the connection is checked out by the handler's first query (the
+    pool has one for every admitted session), and commit or rollback runs in a worker thread of its own,
+    so no request ever holds a lock or connection while waiting for a thread that another request holds.
+    """
     database: Database = request.app.state.database
     reading = request.method in ("GET", "HEAD")
-    lock = None if reading else database.write_lock
-    with database.sessions() as session:
-        if lock is not None:
-            lock.acquire()
+    async with database.admitted(writing=not reading):
+        session = (database.read_sessions if reading else database.sessions)()
         try:
-            if reading:
-                session.connection(execution_options={"read_only": True})
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
+            if session.in_transaction():
+                await run_in_threadpool(_commit_and_close, session)
+        except BaseException as exc:
+            if session.in_transaction():
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(session.close)  # rolls back
+            if isinstance(exc, Exception) and is_busy_error(exc):
+                raise Busy() from exc
             raise
-        finally:
-            if lock is not None:
-                lock.release()

@@ -9,6 +9,7 @@ AppError(code, status, detail)
  ├── PayloadTooLarge       413 payload_too_large
  ├── Unprocessable         422 (validation_error, idempotency_key_reused, invalid_response, ...)
  └── ServiceUnavailable    503 (signing key unavailable, ...)
+      └── Busy             503 busy, with Retry-After (no database session free in time)
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ class Unprocessable(AppError):
 class ServiceUnavailable(AppError):
     status = 503
     default_code = "service_unavailable"
+
+
+class Busy(ServiceUnavailable):
+    """No database session became free in time; the client should retry after Retry-After seconds."""
+
+    default_code = "busy"
+    retry_after_seconds: ClassVar[int] = 2
+
+    def __init__(self, detail: str = "The server is busy; retry after a short wait."):
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after_seconds)})
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

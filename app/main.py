@@ -112,7 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert settings is not None
         keystore = FileKeyStore(settings.keys_dir, settings.signing_alg)
         keystore.ensure()
-        database = Database(settings.sqlalchemy_url)
+        database = Database(
+            settings.sqlalchemy_url, sessions=settings.db_sessions, queue_seconds=settings.db_queue_seconds
+        )
         # The issuer identity is fixed at first start (whatever the port); a changed PUBLIC_URL refuses to start.
         try:
             identity = issuer_service.adopt_once(database.sessions, settings, _now())
@@ -195,7 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.get("/health", tags=["health"])
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # async: answers without a worker thread, however busy they are
         """Liveness."""
         return {"status": "ok"}
 

@@ -187,6 +187,10 @@ def skillproof_env(database_url: str, directory: Path) -> dict[str, str]:
         "SKILLPROOF_KEYS_DIR": str(directory / "keys"),
         "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
         "SKILLPROOF_PUBLIC_URL": PUBLIC_URL,
+        # Benchmarks measure the service, not its guards: no per-client limits, and learners may retake at once.
+        "SKILLPROOF_RATE_LIMITS": "off",
+        "SKILLPROOF_DEFAULT_MAX_ATTEMPTS": "0",
+        "SKILLPROOF_DEFAULT_RETAKE_COOLDOWN_SECONDS": "0",
     }
 
 
@@ -340,6 +344,7 @@ class LoadResult:
     error_samples: list[str]
     concurrency: int
     engine: str
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -361,6 +366,7 @@ class LoadResult:
 def run_load(
     server: Server, scenario: dict[str, Any], *, concurrency: int, duration: float | None = None,
     warmup: float = 0.0, count: int | None = None, max_seconds: float = 120.0, engine: str = "httpx",
+    client_prefix: Sequence[str] = (),
 ) -> LoadResult:
     """Run bench.loadgen in its own process against `server`: for `duration` s after `warmup` s, or `count`
     operations (capped at `max_seconds`); server CPU is sampled at the loadgen's START and END marks."""
@@ -369,8 +375,9 @@ def run_load(
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-scenario-", delete=False) as handle:
         json.dump(scenario, handle)
         scenario_path = handle.name
-    argv = [PYTHON, "-m", "bench.loadgen", "--url", server.url, "--scenario", scenario_path, "--engine", engine,
-            "--concurrency", str(concurrency), "--warmup", str(warmup), "--max-seconds", str(max_seconds)]
+    argv = [*client_prefix, PYTHON, "-m", "bench.loadgen", "--url", server.url, "--scenario", scenario_path,
+            "--engine", engine, "--concurrency", str(concurrency), "--warmup", str(warmup),
+            "--max-seconds", str(max_seconds)]
     argv += ["--duration", str(duration)] if duration is not None else ["--count", str(count)]
     limit = (warmup + (duration or 0) if duration is not None else max_seconds) + 60.0
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -401,7 +408,7 @@ def run_load(
         completed=summary["completed"], errors=summary["errors"], seconds=summary["seconds"],
         p50_ms=summary["p50_ms"], p99_ms=summary["p99_ms"], server_cpu_s=marks["END"] - marks["START"],
         client_cpu_s=summary["client_cpu_s"], error_samples=summary["error_samples"], concurrency=concurrency,
-        engine=engine,
+        engine=engine, phases=summary.get("phases", {}),
     )
 
 

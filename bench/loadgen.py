@@ -27,6 +27,8 @@ REQUEST_TIMEOUT = 30.0
 # What one operation may raise and still count as a failed operation rather than end the run.
 FAILURES = (httpx.HTTPError, OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, KeyError)
 Operation = Callable[[int], Awaitable[str | None]]  # worker index -> None if it worked, else what failed
+# Latencies of named steps inside an operation (e.g. the submit of a whole attempt), over the measured window.
+PHASES: dict[str, list[float]] = {}
 
 
 class Engine(Protocol):
@@ -148,6 +150,7 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
     start_path = f"/v1/assessments/{scenario['assessment_id']}/attempts"
     answers = {response["item_id"]: response for response in scenario["responses"]}
     learners = scenario["learners"]
+    think = float(scenario.get("think_seconds", 0.0))
     turns = itertools.count()
 
     async def operation(worker: int) -> str | None:
@@ -158,10 +161,15 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
             return f"start {status}: {content[:200]!r}"
         attempt = json.loads(content)
         body = json.dumps({"responses": [answers[item["id"]] for item in attempt["items"]]}).encode()
+        if think:
+            await asyncio.sleep(think)  # the learner answering
+        began = time.perf_counter()
         status, content = await engine.request(
             worker, "POST", f"/v1/attempts/{attempt['id']}/submit", {**headers, "Content-Type": "application/json"},
             body,
         )
+        if status == 200:
+            PHASES.setdefault("submit", []).append(time.perf_counter() - began)
         if status != 200:
             return f"submit {status}: {content[:200]!r}"
         if not json.loads(content).get("credential_id"):
@@ -209,6 +217,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         workers = [asyncio.create_task(worker(index)) for index in range(args.concurrency)]
         await asyncio.sleep(args.warmup)
         state["measuring"] = True
+        PHASES.clear()
         print("START", flush=True)
         cpu0, began = time.process_time(), time.perf_counter()
         if args.count is None:
@@ -216,6 +225,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         else:
             await asyncio.wait(workers, timeout=args.max_seconds)
         state["measuring"] = False
+        phases = {name: sorted(values) for name, values in PHASES.items()}
         seconds, cpu = time.perf_counter() - began, time.process_time() - cpu0
         print("END", flush=True)
         state["stop"] = True
@@ -229,6 +239,11 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         "completed": len(latencies), "errors": len(errors), "seconds": seconds, "client_cpu_s": cpu,
         "p50_ms": 1000 * percentile(latencies, 0.50), "p99_ms": 1000 * percentile(latencies, 0.99),
         "error_samples": errors[:5],
+        "phases": {
+            name: {"count": len(values), "p50_ms": 1000 * percentile(values, 0.50),
+                   "p99_ms": 1000 * percentile(values, 0.99)}
+            for name, values in phases.items()
+        },
     }
 
 

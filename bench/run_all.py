@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import issuance, memory, verify_http, verify_inprocess
+from bench import attempts_load, issuance, memory, verify_http, verify_inprocess
 from bench.common import BenchResult, machine, markdown_table, parser, text_table
 
 BENCHMARKS: dict[str, Callable[[bool], BenchResult]] = {
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[bool], BenchResult]] = {
     "verify_http": verify_http.run,
     "issuance": issuance.run,
     "memory": memory.run,
+    "attempts_load": attempts_load.run,
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")
 NOTES_MARK = "<!-- Everything below this line is written by hand and kept when bench.run_all rewrites this file. -->"
@@ -41,7 +42,8 @@ def write_results(results: list[BenchResult], facts: dict[str, str], failures: l
         "# Skillproof benchmarks",
         "",
         f"Measured {facts['date']} by `make bench` (`python -m bench.run_all`); each benchmark also runs alone "
-        "(`python -m bench.verify_inprocess`, `bench.verify_http`, `bench.issuance`, `bench.memory`). "
+        "(`python -m bench.verify_inprocess`, `bench.verify_http`, `bench.issuance`, `bench.memory`, "
+        "`bench.attempts_load`). "
         "The tables above the hand-written notes are rewritten on every full run.",
         "",
         "## Machine",

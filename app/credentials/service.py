@@ -44,7 +44,9 @@ def issue(
     session.add(record)
     session.flush()  # the unique attempt_id makes a second credential for this attempt fail here
     entries = [
-        status_lists.allocate(session, credential_id=credential_id, purpose=purpose, now=now)
+        status_lists.allocate(
+            session, credential_id=credential_id, purpose=purpose, now=now, capacity=settings.status_list_capacity
+        )
         for purpose in status_lists.PURPOSES
     ]
     valid_days = assessment.rubric.get("credential_valid_days")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.credentials.builder import VC_CONTEXT_V2, timestamp
+from app.db import new_id
 from app.errors import ServiceUnavailable
 from app.status_lists import bitstring
 from app.status_lists.models import StatusEntry, StatusList
@@ -28,47 +31,92 @@ def list_url(base_url: str, list_id: str) -> str:
     return f"{base_url}/v1/status-lists/{list_id}"
 
 
-def _open_list(session: Session, purpose: str, now: dt.datetime) -> StatusList:
-    """A list of that purpose with room, reserving one slot in it (atomic under concurrency)."""
-    for _ in range(3):
-        candidate = session.scalars(
-            select(StatusList)
-            .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
-            .order_by(StatusList.created_at, StatusList.id)
-            .limit(1)
-        ).first()
-        if candidate is None:
-            candidate = StatusList(
-                purpose=purpose, length=LIST_LENGTH, capacity=LIST_CAPACITY, allocated=0, created_at=now
-            )
-            session.add(candidate)
-            session.flush()
-        reserved = session.execute(
+def _reserve_in_transaction(session: Session, purpose: str, now: dt.datetime, capacity: int) -> tuple[str, int]:
+    """(list id, length) of the oldest list with room, or of a new one, with one slot reserved in it.
+
+    For SQLite: every write transaction holds the database's one write lock (BEGIN IMMEDIATE), across
+    processes too, so what this transaction sees is what there is.
+    """
+    candidate = session.scalars(
+        select(StatusList)
+        .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
+        .order_by(StatusList.created_at, StatusList.id)
+        .limit(1)
+    ).first()
+    if candidate is None:
+        candidate = StatusList(purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=0, created_at=now)
+        session.add(candidate)
+    candidate.allocated += 1
+    session.flush()
+    return candidate.id, candidate.length
+
+
+def _reserve_apart(engine: Engine, purpose: str, now: dt.datetime, capacity: int) -> tuple[str, int]:
+    """The same, for PostgreSQL, in a short transaction of its own under a lock on the purpose.
+
+    In the request's transaction a new list would stay invisible to every other uncommitted issuance,
+    each of which would then open a list of its own; and the reserved row would stay locked until the
+    request commits, one issuance at a time. Committed at once, the reservation is seen by all servers.
+    A request that then fails leaves its slot counted but unused: the list fills a little short of capacity.
+    """
+    oldest_with_room = (
+        select(StatusList.id)
+        .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
+        .order_by(StatusList.created_at, StatusList.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(purpose)})
+        row = connection.execute(
             update(StatusList)
-            .where(StatusList.id == candidate.id, StatusList.allocated < StatusList.capacity)
+            .where(StatusList.id == oldest_with_room)
             .values(allocated=StatusList.allocated + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if reserved.rowcount == 1:  # type: ignore[attr-defined]
-            return candidate
-    raise ServiceUnavailable("No status list has room; try again.")
+            .returning(StatusList.id, StatusList.length)
+        ).first()
+        if row is not None:
+            return row.id, row.length
+        list_id = new_id()
+        connection.execute(insert(StatusList).values(
+            id=list_id, purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=1, created_at=now
+        ))
+        return list_id, LIST_LENGTH
 
 
-def allocate(session: Session, *, credential_id: str, purpose: str, now: dt.datetime) -> StatusEntry:
-    """An entry at a random free index (not issue order, so an index says nothing about when)."""
-    status_list = _open_list(session, purpose, now)
+def _lock_key(purpose: str) -> int:
+    """A stable signed 64-bit advisory lock key per purpose."""
+    digest = hashlib.sha256(f"skillproof.status_lists.{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def allocate(
+    session: Session, *, credential_id: str, purpose: str, now: dt.datetime, capacity: int = LIST_CAPACITY
+) -> StatusEntry:
+    """An entry at a random free index (not issue order, so an index says nothing about when).
+
+    Lists fill in turn, the next opening only when the last is full, so every credential hides among many.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        assert isinstance(bind, Engine)
+        list_id, length = _reserve_apart(bind, purpose, now, capacity)
+    else:
+        list_id, length = _reserve_in_transaction(session, purpose, now, capacity)
+    insert_entry = (pg_insert if bind.dialect.name == "postgresql" else sqlite_insert)(StatusEntry)
     for _ in range(MAX_DRAWS):
-        index = secrets.randbelow(status_list.length)
-        entry = StatusEntry(
-            list_id=status_list.id, status_index=index, credential_id=credential_id, purpose=purpose,
-            is_set=False, updated_at=now,
-        )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-        except IntegrityError:
-            continue  # the index is taken; the unique constraint said so
-        return entry
+        # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
+        entry_id = session.execute(
+            insert_entry.values(
+                id=new_id(), list_id=list_id, status_index=secrets.randbelow(length), credential_id=credential_id,
+                purpose=purpose, is_set=False, updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["list_id", "status_index"])
+            .returning(StatusEntry.id)
+        ).scalar_one_or_none()
+        if entry_id is not None:
+            entry = session.get(StatusEntry, entry_id)
+            assert entry is not None
+            return entry
     raise ServiceUnavailable("Could not find a free status list index; try again.")
 
 
