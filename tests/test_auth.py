@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
+import uuid
+
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
 from app.auth.models import ApiKey
-from app.auth.service import hash_key
+from app.auth.service import ensure_admin_key, hash_key
 from app.config import Settings
+from app.db import Database
 from tests.conftest import ADMIN_KEY
 from tests.factories import ADMIN, bearer, new_learner
 
@@ -81,3 +87,33 @@ def test_bodies_over_a_megabyte_are_413_before_parsing(client: TestClient) -> No
     huge = b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}'
     response = client.post("/v1/learners", content=huge, headers={**ADMIN, "content-type": "application/json"})
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+
+
+def test_two_workers_registering_the_admin_key_at_once_both_start(database_url: str) -> None:
+    """Two processes starting together both register SKILLPROOF_ADMIN_API_KEY: the second must not fail."""
+    raw_key = f"race-admin-key-{uuid.uuid4().hex}"
+    now = dt.datetime.now(dt.UTC)
+    first, second = Database(database_url), Database(database_url)
+    failures: list[BaseException] = []
+
+    def register_late() -> None:
+        try:
+            with second.sessions.begin() as session:
+                ensure_admin_key(session, raw_key, now)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    try:
+        with first.sessions.begin() as session:
+            ensure_admin_key(session, raw_key, now)  # inserted, not yet committed
+            late = threading.Thread(target=register_late)
+            late.start()
+            time.sleep(0.5)  # the other worker is now past its look-up (PostgreSQL: waiting on our row)
+        late.join(timeout=30)
+        assert not late.is_alive() and failures == []
+        with first.sessions() as session:
+            rows = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key))).all()
+        assert len(rows) == 1
+    finally:
+        first.dispose()
+        second.dispose()

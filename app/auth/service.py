@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, Learner
@@ -63,7 +64,11 @@ def ensure_admin_key(session: Session, raw_key: str, now: dt.datetime) -> None:
     """Register a configured admin key once (idempotent; a revoked one stays revoked)."""
     existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key)))
     if existing is None:
-        create_key(session, role="admin", now=now, label="SKILLPROOF_ADMIN_API_KEY", raw_key=raw_key)
+        try:
+            with session.begin_nested():
+                create_key(session, role="admin", now=now, label="SKILLPROOF_ADMIN_API_KEY", raw_key=raw_key)
+        except IntegrityError:
+            pass  # another worker or replica starting at the same moment registered it first
 
 
 def is_usable(row: ApiKey, now: dt.datetime) -> bool:
