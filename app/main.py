@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -27,7 +29,7 @@ from app.auth.router import api_keys_router
 from app.auth.router import router as auth_router
 from app.config import Settings
 from app.credentials.router import router as credentials_router
-from app.db import Database
+from app.db import Database, get_session
 from app.errors import AppError, ErrorBody, PayloadTooLarge
 from app.issuer import service as issuer_service
 from app.keys.keystore import FileKeyStore
@@ -203,10 +205,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(ops_router)
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
-    for router in (
+    routers = (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
         credentials_router, api_keys_router, audit_router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
     # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
     app.add_middleware(
@@ -216,7 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
-    _document_validation_errors_as_error_body(app)
+    _document_validation_errors_as_error_body(app, routers)
     return app
 
 
@@ -238,7 +241,7 @@ def _allowed_methods(app: FastAPI, request: Request) -> str:
     )
 
 
-def _document_validation_errors_as_error_body(app: FastAPI) -> None:
+def _document_validation_errors_as_error_body(app: FastAPI, routers: tuple[APIRouter, ...]) -> None:
     """Our 422 bodies are ErrorBody, not FastAPI's HTTPValidationError: say so in the schema."""
     build = app.openapi
 
@@ -260,7 +263,28 @@ def _document_validation_errors_as_error_body(app: FastAPI) -> None:
         schemas.pop("ValidationError", None)
         schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
         document_429(document)
+        _document_busy(routers, document)
         app.openapi_schema = document
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _uses_database(dependant: Dependant) -> bool:
+    return any(dep.call is get_session or _uses_database(dep) for dep in dependant.dependencies)
+
+
+def _document_busy(routers: tuple[APIRouter, ...], document: dict[str, Any]) -> None:
+    """Every operation that waits for a database session can answer 503 busy: say so in OpenAPI."""
+    for route in (route for router in routers for route in router.routes):
+        if not isinstance(route, APIRoute) or not route.include_in_schema or not _uses_database(route.dependant):
+            continue
+        for method in route.methods or ():
+            operation = document.get("paths", {}).get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            operation.setdefault("responses", {}).setdefault("503", {
+                "description": "Busy: no database session came in time; retry after `Retry-After` seconds",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            })

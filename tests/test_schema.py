@@ -63,3 +63,12 @@ def test_every_operation_declares_its_error_responses() -> None:
             for code in errors:
                 schema = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, code)
+
+
+def test_operations_that_queue_for_the_database_document_503_busy() -> None:
+    paths = openapi_document()["paths"]
+    for path, method in (("/v1/learners", "post"), ("/v1/attempts/{attempt_id}/submit", "post"),
+                         ("/v1/status-lists/{list_id}", "get"), ("/v1/credentials/{credential_id}", "get")):
+        busy = paths[path][method]["responses"]["503"]
+        assert "Retry-After" in busy["headers"], (method, path)
+    assert "503" not in paths["/health"]["get"]["responses"]  # /health never touches the database
