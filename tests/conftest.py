@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,11 @@ def _drop_postgres_database(server_url: str, name: str) -> None:
     admin_engine.dispose()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database for this test session, dropped afterwards."""
+@contextmanager
+def migrated_database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """A database of its own at the migration head, on the fixture's backend param; dropped afterwards."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'skillproof.db'}"
+        url = f"sqlite:///{directory / 'skillproof.db'}"
         command.upgrade(alembic_config(url), "head")
         yield url
         return
@@ -68,6 +69,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield url
     finally:
         _drop_postgres_database(server_url, name)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for this test session, dropped afterwards."""
+    with migrated_database(request, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

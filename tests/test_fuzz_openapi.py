@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from alembic import command
 from fastapi.testclient import TestClient
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
@@ -66,20 +65,12 @@ class FuzzFigures:
 def fuzz_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A database of the fuzz run's own: what it creates never meets other tests."""
     root = tmp_path_factory.mktemp("fuzz")
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{root / 'fuzz.db'}", None
-    else:
-        server_url = request.getfixturevalue("postgres_server_url")
-        url, name = conftest._create_postgres_database(server_url)
-        drop = (server_url, name)
-    try:
-        command.upgrade(conftest.alembic_config(url), "head")
-        yield Settings(database_url=url, keys_dir=Path(root / "keys"), public_url=PUBLIC_URL, admin_api_key=ADMIN_KEY,
-                       rate_limits="off")  # the fuzz run sends far more than one client should
-    finally:
-        asgi.shutdown_lifespans()
-        if drop:
-            conftest._drop_postgres_database(*drop)
+    with conftest.migrated_database(request, root) as url:
+        try:
+            yield Settings(database_url=url, keys_dir=Path(root / "keys"), public_url=PUBLIC_URL,
+                           admin_api_key=ADMIN_KEY, rate_limits="off")  # far more requests than one client sends
+        finally:
+            asgi.shutdown_lifespans()
 
 
 def _config(identity: str, authorization: str | None, group: int) -> SchemathesisConfig:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from app.config import Settings
 from app.issuer.service import IdentityMismatch
 from app.main import create_app
-from tests.conftest import ADMIN_KEY, _create_postgres_database, _drop_postgres_database, alembic_config
+from tests.conftest import ADMIN_KEY, alembic_config, migrated_database
 from tests.factories import earn_credential
 
 # -- SKILLPROOF_PUBLIC_URL ---------------------------------------------------------------------------
@@ -101,18 +101,8 @@ def test_a_bad_public_url_is_one_clear_line_from_the_cli(
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated database of its own (the identity is stored per database)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'identity.db'}"
-        command.upgrade(alembic_config(url), "head")
+    with migrated_database(request, tmp_path) as url:
         yield url
-        return
-    server_url = request.getfixturevalue("postgres_server_url")
-    url, name = _create_postgres_database(server_url)
-    try:
-        command.upgrade(alembic_config(url), "head")
-        yield url
-    finally:
-        _drop_postgres_database(server_url, name)
 
 
 def _settings(database_url: str, keys_dir: Path, **fields: Any) -> Settings:

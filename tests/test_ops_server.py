@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
+from tests.servers import free_port, wait_until_healthy
 
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 3.0
@@ -34,17 +35,11 @@ class Server:
     admin_key: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """skillproof serve on 127.0.0.1 and a free port, with short read timeouts; its stderr goes to a file."""
     root = tmp_path_factory.mktemp("server")
-    port = _free_port()
+    port = free_port()
     admin_key = "sk_ops-test-admin-key-0123456789abcdef"
     env = {
         **os.environ,
@@ -63,16 +58,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{log.read_text()}")
-            time.sleep(0.2)
+        if not wait_until_healthy(url, process):
+            pytest.fail(f"server did not start:\n{log.read_text()}")
         yield Server(url=url, host="127.0.0.1", port=port, log=log, admin_key=admin_key)
     finally:
         process.terminate()

@@ -6,7 +6,6 @@ import base64
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,22 +23,16 @@ from joserfc.jwk import KeySet
 
 from app.config import PROJECT_ROOT
 from tests.llm_server import FakeLlmServer, FakeModel, script_every_type
+from tests.servers import free_port, wait_until_healthy
 
 ADMIN_KEY = "e2e-admin-key-0123456789abcdef"
 SKILLPROOF = str(Path(sys.executable).parent / "skillproof")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_server(workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """A real `skillproof serve` process on SQLite in `workdir`; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SKILLPROOF_DATABASE_URL": f"sqlite:///{workdir / 'skillproof.db'}",
@@ -54,16 +47,8 @@ def running_server(workdir: Path, extra_env: dict[str, str] | None = None) -> It
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((workdir / "server.log").read_text())
-            time.sleep(0.1)
+        if not wait_until_healthy(base_url, process, seconds=30):
+            raise RuntimeError((workdir / "server.log").read_text())
         keys = list((workdir / "keys").glob("*.pem"))
         assert keys and all(oct(k.stat().st_mode & 0o777) == "0o600" for k in keys)
         yield base_url

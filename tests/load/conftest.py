@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.config import PROJECT_ROOT
-from tests.conftest import POSTGRES_ENV
+from tests.conftest import migrated_database
+from tests.servers import free_port, wait_until_healthy
 
 ADMIN_KEY = "load-admin-key-0123456789abcdef"
 SKILLPROOF = str(Path(sys.executable).parent / "skillproof")
@@ -44,13 +41,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("load and fault figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -84,17 +74,10 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(self.log())
-            time.sleep(0.1)
+        if not wait_until_healthy(self.url, self.process):
+            self.kill()
+            raise RuntimeError(self.log())
+        return self
 
     def log(self) -> str:
         return "".join(path.read_text(errors="replace")[-4000:] for path in self.workdir.glob("server-*.log"))
@@ -121,23 +104,9 @@ class Server:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh database per test module (the server migrates it); PostgreSQL only when configured."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('loaddb') / 'skillproof.db'}"
-        return
-    server_url = os.environ.get(POSTGRES_ENV)
-    if not server_url:
-        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL load tests need a server")
-    name = f"skillproof_load_{uuid.uuid4().hex[:12]}"
-    admin_engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin_engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
+    """A fresh database per test module; PostgreSQL only when configured."""
+    with migrated_database(request, tmp_path_factory.mktemp("loaddb")) as url:
+        yield url
 
 
 def backend_of(database_url: str) -> str:
