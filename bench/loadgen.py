@@ -148,7 +148,7 @@ def request_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
 
 def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
     start_path = f"/v1/assessments/{scenario['assessment_id']}/attempts"
-    answers = {response["item_id"]: response for response in scenario["responses"]}
+    answers = {response["prompt"]: response["answer"] for response in scenario["responses"]}
     learners = scenario["learners"]
     think = float(scenario.get("think_seconds", 0.0))
     turns = itertools.count()
@@ -160,7 +160,9 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
         if status != 201:
             return f"start {status}: {content[:200]!r}"
         attempt = json.loads(content)
-        body = json.dumps({"responses": [answers[item["id"]] for item in attempt["items"]]}).encode()
+        body = json.dumps(
+            {"responses": [{"item_id": item["id"], "answer": answers[item["prompt"]]} for item in attempt["items"]]}
+        ).encode()
         if think:
             await asyncio.sleep(think)  # the learner answering
         began = time.perf_counter()
