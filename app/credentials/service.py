@@ -89,9 +89,10 @@ def issue(
         issued_at=now,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
     )
-    record.document = jose.claims_for(document)
-    session.flush()  # stored unsigned before it is signed
-    record.jwt, record.kid = keystore.sign(record.document)
+    claims = jose.claims_for(document)
+    # Signed before it is written: the transaction stores document and signature in one UPDATE.
+    record.jwt, record.kid = keystore.sign(claims)
+    record.document = claims
     session.flush()
     return record
 
