@@ -152,8 +152,9 @@ SEEN_ATTEMPTS = 50  # how far back a retake looks for items already shown (the p
 
 
 def _check_retake_policy(
-    session: Session, assessment: Assessment, count: int, last: Attempt | None, now: dt.datetime
+    session: Session, assessment: Assessment, count: int, last: Any | None, now: dt.datetime
 ) -> None:
+    """`last`: the learner's latest attempt (a row with id, started_at and expires_at), None if none."""
     if assessment.max_attempts is not None and count >= assessment.max_attempts:
         raise Conflict(
             f"All {assessment.max_attempts} allowed attempts on this assessment are used.", code="attempts_exhausted"
@@ -196,12 +197,14 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
     if assessment.status != "published":
         raise NotFound("No such assessment.")
     mine = (Attempt.assessment_id == assessment.id, Attempt.learner_id == learner_id)
-    count = session.scalar(select(func.count()).select_from(Attempt).where(*mine)) or 0
-    recent = list(
-        session.scalars(
-            select(Attempt).where(*mine).order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(SEEN_ATTEMPTS)
-        )
-    )
+    # Only the columns used (no ORM objects); the count is asked only when the window is full.
+    recent = session.execute(
+        select(Attempt.id, Attempt.item_ids, Attempt.started_at, Attempt.expires_at)
+        .where(*mine).order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(SEEN_ATTEMPTS)
+    ).all()
+    count = len(recent)
+    if count >= SEEN_ATTEMPTS:
+        count = session.scalar(select(func.count()).select_from(Attempt).where(*mine)) or 0
     _check_retake_policy(session, assessment, count, recent[0] if recent else None, now)
     attempts_ago: dict[str, int] = {}
     for position, earlier in enumerate(recent, start=1):
@@ -219,9 +222,10 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         started_at=now,
         expires_at=now + dt.timedelta(seconds=assessment.time_limit_seconds),
     )
+    session.add(attempt)
     try:
-        with session.begin_nested():
-            session.add(attempt)
+        # No savepoint: a conflict ends the request, and its transaction is rolled back whole.
+        session.flush()
     except IntegrityError:
         raise Conflict("Another attempt was started at the same moment; try again.", code="attempt_conflict") from None
     return attempt
@@ -322,10 +326,11 @@ def grade_view(
 
 
 def attempt_json(
-    session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime, *, admin: bool, settings: Settings
+    session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime, *, admin: bool, settings: Settings,
+    just_started: bool = False,
 ) -> dict[str, Any]:
     """The attempt under its opaque item ids; admins also see keys and per-item scores."""
-    grade = grade_of(session, attempt.id)
+    grade = None if just_started else grade_of(session, attempt.id)
     if grade is not None:
         status = "graded"
         credential_id = session.scalar(select(Credential.id).where(Credential.attempt_id == attempt.id))
