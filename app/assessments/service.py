@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 import rfc8785
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -149,6 +149,17 @@ def publish(session: Session, assessment: Assessment, now: dt.datetime) -> Asses
 
 
 SEEN_ATTEMPTS = 50  # how far back a retake looks for items already shown (the pool is used up long before)
+# Hot statements, built once (executing the same object again reuses its compiled form and cache key).
+_MY_ATTEMPTS = (
+    Attempt.assessment_id == bindparam("assessment_id"), Attempt.learner_id == bindparam("learner_id")
+)
+_RECENT_ATTEMPTS = (  # only the columns used: no ORM objects
+    select(Attempt.id, Attempt.item_ids, Attempt.started_at, Attempt.expires_at)
+    .where(*_MY_ATTEMPTS).order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(SEEN_ATTEMPTS)
+)
+_ATTEMPT_COUNT = select(func.count()).select_from(Attempt).where(*_MY_ATTEMPTS)
+_GRADE_OF = select(Grade).where(Grade.attempt_id == bindparam("attempt_id"))
+_VOIDED_ITEMS = select(Amendment.item_id).where(Amendment.assessment_id == bindparam("assessment_id"))
 
 
 def _check_retake_policy(
@@ -196,15 +207,12 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         raise Conflict("A newer version of this assessment replaces it.", code="assessment_superseded")
     if assessment.status != "published":
         raise NotFound("No such assessment.")
-    mine = (Attempt.assessment_id == assessment.id, Attempt.learner_id == learner_id)
-    # Only the columns used (no ORM objects); the count is asked only when the window is full.
-    recent = session.execute(
-        select(Attempt.id, Attempt.item_ids, Attempt.started_at, Attempt.expires_at)
-        .where(*mine).order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(SEEN_ATTEMPTS)
-    ).all()
+    mine = {"assessment_id": assessment.id, "learner_id": learner_id}
+    # The count is asked only when the window of recent attempts is full.
+    recent = session.execute(_RECENT_ATTEMPTS, mine).all()
     count = len(recent)
     if count >= SEEN_ATTEMPTS:
-        count = session.scalar(select(func.count()).select_from(Attempt).where(*mine)) or 0
+        count = session.scalar(_ATTEMPT_COUNT, mine) or 0
     _check_retake_policy(session, assessment, count, recent[0] if recent else None, now)
     attempts_ago: dict[str, int] = {}
     for position, earlier in enumerate(recent, start=1):
@@ -240,7 +248,7 @@ def get_attempt(session: Session, attempt_id: str, principal: Principal) -> Atte
 
 
 def grade_of(session: Session, attempt_id: str) -> Grade | None:
-    return session.scalars(select(Grade).where(Grade.attempt_id == attempt_id)).first()
+    return session.scalars(_GRADE_OF, {"attempt_id": attempt_id}).first()
 
 
 def graded_item_scores(session: Session, assessment_id: str) -> list[list[dict[str, Any]]]:
@@ -307,7 +315,7 @@ def learner_sees_items(
 
 def voided_items(session: Session, assessment_id: str) -> list[str]:
     """Items of an assessment voided by amendments, sorted."""
-    return sorted(session.scalars(select(Amendment.item_id).where(Amendment.assessment_id == assessment_id)))
+    return sorted(session.scalars(_VOIDED_ITEMS, {"assessment_id": assessment_id}))
 
 
 def grade_view(

@@ -32,14 +32,26 @@ def list_url(base_url: str, list_id: str) -> str:
     return f"{base_url}/v1/status-lists/{list_id}"
 
 
-def _oldest_with_room(purpose: str) -> Any:
-    return (
-        select(StatusList.id)
-        .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
-        .order_by(StatusList.created_at, StatusList.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+# Built once: a statement object executed again reuses its compiled form and cache key.
+_OLDEST_WITH_ROOM = (
+    select(StatusList.id)
+    .where(StatusList.purpose == bindparam("wanted_purpose"), StatusList.allocated < StatusList.capacity)
+    .order_by(StatusList.created_at, StatusList.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_RESERVE_SLOT = (
+    update(StatusList)
+    .where(StatusList.id == _OLDEST_WITH_ROOM)
+    .values(allocated=StatusList.allocated + 1)
+    .returning(StatusList.id, StatusList.length)
+)
+_ENTRY_STATEMENTS = {
+    dialect: insert_for(StatusEntry)
+    .on_conflict_do_nothing(index_elements=["list_id", "status_index"])
+    .returning(StatusEntry.id)
+    for dialect, insert_for in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 def _reserve(connection: Connection, purpose: str, now: dt.datetime, capacity: int) -> tuple[str, int]:
@@ -48,12 +60,7 @@ def _reserve(connection: Connection, purpose: str, now: dt.datetime, capacity: i
     One UPDATE .. RETURNING (and an INSERT when every list is full), on whatever connection is given: the
     caller makes sure nobody else reserves at the same time.
     """
-    row = connection.execute(
-        update(StatusList)
-        .where(StatusList.id == _oldest_with_room(purpose))
-        .values(allocated=StatusList.allocated + 1)
-        .returning(StatusList.id, StatusList.length)
-    ).first()
+    row = connection.execute(_RESERVE_SLOT, {"wanted_purpose": purpose}).first()
     if row is not None:
         return row.id, row.length
     list_id = new_id()
@@ -106,18 +113,15 @@ def allocate(
         # SQLite: every write transaction holds the database's one write lock (BEGIN IMMEDIATE), across
         # processes too, so the request's own transaction reserves alone.
         list_id, length = _reserve(session.connection(), purpose, now, capacity)
-    insert_entry = (pg_insert if bind.dialect.name == "postgresql" else sqlite_insert)(StatusEntry)
+    insert_entry = _ENTRY_STATEMENTS[bind.dialect.name]
+    connection = session.connection()
     for _ in range(MAX_DRAWS):
         index = secrets.randbelow(length)
         # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
-        entry_id = session.execute(
-            insert_entry.values(
-                id=new_id(), list_id=list_id, status_index=index, credential_id=credential_id,
-                purpose=purpose, is_set=False, updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["list_id", "status_index"])
-            .returning(StatusEntry.id)
-        ).scalar_one_or_none()
+        entry_id = connection.execute(insert_entry, {
+            "id": new_id(), "list_id": list_id, "status_index": index, "credential_id": credential_id,
+            "purpose": purpose, "is_set": False, "updated_at": now,
+        }).scalar_one_or_none()
         if entry_id is not None:
             return Allocation(list_id=list_id, status_index=index, purpose=purpose)
     raise ServiceUnavailable("Could not find a free status list index; try again.")
