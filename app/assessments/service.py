@@ -10,7 +10,9 @@ import secrets
 from typing import Any
 
 import rfc8785
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from app.auth.service import Principal
 from app.config import Settings
 from app.credentials import service as credentials_service
 from app.credentials.models import Credential
+from app.db import new_id
 from app.errors import Conflict, NotFound, Unprocessable
 from app.grading import rubric as grading
 from app.keys.keystore import FileKeyStore
@@ -159,6 +162,13 @@ _RECENT_ATTEMPTS = (  # only the columns used: no ORM objects
 )
 _ATTEMPT_COUNT = select(func.count()).select_from(Attempt).where(*_MY_ATTEMPTS)
 _GRADE_OF = select(Grade).where(Grade.attempt_id == bindparam("attempt_id"))
+_INSERT_GRADE = {
+    dialect: insert_for(Grade).on_conflict_do_nothing(index_elements=["attempt_id"]).returning(Grade.id)
+    for dialect, insert_for in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_STORE_RESPONSE = update(Grade).where(Grade.id == bindparam("grade_id")).values(
+    response_body=bindparam("response_body")
+)
 _VOIDED_ITEMS = select(Amendment.item_id).where(Amendment.assessment_id == bindparam("assessment_id"))
 
 
@@ -414,6 +424,7 @@ def submit(
         responses = [{**response, "item_id": item_of[response["item_id"]]} for response in responses]
         scores["items"] = [{**entry, "item_id": item_of[entry["item_id"]]} for entry in scores["items"]]
     grade = Grade(
+        id=new_id(),
         attempt_id=attempt.id,
         responses=responses,
         voided_items=voided,
@@ -423,14 +434,17 @@ def submit(
         graded_at=now,
     )
     grade.set_result(scores)
-    try:
-        with session.begin_nested():
-            session.add(grade)
-    except IntegrityError:
-        # A concurrent submit graded it first (the unique attempt_id said so).
+    # One INSERT .. ON CONFLICT DO NOTHING (no savepoint, no unit of work): nothing inserted means a
+    # concurrent submit graded it first (the unique attempt_id said so). The object stays out of the session.
+    connection = session.connection()
+    inserted = connection.execute(
+        _INSERT_GRADE[connection.dialect.name],
+        {column.key: getattr(grade, column.key) for column in Grade.__table__.columns},
+    ).scalar_one_or_none()
+    if inserted is None:
         winner = grade_of(session, attempt.id)
         if winner is None:
-            raise
+            raise Conflict("Another submit of this attempt is under way; try again.", code="already_submitted")
         return _replay_or_refuse(winner, idempotency_key, request_hash)
     credential_id = None
     if result.passed:
@@ -444,5 +458,5 @@ def submit(
     view = grade_view(session, settings, assessment, attempt, grade, credential_id, now, admin=False)
     body = json.dumps(view, separators=(",", ":"))
     grade.response_body = body
-    session.flush()
+    connection.execute(_STORE_RESPONSE, {"grade_id": grade.id, "response_body": body})
     return body.encode()
