@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 import rfc8785
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -231,6 +231,7 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
     seed = secrets.randbelow(2**31)
     item_ids = freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, attempts_ago)
     attempt = Attempt(
+        id=new_id(),
         assessment_id=assessment.id,
         learner_id=learner_id,
         seed=seed,
@@ -240,10 +241,12 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         started_at=now,
         expires_at=now + dt.timedelta(seconds=assessment.time_limit_seconds),
     )
-    session.add(attempt)
     try:
-        # No savepoint: a conflict ends the request, and its transaction is rolled back whole.
-        session.flush()
+        # One Core INSERT (the object stays out of the session); no savepoint: a conflict ends the request,
+        # and its transaction is rolled back whole.
+        session.connection().execute(
+            insert(Attempt), {column.key: getattr(attempt, column.key) for column in Attempt.__table__.columns}
+        )
     except IntegrityError:
         raise Conflict("Another attempt was started at the same moment; try again.", code="attempt_conflict") from None
     return attempt

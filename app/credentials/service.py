@@ -52,12 +52,9 @@ def issue(
     connection.execute(insert(Credential), {
         column.key: getattr(record, column.key) for column in Credential.__table__.columns
     })
-    entries = [
-        status_lists.allocate(
-            session, credential_id=credential_id, purpose=purpose, now=now, capacity=settings.status_list_capacity
-        )
-        for purpose in status_lists.PURPOSES
-    ]
+    entries = status_lists.allocate(
+        session, credential_id=credential_id, now=now, capacity=settings.status_list_capacity
+    )
     valid_days = assessment.rubric.get("credential_valid_days")
     document = builder.build_credential(
         credential_id=credential_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ _RESERVE_SLOT = (
     .values(allocated=StatusList.allocated + 1)
     .returning(StatusList.id, StatusList.length)
 )
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _ENTRY_STATEMENTS = {
     dialect: insert_for(StatusEntry)
     .on_conflict_do_nothing(index_elements=["list_id", "status_index"])
@@ -70,8 +72,11 @@ def _reserve(connection: Connection, purpose: str, now: dt.datetime, capacity: i
     return list_id, LIST_LENGTH
 
 
-def _reserve_apart(engine: Engine, purpose: str, now: dt.datetime, capacity: int) -> tuple[str, int]:
-    """The reservation for PostgreSQL, in a short transaction of its own under a lock on the purpose.
+def _reserve_apart(
+    engine: Engine, purposes: Sequence[str], now: dt.datetime, capacity: int
+) -> list[tuple[str, int]]:
+    """The reservations for PostgreSQL, in one short transaction of their own under a lock on each purpose
+    (taken in the order given, which is always PURPOSES order, so two issuances never wait on each other).
 
     In the request's transaction a new list would stay invisible to every other uncommitted issuance,
     each of which would then open a list of its own; and the reserved row would stay locked until the
@@ -79,8 +84,11 @@ def _reserve_apart(engine: Engine, purpose: str, now: dt.datetime, capacity: int
     A request that then fails leaves its slot counted but unused: the list fills a little short of capacity.
     """
     with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(purpose)})
-        return _reserve(connection, purpose, now, capacity)
+        reserved = []
+        for purpose in purposes:
+            connection.execute(_ADVISORY_LOCK, {"key": _lock_key(purpose)})
+            reserved.append(_reserve(connection, purpose, now, capacity))
+        return reserved
 
 
 def _lock_key(purpose: str) -> int:
@@ -99,32 +107,38 @@ class Allocation:
 
 
 def allocate(
-    session: Session, *, credential_id: str, purpose: str, now: dt.datetime, capacity: int = LIST_CAPACITY
-) -> Allocation:
-    """An entry at a random free index (not issue order, so an index says nothing about when).
+    session: Session, *, credential_id: str, purposes: Sequence[str] = PURPOSES, now: dt.datetime,
+    capacity: int = LIST_CAPACITY,
+) -> list[Allocation]:
+    """An entry for each purpose at a random free index (not issue order, so an index says nothing about when).
 
     Lists fill in turn, the next opening only when the last is full, so every credential hides among many.
     """
     bind = session.get_bind()
+    connection = session.connection()
     if bind.dialect.name == "postgresql":
         assert isinstance(bind, Engine)
-        list_id, length = _reserve_apart(bind, purpose, now, capacity)
+        reserved = _reserve_apart(bind, purposes, now, capacity)
     else:
         # SQLite: every write transaction holds the database's one write lock (BEGIN IMMEDIATE), across
         # processes too, so the request's own transaction reserves alone.
-        list_id, length = _reserve(session.connection(), purpose, now, capacity)
+        reserved = [_reserve(connection, purpose, now, capacity) for purpose in purposes]
     insert_entry = _ENTRY_STATEMENTS[bind.dialect.name]
-    connection = session.connection()
-    for _ in range(MAX_DRAWS):
-        index = secrets.randbelow(length)
-        # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
-        entry_id = connection.execute(insert_entry, {
-            "id": new_id(), "list_id": list_id, "status_index": index, "credential_id": credential_id,
-            "purpose": purpose, "is_set": False, "updated_at": now,
-        }).scalar_one_or_none()
-        if entry_id is not None:
-            return Allocation(list_id=list_id, status_index=index, purpose=purpose)
-    raise ServiceUnavailable("Could not find a free status list index; try again.")
+    allocations = []
+    for purpose, (list_id, length) in zip(purposes, reserved, strict=True):
+        for _ in range(MAX_DRAWS):
+            index = secrets.randbelow(length)
+            # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
+            entry_id = connection.execute(insert_entry, {
+                "id": new_id(), "list_id": list_id, "status_index": index, "credential_id": credential_id,
+                "purpose": purpose, "is_set": False, "updated_at": now,
+            }).scalar_one_or_none()
+            if entry_id is not None:
+                allocations.append(Allocation(list_id=list_id, status_index=index, purpose=purpose))
+                break
+        else:
+            raise ServiceUnavailable("Could not find a free status list index; try again.")
+    return allocations
 
 
 def set_status(
