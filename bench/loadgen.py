@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -151,6 +152,10 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
     answers = {response["prompt"]: response["answer"] for response in scenario["responses"]}
     learners = scenario["learners"]
     think = float(scenario.get("think_seconds", 0.0))
+    # "fixed": every learner takes exactly `think` s (they stay in step, arriving in waves); "exponential":
+    # a random time with that mean, seeded per connection (independent learners, arrivals close to Poisson).
+    random_think = scenario.get("think_distribution", "fixed") == "exponential"
+    think_rngs: dict[int, random.Random] = {}
     turns = itertools.count()
 
     async def operation(worker: int) -> str | None:
@@ -164,7 +169,10 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
             {"responses": [{"item_id": item["id"], "answer": answers[item["prompt"]]} for item in attempt["items"]]}
         ).encode()
         if think:
-            await asyncio.sleep(think)  # the learner answering
+            if worker not in think_rngs:
+                think_rngs[worker] = random.Random(worker)
+            # the learner answering
+            await asyncio.sleep(think_rngs[worker].expovariate(1 / think) if random_think else think)
         began = time.perf_counter()
         status, content = await engine.request(
             worker, "POST", f"/v1/attempts/{attempt['id']}/submit", {**headers, "Content-Type": "application/json"},
