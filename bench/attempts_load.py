@@ -210,7 +210,8 @@ def run(quick: bool = False, only: str | None = None) -> BenchResult:
     notes.append(
         f"'{THINK_SECONDS:g} s to answer': every learner answers in exactly {THINK_SECONDS:g} s, so learners stay "
         f"in step and submits arrive in waves; '{THINK_SECONDS:g} s mean, random': answering times are "
-        "exponential with that mean (seeded), as independent learners would be."
+        "exponential with that mean (seeded; capped at 4 s, under uvicorn's 5 s keep-alive), as independent "
+        "learners would be."
     )
     notes.append(
         f"Server pinned to CPU {SERVER_CPUS}, load generator (the raw asyncio client of bench.loadgen) and wrk to "

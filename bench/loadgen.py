@@ -153,7 +153,7 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
     learners = scenario["learners"]
     think = float(scenario.get("think_seconds", 0.0))
     # "fixed": every learner takes exactly `think` s (they stay in step, arriving in waves); "exponential":
-    # a random time with that mean, seeded per connection (independent learners, arrivals close to Poisson).
+    # a random time with about that mean, seeded per connection (independent learners, arrivals close to Poisson).
     random_think = scenario.get("think_distribution", "fixed") == "exponential"
     think_rngs: dict[int, random.Random] = {}
     turns = itertools.count()
@@ -172,7 +172,8 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
             if worker not in think_rngs:
                 think_rngs[worker] = random.Random(worker)
             # the learner answering
-            await asyncio.sleep(think_rngs[worker].expovariate(1 / think) if random_think else think)
+            # (capped at 4 s: the client keeps its connection, which uvicorn closes after 5 s idle)
+            await asyncio.sleep(min(think_rngs[worker].expovariate(1 / think), 4.0) if random_think else think)
         began = time.perf_counter()
         status, content = await engine.request(
             worker, "POST", f"/v1/attempts/{attempt['id']}/submit", {**headers, "Content-Type": "application/json"},
