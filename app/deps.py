@@ -17,15 +17,17 @@ from app.errors import Forbidden, Unauthorized, Unprocessable
 from app.keys.keystore import FileKeyStore
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in a worker thread,
+# a thread hand-off per dependency per request for what takes a microsecond.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_keystore(request: Request) -> FileKeyStore:
+async def get_keystore(request: Request) -> FileKeyStore:
     return request.app.state.keystore  # type: ignore[no-any-return]
 
 
-def get_clock() -> dt.datetime:
+async def get_clock() -> dt.datetime:
     """Now, in UTC; tests override this to move time."""
     return dt.datetime.now(dt.UTC)
 
@@ -52,13 +54,13 @@ def get_principal(request: Request, session: SessionDep, now: ClockDep) -> auth_
 CurrentPrincipal = Annotated[auth_service.Principal, Depends(get_principal)]
 
 
-def require_admin(principal: CurrentPrincipal) -> auth_service.Principal:
+async def require_admin(principal: CurrentPrincipal) -> auth_service.Principal:
     if not principal.is_admin:
         raise Forbidden("This needs an admin API key.")
     return principal
 
 
-def require_learner(principal: CurrentPrincipal) -> auth_service.Principal:
+async def require_learner(principal: CurrentPrincipal) -> auth_service.Principal:
     if principal.role != "learner" or principal.learner_id is None:
         raise Forbidden("This needs a learner API key.")
     return principal
@@ -68,7 +70,7 @@ AdminOnly = Annotated[auth_service.Principal, Depends(require_admin)]
 CurrentLearner = Annotated[auth_service.Principal, Depends(require_learner)]
 
 
-def get_audit_trail(
+async def get_audit_trail(
     principal: CurrentPrincipal, session: SessionDep, now: ClockDep,
     reason: Annotated[str | None, Header(
         alias="X-Audit-Reason", max_length=1000,

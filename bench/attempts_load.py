@@ -172,13 +172,21 @@ def run(quick: bool = False, only: str | None = None) -> BenchResult:
                 paced = run_load(server, {**scenario, "think_seconds": THINK_SECONDS}, concurrency=CONCURRENCY,
                                  warmup=warmup, duration=duration, engine="raw", client_prefix=client)
                 checked(server, paced, f"paced attempts on {backend}, {workers} worker(s)")
+                spread = run_load(
+                    server, {**scenario, "think_seconds": THINK_SECONDS, "think_distribution": "exponential"},
+                    concurrency=CONCURRENCY, warmup=warmup, duration=duration, engine="raw", client_prefix=client,
+                )
+                checked(server, spread, f"randomly paced attempts on {backend}, {workers} worker(s)")
                 health = run_load(server, request_scenario("GET", "/health", expect_substring='"ok"'),
                                   concurrency=CONCURRENCY, warmup=1.0, duration=duration / 2, engine="raw",
                                   client_prefix=client)
                 checked(server, health, f"/health on {backend}, {workers} worker(s)")
                 ceiling = wrk_health(server)
             label = f"{backend}, {workers} worker{'s' if workers > 1 else ''}"
-            for mode, result in (("no pause", attempts), (f"{THINK_SECONDS:g} s to answer", paced)):
+            for mode, result in (
+                ("no pause", attempts), (f"{THINK_SECONDS:g} s to answer", paced),
+                (f"{THINK_SECONDS:g} s mean, random", spread),
+            ):
                 submit = result.phases.get("submit", {})
                 submit_p99 = submit.get("p99_ms", float("nan"))
                 rows.append([
@@ -198,6 +206,12 @@ def run(quick: bool = False, only: str | None = None) -> BenchResult:
         f"Closed loop: {CONCURRENCY} learners each start an attempt and submit it all-correct (a credential is "
         "issued) with no pause, so the queue is always full: by Little's law the mean time of a request is "
         f"{CONCURRENCY} ÷ (2 × attempts/s). Submit latency is measured from its request to its answer."
+    )
+    notes.append(
+        f"'{THINK_SECONDS:g} s to answer': every learner answers in exactly {THINK_SECONDS:g} s, so learners stay "
+        f"in step and submits arrive in waves; '{THINK_SECONDS:g} s mean, random': answering times are "
+        "exponential with that mean (seeded; capped at 4 s, under uvicorn's 5 s keep-alive), as independent "
+        "learners would be."
     )
     notes.append(
         f"Server pinned to CPU {SERVER_CPUS}, load generator (the raw asyncio client of bench.loadgen) and wrk to "

@@ -274,17 +274,21 @@ class Api:
 
     @staticmethod
     def correct_responses(assessment: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"item_id": item["id"], "answer": item["answer"]} for item in assessment["items"]]
+        """Right answers keyed by prompt: attempts show items under opaque ids of their own."""
+        return [{"prompt": item["prompt"], "answer": item["answer"]} for item in assessment["items"]]
 
     def earn_credential(self) -> dict[str, Any]:
         """Learner, published assessment, attempt, all-correct submit; the credential as GET returns it."""
         learner = self.new_learner()
         assessment = self.new_assessment()
         attempt = self._call("POST", f"/v1/assessments/{assessment['id']}/attempts", 201, headers=learner)
-        answers = {response["item_id"]: response for response in self.correct_responses(assessment)}
+        answers = {response["prompt"]: response["answer"] for response in self.correct_responses(assessment)}
         grade = self._call(
             "POST", f"/v1/attempts/{attempt['id']}/submit", 200,
-            json={"responses": [answers[item["id"]] for item in attempt["items"]]}, headers=learner,
+            json={"responses": [
+                {"item_id": item["id"], "answer": answers[item["prompt"]]} for item in attempt["items"]
+            ]},
+            headers=learner,
         )
         if not grade.get("credential_id"):
             raise RuntimeError(f"an all-correct submit earned no credential: {grade}")

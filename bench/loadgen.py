@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -148,9 +149,13 @@ def request_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
 
 def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
     start_path = f"/v1/assessments/{scenario['assessment_id']}/attempts"
-    answers = {response["item_id"]: response for response in scenario["responses"]}
+    answers = {response["prompt"]: response["answer"] for response in scenario["responses"]}
     learners = scenario["learners"]
     think = float(scenario.get("think_seconds", 0.0))
+    # "fixed": every learner takes exactly `think` s (they stay in step, arriving in waves); "exponential":
+    # a random time with about that mean, seeded per connection (independent learners, arrivals close to Poisson).
+    random_think = scenario.get("think_distribution", "fixed") == "exponential"
+    think_rngs: dict[int, random.Random] = {}
     turns = itertools.count()
 
     async def operation(worker: int) -> str | None:
@@ -160,9 +165,15 @@ def issuance_operation(engine: Engine, scenario: dict[str, Any]) -> Operation:
         if status != 201:
             return f"start {status}: {content[:200]!r}"
         attempt = json.loads(content)
-        body = json.dumps({"responses": [answers[item["id"]] for item in attempt["items"]]}).encode()
+        body = json.dumps(
+            {"responses": [{"item_id": item["id"], "answer": answers[item["prompt"]]} for item in attempt["items"]]}
+        ).encode()
         if think:
-            await asyncio.sleep(think)  # the learner answering
+            if worker not in think_rngs:
+                think_rngs[worker] = random.Random(worker)
+            # the learner answering
+            # (capped at 4 s: the client keeps its connection, which uvicorn closes after 5 s idle)
+            await asyncio.sleep(min(think_rngs[worker].expovariate(1 / think), 4.0) if random_think else think)
         began = time.perf_counter()
         status, content = await engine.request(
             worker, "POST", f"/v1/attempts/{attempt['id']}/submit", {**headers, "Content-Type": "application/json"},

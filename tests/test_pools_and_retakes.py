@@ -7,6 +7,7 @@ import datetime as dt
 from fastapi.testclient import TestClient
 
 from app.assessments.freeze import draw_items
+from app.assessments.service import SEEN_ATTEMPTS
 from app.deps import get_clock
 from tests.factories import ADMIN, correct_responses, keyed, new_assessment, new_learner, start
 
@@ -75,3 +76,14 @@ def test_max_attempts_and_cooldown(client: TestClient) -> None:
     finally:
         client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
     assert third.status_code == 409 and third.json()["error"] == "attempts_exhausted"
+
+
+def test_max_attempts_counts_beyond_the_attempts_a_retake_looks_back_on(client: TestClient) -> None:
+    # A start reads only the last SEEN_ATTEMPTS attempts for seen items; the cap still counts every attempt.
+    allowed = SEEN_ATTEMPTS + 2
+    assessment = new_assessment(client, item_count=3, max_attempts=allowed, retake_cooldown_seconds=0)
+    learner = new_learner(client)
+    for _ in range(allowed):
+        start(client, assessment, learner)
+    refused = client.post(f"/v1/assessments/{assessment['id']}/attempts", headers=learner["headers"])
+    assert refused.status_code == 409 and refused.json()["error"] == "attempts_exhausted"

@@ -267,7 +267,9 @@ def start_attempt(
     assessment = service.get_assessment(session, assessment_id, principal)
     assert principal.learner_id is not None
     attempt = service.start_attempt(session, assessment, principal.learner_id, now)
-    return AttemptOut(**service.attempt_json(session, attempt, assessment, now, admin=False, settings=settings))
+    return AttemptOut(**service.attempt_json(
+        session, attempt, assessment, now, admin=False, settings=settings, just_started=True
+    ))
 
 
 @router.get(

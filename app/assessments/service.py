@@ -10,7 +10,9 @@ import secrets
 from typing import Any
 
 import rfc8785
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from app.auth.service import Principal
 from app.config import Settings
 from app.credentials import service as credentials_service
 from app.credentials.models import Credential
+from app.db import new_id
 from app.errors import Conflict, NotFound, Unprocessable
 from app.grading import rubric as grading
 from app.keys.keystore import FileKeyStore
@@ -149,11 +152,30 @@ def publish(session: Session, assessment: Assessment, now: dt.datetime) -> Asses
 
 
 SEEN_ATTEMPTS = 50  # how far back a retake looks for items already shown (the pool is used up long before)
+# Hot statements, built once (executing the same object again reuses its compiled form and cache key).
+_MY_ATTEMPTS = (
+    Attempt.assessment_id == bindparam("assessment_id"), Attempt.learner_id == bindparam("learner_id")
+)
+_RECENT_ATTEMPTS = (  # only the columns used: no ORM objects
+    select(Attempt.id, Attempt.item_ids, Attempt.started_at, Attempt.expires_at)
+    .where(*_MY_ATTEMPTS).order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(SEEN_ATTEMPTS)
+)
+_ATTEMPT_COUNT = select(func.count()).select_from(Attempt).where(*_MY_ATTEMPTS)
+_GRADE_OF = select(Grade).where(Grade.attempt_id == bindparam("attempt_id"))
+_INSERT_GRADE = {
+    dialect: insert_for(Grade).on_conflict_do_nothing(index_elements=["attempt_id"]).returning(Grade.id)
+    for dialect, insert_for in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_STORE_RESPONSE = update(Grade).where(Grade.id == bindparam("grade_id")).values(
+    response_body=bindparam("response_body")
+)
+_VOIDED_ITEMS = select(Amendment.item_id).where(Amendment.assessment_id == bindparam("assessment_id"))
 
 
 def _check_retake_policy(
-    session: Session, assessment: Assessment, count: int, last: Attempt | None, now: dt.datetime
+    session: Session, assessment: Assessment, count: int, last: Any | None, now: dt.datetime
 ) -> None:
+    """`last`: the learner's latest attempt (a row with id, started_at and expires_at), None if none."""
     if assessment.max_attempts is not None and count >= assessment.max_attempts:
         raise Conflict(
             f"All {assessment.max_attempts} allowed attempts on this assessment are used.", code="attempts_exhausted"
@@ -195,13 +217,12 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         raise Conflict("A newer version of this assessment replaces it.", code="assessment_superseded")
     if assessment.status != "published":
         raise NotFound("No such assessment.")
-    mine = (Attempt.assessment_id == assessment.id, Attempt.learner_id == learner_id)
-    count = session.scalar(select(func.count()).select_from(Attempt).where(*mine)) or 0
-    recent = list(
-        session.scalars(
-            select(Attempt).where(*mine).order_by(Attempt.started_at.desc(), Attempt.id.desc()).limit(SEEN_ATTEMPTS)
-        )
-    )
+    mine = {"assessment_id": assessment.id, "learner_id": learner_id}
+    # The count is asked only when the window of recent attempts is full.
+    recent = session.execute(_RECENT_ATTEMPTS, mine).all()
+    count = len(recent)
+    if count >= SEEN_ATTEMPTS:
+        count = session.scalar(_ATTEMPT_COUNT, mine) or 0
     _check_retake_policy(session, assessment, count, recent[0] if recent else None, now)
     attempts_ago: dict[str, int] = {}
     for position, earlier in enumerate(recent, start=1):
@@ -210,6 +231,7 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
     seed = secrets.randbelow(2**31)
     item_ids = freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, attempts_ago)
     attempt = Attempt(
+        id=new_id(),
         assessment_id=assessment.id,
         learner_id=learner_id,
         seed=seed,
@@ -220,8 +242,11 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         expires_at=now + dt.timedelta(seconds=assessment.time_limit_seconds),
     )
     try:
-        with session.begin_nested():
-            session.add(attempt)
+        # One Core INSERT (the object stays out of the session); no savepoint: a conflict ends the request,
+        # and its transaction is rolled back whole.
+        session.connection().execute(
+            insert(Attempt), {column.key: getattr(attempt, column.key) for column in Attempt.__table__.columns}
+        )
     except IntegrityError:
         raise Conflict("Another attempt was started at the same moment; try again.", code="attempt_conflict") from None
     return attempt
@@ -236,7 +261,7 @@ def get_attempt(session: Session, attempt_id: str, principal: Principal) -> Atte
 
 
 def grade_of(session: Session, attempt_id: str) -> Grade | None:
-    return session.scalars(select(Grade).where(Grade.attempt_id == attempt_id)).first()
+    return session.scalars(_GRADE_OF, {"attempt_id": attempt_id}).first()
 
 
 def graded_item_scores(session: Session, assessment_id: str) -> list[list[dict[str, Any]]]:
@@ -303,7 +328,7 @@ def learner_sees_items(
 
 def voided_items(session: Session, assessment_id: str) -> list[str]:
     """Items of an assessment voided by amendments, sorted."""
-    return sorted(session.scalars(select(Amendment.item_id).where(Amendment.assessment_id == assessment_id)))
+    return sorted(session.scalars(_VOIDED_ITEMS, {"assessment_id": assessment_id}))
 
 
 def grade_view(
@@ -322,10 +347,11 @@ def grade_view(
 
 
 def attempt_json(
-    session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime, *, admin: bool, settings: Settings
+    session: Session, attempt: Attempt, assessment: Assessment, now: dt.datetime, *, admin: bool, settings: Settings,
+    just_started: bool = False,
 ) -> dict[str, Any]:
     """The attempt under its opaque item ids; admins also see keys and per-item scores."""
-    grade = grade_of(session, attempt.id)
+    grade = None if just_started else grade_of(session, attempt.id)
     if grade is not None:
         status = "graded"
         credential_id = session.scalar(select(Credential.id).where(Credential.attempt_id == attempt.id))
@@ -401,6 +427,7 @@ def submit(
         responses = [{**response, "item_id": item_of[response["item_id"]]} for response in responses]
         scores["items"] = [{**entry, "item_id": item_of[entry["item_id"]]} for entry in scores["items"]]
     grade = Grade(
+        id=new_id(),
         attempt_id=attempt.id,
         responses=responses,
         voided_items=voided,
@@ -410,14 +437,17 @@ def submit(
         graded_at=now,
     )
     grade.set_result(scores)
-    try:
-        with session.begin_nested():
-            session.add(grade)
-    except IntegrityError:
-        # A concurrent submit graded it first (the unique attempt_id said so).
+    # One INSERT .. ON CONFLICT DO NOTHING (no savepoint, no unit of work): nothing inserted means a
+    # concurrent submit graded it first (the unique attempt_id said so). The object stays out of the session.
+    connection = session.connection()
+    inserted = connection.execute(
+        _INSERT_GRADE[connection.dialect.name],
+        {column.key: getattr(grade, column.key) for column in Grade.__table__.columns},
+    ).scalar_one_or_none()
+    if inserted is None:
         winner = grade_of(session, attempt.id)
         if winner is None:
-            raise
+            raise Conflict("Another submit of this attempt is under way; try again.", code="already_submitted")
         return _replay_or_refuse(winner, idempotency_key, request_hash)
     credential_id = None
     if result.passed:
@@ -431,5 +461,5 @@ def submit(
     view = grade_view(session, settings, assessment, attempt, grade, credential_id, now, admin=False)
     body = json.dumps(view, separators=(",", ":"))
     grade.response_body = body
-    session.flush()
+    connection.execute(_STORE_RESPONSE, {"grade_id": grade.id, "response_body": body})
     return body.encode()

@@ -8,8 +8,9 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,14 +72,30 @@ def ensure_admin_key(session: Session, raw_key: str, now: dt.datetime) -> None:
             pass  # another worker or replica starting at the same moment registered it first
 
 
-def is_usable(row: ApiKey, now: dt.datetime) -> bool:
+class _Expiring(Protocol):
+    """A key row, or the columns of one that say whether it still works."""
+
+    @property
+    def revoked_at(self) -> dt.datetime | None: ...
+
+    @property
+    def expires_at(self) -> dt.datetime | None: ...
+
+
+def is_usable(row: _Expiring, now: dt.datetime) -> bool:
     """Neither revoked nor expired at `now`."""
     return row.revoked_at is None and (row.expires_at is None or now < row.expires_at)
 
 
+# Every request asks this: built once, and only the columns needed (no ORM object to build).
+_KEY_BY_HASH = select(
+    ApiKey.id, ApiKey.role, ApiKey.learner_id, ApiKey.label, ApiKey.revoked_at, ApiKey.expires_at
+).where(ApiKey.key_hash == bindparam("key_hash"))
+
+
 def authenticate(session: Session, raw_key: str, now: dt.datetime | None = None) -> Principal | None:
     """The principal of a bearer key, or None if unknown, revoked or expired."""
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key)))
+    row = session.execute(_KEY_BY_HASH, {"key_hash": hash_key(raw_key)}).first()
     if row is None or not is_usable(row, now or dt.datetime.now(dt.UTC)):
         return None
     return Principal(key_id=row.id, role=row.role, learner_id=row.learner_id, label=row.label)

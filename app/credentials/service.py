@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Attempt, Grade
@@ -22,6 +22,11 @@ from app.status_lists import service as status_lists
 
 def issuer_of(settings: Settings) -> builder.Issuer:
     return builder.Issuer(did=settings.issuer_did, name=settings.issuer_name, url=settings.base_url)
+
+
+_STORE_SIGNED = update(Credential).where(Credential.id == bindparam("credential_id")).values(
+    document=bindparam("document"), jwt=bindparam("jwt"), kid=bindparam("kid")
+)
 
 
 def issue(
@@ -41,14 +46,15 @@ def issue(
         id=credential_id, attempt_id=attempt.id, learner_id=learner.id, assessment_id=assessment.id,
         document={}, jwt=None, kid=None, issued_at=now,
     )
-    session.add(record)
-    session.flush()  # the unique attempt_id makes a second credential for this attempt fail here
-    entries = [
-        status_lists.allocate(
-            session, credential_id=credential_id, purpose=purpose, now=now, capacity=settings.status_list_capacity
-        )
-        for purpose in status_lists.PURPOSES
-    ]
+    # Core statements, not the unit of work: the record is built here and stays out of the session.
+    connection = session.connection()
+    # The unique attempt_id makes a second credential for this attempt fail here.
+    connection.execute(insert(Credential), {
+        column.key: getattr(record, column.key) for column in Credential.__table__.columns
+    })
+    entries = status_lists.allocate(
+        session, credential_id=credential_id, now=now, capacity=settings.status_list_capacity
+    )
     valid_days = assessment.rubric.get("credential_valid_days")
     document = builder.build_credential(
         credential_id=credential_id,
@@ -89,10 +95,13 @@ def issue(
         issued_at=now,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
     )
-    record.document = jose.claims_for(document)
-    session.flush()  # stored unsigned before it is signed
-    record.jwt, record.kid = keystore.sign(record.document)
-    session.flush()
+    claims = jose.claims_for(document)
+    # Signed before it is written: the transaction stores document and signature in one UPDATE.
+    record.jwt, record.kid = keystore.sign(claims)
+    record.document = claims
+    connection.execute(_STORE_SIGNED, {
+        "credential_id": credential_id, "document": claims, "jwt": record.jwt, "kid": record.kid
+    })
     return record
 
 

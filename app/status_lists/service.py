@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,56 +33,62 @@ def list_url(base_url: str, list_id: str) -> str:
     return f"{base_url}/v1/status-lists/{list_id}"
 
 
-def _reserve_in_transaction(session: Session, purpose: str, now: dt.datetime, capacity: int) -> tuple[str, int]:
+# Built once: a statement object executed again reuses its compiled form and cache key.
+_OLDEST_WITH_ROOM = (
+    select(StatusList.id)
+    .where(StatusList.purpose == bindparam("wanted_purpose"), StatusList.allocated < StatusList.capacity)
+    .order_by(StatusList.created_at, StatusList.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_RESERVE_SLOT = (
+    update(StatusList)
+    .where(StatusList.id == _OLDEST_WITH_ROOM)
+    .values(allocated=StatusList.allocated + 1)
+    .returning(StatusList.id, StatusList.length)
+)
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_ENTRY_STATEMENTS = {
+    dialect: insert_for(StatusEntry)
+    .on_conflict_do_nothing(index_elements=["list_id", "status_index"])
+    .returning(StatusEntry.id)
+    for dialect, insert_for in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def _reserve(connection: Connection, purpose: str, now: dt.datetime, capacity: int) -> tuple[str, int]:
     """(list id, length) of the oldest list with room, or of a new one, with one slot reserved in it.
 
-    For SQLite: every write transaction holds the database's one write lock (BEGIN IMMEDIATE), across
-    processes too, so what this transaction sees is what there is.
+    One UPDATE .. RETURNING (and an INSERT when every list is full), on whatever connection is given: the
+    caller makes sure nobody else reserves at the same time.
     """
-    candidate = session.scalars(
-        select(StatusList)
-        .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
-        .order_by(StatusList.created_at, StatusList.id)
-        .limit(1)
-    ).first()
-    if candidate is None:
-        candidate = StatusList(purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=0, created_at=now)
-        session.add(candidate)
-    candidate.allocated += 1
-    session.flush()
-    return candidate.id, candidate.length
+    row = connection.execute(_RESERVE_SLOT, {"wanted_purpose": purpose}).first()
+    if row is not None:
+        return row.id, row.length
+    list_id = new_id()
+    connection.execute(insert(StatusList).values(
+        id=list_id, purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=1, created_at=now
+    ))
+    return list_id, LIST_LENGTH
 
 
-def _reserve_apart(engine: Engine, purpose: str, now: dt.datetime, capacity: int) -> tuple[str, int]:
-    """The same, for PostgreSQL, in a short transaction of its own under a lock on the purpose.
+def _reserve_apart(
+    engine: Engine, purposes: Sequence[str], now: dt.datetime, capacity: int
+) -> list[tuple[str, int]]:
+    """The reservations for PostgreSQL, in one short transaction of their own under a lock on each purpose
+    (taken in the order given, which is always PURPOSES order, so two issuances never wait on each other).
 
     In the request's transaction a new list would stay invisible to every other uncommitted issuance,
     each of which would then open a list of its own; and the reserved row would stay locked until the
     request commits, one issuance at a time. Committed at once, the reservation is seen by all servers.
     A request that then fails leaves its slot counted but unused: the list fills a little short of capacity.
     """
-    oldest_with_room = (
-        select(StatusList.id)
-        .where(StatusList.purpose == purpose, StatusList.allocated < StatusList.capacity)
-        .order_by(StatusList.created_at, StatusList.id)
-        .limit(1)
-        .scalar_subquery()
-    )
     with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(purpose)})
-        row = connection.execute(
-            update(StatusList)
-            .where(StatusList.id == oldest_with_room)
-            .values(allocated=StatusList.allocated + 1)
-            .returning(StatusList.id, StatusList.length)
-        ).first()
-        if row is not None:
-            return row.id, row.length
-        list_id = new_id()
-        connection.execute(insert(StatusList).values(
-            id=list_id, purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=1, created_at=now
-        ))
-        return list_id, LIST_LENGTH
+        reserved = []
+        for purpose in purposes:
+            connection.execute(_ADVISORY_LOCK, {"key": _lock_key(purpose)})
+            reserved.append(_reserve(connection, purpose, now, capacity))
+        return reserved
 
 
 def _lock_key(purpose: str) -> int:
@@ -89,35 +97,48 @@ def _lock_key(purpose: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+@dataclass(frozen=True)
+class Allocation:
+    """Where a new credential's status entry went (the entry itself is stored, not loaded back)."""
+
+    list_id: str
+    status_index: int
+    purpose: str
+
+
 def allocate(
-    session: Session, *, credential_id: str, purpose: str, now: dt.datetime, capacity: int = LIST_CAPACITY
-) -> StatusEntry:
-    """An entry at a random free index (not issue order, so an index says nothing about when).
+    session: Session, *, credential_id: str, purposes: Sequence[str] = PURPOSES, now: dt.datetime,
+    capacity: int = LIST_CAPACITY,
+) -> list[Allocation]:
+    """An entry for each purpose at a random free index (not issue order, so an index says nothing about when).
 
     Lists fill in turn, the next opening only when the last is full, so every credential hides among many.
     """
     bind = session.get_bind()
+    connection = session.connection()
     if bind.dialect.name == "postgresql":
         assert isinstance(bind, Engine)
-        list_id, length = _reserve_apart(bind, purpose, now, capacity)
+        reserved = _reserve_apart(bind, purposes, now, capacity)
     else:
-        list_id, length = _reserve_in_transaction(session, purpose, now, capacity)
-    insert_entry = (pg_insert if bind.dialect.name == "postgresql" else sqlite_insert)(StatusEntry)
-    for _ in range(MAX_DRAWS):
-        # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
-        entry_id = session.execute(
-            insert_entry.values(
-                id=new_id(), list_id=list_id, status_index=secrets.randbelow(length), credential_id=credential_id,
-                purpose=purpose, is_set=False, updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["list_id", "status_index"])
-            .returning(StatusEntry.id)
-        ).scalar_one_or_none()
-        if entry_id is not None:
-            entry = session.get(StatusEntry, entry_id)
-            assert entry is not None
-            return entry
-    raise ServiceUnavailable("Could not find a free status list index; try again.")
+        # SQLite: every write transaction holds the database's one write lock (BEGIN IMMEDIATE), across
+        # processes too, so the request's own transaction reserves alone.
+        reserved = [_reserve(connection, purpose, now, capacity) for purpose in purposes]
+    insert_entry = _ENTRY_STATEMENTS[bind.dialect.name]
+    allocations = []
+    for purpose, (list_id, length) in zip(purposes, reserved, strict=True):
+        for _ in range(MAX_DRAWS):
+            index = secrets.randbelow(length)
+            # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
+            entry_id = connection.execute(insert_entry, {
+                "id": new_id(), "list_id": list_id, "status_index": index, "credential_id": credential_id,
+                "purpose": purpose, "is_set": False, "updated_at": now,
+            }).scalar_one_or_none()
+            if entry_id is not None:
+                allocations.append(Allocation(list_id=list_id, status_index=index, purpose=purpose))
+                break
+        else:
+            raise ServiceUnavailable("Could not find a free status list index; try again.")
+    return allocations
 
 
 def set_status(
