@@ -63,21 +63,21 @@ def new_id() -> str:
 
 # Requests holding a session at once, per process. The work is CPU-bound under the GIL, so more threads
 # only queue inside the process (and starve its other threads); waiting in the event loop costs nothing.
-DEFAULT_SESSIONS = {"sqlite": 8, "postgresql": 8}
+DEFAULT_SESSIONS = 8
 # Connections beyond the sessions, for work outside requests (status lookups of verify, the job runner).
 SPARE_CONNECTIONS = 8
 DEFAULT_QUEUE_SECONDS = 60.0
 # An admitted session finds its connection at once; this only bounds the wait of work outside requests.
 POOL_TIMEOUT_SECONDS = 10.0
 
-def create_db_engine(url: str, sessions: int | None = None) -> Engine:
+def create_db_engine(url: str, sessions: int = DEFAULT_SESSIONS) -> Engine:
     """An engine for SQLite (WAL, foreign keys, immediate write locks) or PostgreSQL (psycopg 3).
 
     The pool holds a connection for each admitted session plus spares, so an admitted request never
     waits for a connection that only another request's next step could give back.
     """
     sqlite = url.startswith("sqlite")
-    pool_size = sessions or DEFAULT_SESSIONS["sqlite" if sqlite else "postgresql"]
+    pool_size = sessions
     if sqlite:
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size,
@@ -121,7 +121,7 @@ class Database:
     def __init__(self, url: str, *, sessions: int | None = None, queue_seconds: float = DEFAULT_QUEUE_SECONDS):
         self.url = url
         sqlite = url.startswith("sqlite")
-        self.max_sessions = sessions or DEFAULT_SESSIONS["sqlite" if sqlite else "postgresql"]
+        self.max_sessions = sessions or DEFAULT_SESSIONS
         self.queue_seconds = queue_seconds
         self.engine = create_db_engine(url, self.max_sessions)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

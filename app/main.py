@@ -37,6 +37,7 @@ from app.keys.router import router as keys_router
 from app.keys.signals import install_sighup_reload
 from app.ops.access import AccessMiddleware
 from app.ops.ratelimit import RateLimiter, RateLimitMiddleware, document_429
+from app.ops.responses import send_json_error
 from app.ops.router import router as ops_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
@@ -71,7 +72,7 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _send_error(send, 413, "payload_too_large", f"The body is over {self.limit} bytes.")
+                await send_json_error(send, 413, "payload_too_large", f"The body is over {self.limit} bytes.")
                 return
         received = 0
 
@@ -87,11 +88,6 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
-async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
-    response = JSONResponse({"error": code, "detail": detail}, status_code=status)
-    body = response.body
-    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _validation_detail(exc: RequestValidationError) -> str:

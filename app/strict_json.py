@@ -17,10 +17,10 @@ from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from anyio import to_thread
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge
+from app.ops.responses import send_json_error
 
 __all__ = [
     "MAX_DEPTH", "MAX_SAFE_INTEGER", "DuplicateKeyError", "JsonSyntaxError", "StrictJsonBodies", "StrictJsonError",
@@ -137,10 +137,6 @@ def loads(raw: bytes, *, allow_duplicate_keys: bool = False) -> Any:
     return value
 
 
-async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
-    response = JSONResponse({"error": code, "detail": detail}, status_code=status)
-    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})
 
 
 def _is_json_body(scope: Scope) -> bool:
@@ -175,11 +171,11 @@ class StrictJsonBodies:
         try:
             _check_strings(path)
         except StrictJsonError:
-            await _send_error(send, 404, "not_found", "No resource has that path.")
+            await send_json_error(send, 404, "not_found", "No resource has that path.")
             return
         query: bytes = scope.get("query_string", b"")
         if b"\x00" in unquote_to_bytes(query):
-            await _send_error(send, 422, "validation_error", "A query parameter holds a NUL character.")
+            await send_json_error(send, 422, "validation_error", "A query parameter holds a NUL character.")
             return
         if not _is_json_body(scope):
             await self.app(scope, receive, send)
@@ -194,7 +190,7 @@ class StrictJsonBodies:
                 if not message.get("more_body", False):
                     break
         except PayloadTooLarge as exc:
-            await _send_error(send, 413, exc.code, exc.detail)
+            await send_json_error(send, 413, exc.code, exc.detail)
             return
         body = b"".join(chunks)
         if body and len(body) <= self.route_limits.get(path, len(body)):
@@ -203,7 +199,7 @@ class StrictJsonBodies:
                 # A big body takes Python-level hooks up to ~0.2 s per MB: off the event loop, so others go on.
                 parse() if len(body) <= _INLINE_PARSE_BYTES else await to_thread.run_sync(parse)
             except StrictJsonError as exc:
-                await _send_error(send, 422, "invalid_json", f"The body is not acceptable JSON: {exc}.")
+                await send_json_error(send, 422, "invalid_json", f"The body is not acceptable JSON: {exc}.")
                 return
             except JsonSyntaxError:
                 pass  # the route answers it with its own 422

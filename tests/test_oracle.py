@@ -192,13 +192,7 @@ def test_per_item_feedback_after_the_final_attempt_when_the_setting_allows_it(se
 
 
 def test_credentials_state_the_retake_policy_they_were_earned_under(product: TestClient) -> None:
-    assessment = new_assessment(product, skill="git", item_count=4)
-    learner = new_learner(product)
-    attempt = start(product, assessment, learner)
-    grade = product.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner["headers"],
-                         json={"responses": correct_responses(keyed(product, attempt))}).json()
-    credential = product.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
-    narrative = credential["credential"]["evidence"][0]["narrative"]
+    narrative = _evidence_narrative(product)
     assert "(4 items)" in narrative and "Items from the demo bank (public)" in narrative
     assert "attempt 1; the assessment allows at most 3 attempts, at least 24 h apart." in narrative
 

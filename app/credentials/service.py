@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.assessments import freeze
 from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.auth.service import Principal
@@ -76,7 +77,7 @@ def issue(
             assessment_title=assessment.title,
             content_hash=assessment.content_hash or "",
             attempt_id=attempt.id,
-            item_count=len(attempt.item_ids) if attempt.item_ids is not None else len(assessment.items),
+            item_count=len(freeze.attempt_items(assessment.items, attempt.item_ids)),
             item_source=builder.item_source(assessment.generator, (assessment.provenance or {}).get("bank")),
             attempt_number=attempt.attempt_number,
             max_attempts=assessment.max_attempts,

@@ -74,8 +74,9 @@ class DatabaseCollector(Collector):
         suspended.add_metric([], by_purpose.get("suspension", 0))
         yield suspended
         jobs = GaugeMetricFamily("skillproof_generation_jobs", "Generation jobs by status.", labels=["status"])
+        by_status = {str(status): int(count) for status, count in job_rows}
         for status in ("queued", "running", "succeeded", "failed"):
-            jobs.add_metric([status], dict((str(s), int(c)) for s, c in job_rows).get(status, 0))
+            jobs.add_metric([status], by_status.get(status, 0))
         yield jobs
 
 

@@ -3,7 +3,6 @@ client IP, authenticated traffic by principal. Memory storage by default, Redis 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import math
@@ -18,6 +17,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth.service import hash_key
 from app.config import Settings
 from app.ops.responses import send_json_error
 
@@ -215,7 +215,7 @@ class RateLimitMiddleware:
             return
 
         token = _bearer_token(scope)
-        token_hash = hashlib.sha256(token.encode()).hexdigest() if token else None
+        token_hash = hash_key(token) if token else None
         principal = self._known_keys.get(token_hash) if token_hash else None
         if principal is None:
             wait = await self.limiter.blocked("failed_auth", ip)

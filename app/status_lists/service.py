@@ -107,7 +107,7 @@ class Allocation:
 
 
 def allocate(
-    session: Session, *, credential_id: str, purposes: Sequence[str] = PURPOSES, now: dt.datetime,
+    session: Session, *, credential_id: str, now: dt.datetime,
     capacity: int = LIST_CAPACITY,
 ) -> list[Allocation]:
     """An entry for each purpose at a random free index (not issue order, so an index says nothing about when).
@@ -118,14 +118,14 @@ def allocate(
     connection = session.connection()
     if bind.dialect.name == "postgresql":
         assert isinstance(bind, Engine)
-        reserved = _reserve_apart(bind, purposes, now, capacity)
+        reserved = _reserve_apart(bind, PURPOSES, now, capacity)
     else:
         # SQLite: every write transaction holds the database's one write lock (BEGIN IMMEDIATE), across
         # processes too, so the request's own transaction reserves alone.
-        reserved = [_reserve(connection, purpose, now, capacity) for purpose in purposes]
+        reserved = [_reserve(connection, purpose, now, capacity) for purpose in PURPOSES]
     insert_entry = _ENTRY_STATEMENTS[bind.dialect.name]
     allocations = []
-    for purpose, (list_id, length) in zip(purposes, reserved, strict=True):
+    for purpose, (list_id, length) in zip(PURPOSES, reserved, strict=True):
         for _ in range(MAX_DRAWS):
             index = secrets.randbelow(length)
             # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
