@@ -149,7 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.assessments.generators.bank import BANK_DIR, BankError, load_bank
     from app.issuer import service as issuer_service
-    from app.keys.keystore import FileKeyStore, KeyStoreError
+    from app.keys.keystore import FileKeyStore
     from app.main import create_app
     from app.ops.logging import configure_logging
     from app.ops.timeouts import timed_protocol
@@ -160,11 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except BankError as exc:
         print(f"skillproof: item bank {settings.bank_dir or BANK_DIR}: {exc}", file=sys.stderr)
         return 2
-    try:
-        FileKeyStore(settings.keys_dir, settings.signing_alg).ensure()
-    except KeyStoreError as exc:
-        print(f"skillproof: {exc}", file=sys.stderr)
-        return 2
+    FileKeyStore(settings.keys_dir, settings.signing_alg).ensure()  # main() reports a KeyStoreError
     migrate(settings)
     try:
         settings = _with_fixed_identity(settings)
@@ -184,7 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from app.keys.keystore import FileKeyStore, KeyStoreError
+    from app.keys.keystore import FileKeyStore
 
     settings = _settings(args)
     store = FileKeyStore(settings.keys_dir, settings.signing_alg)
@@ -209,9 +205,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
             active = store.active().kid
             for key in store.all_keys():
                 print(f"{key.kid}  {key.alg}  {'active' if key.kid == active else 'retired'}")
-    except KeyStoreError as exc:
-        print(f"skillproof: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:
         print(f"skillproof: keys directory {settings.keys_dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2

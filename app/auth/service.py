@@ -93,10 +93,10 @@ _KEY_BY_HASH = select(
 ).where(ApiKey.key_hash == bindparam("key_hash"))
 
 
-def authenticate(session: Session, raw_key: str, now: dt.datetime | None = None) -> Principal | None:
+def authenticate(session: Session, raw_key: str, now: dt.datetime) -> Principal | None:
     """The principal of a bearer key, or None if unknown, revoked or expired."""
     row = session.execute(_KEY_BY_HASH, {"key_hash": hash_key(raw_key)}).first()
-    if row is None or not is_usable(row, now or dt.datetime.now(dt.UTC)):
+    if row is None or not is_usable(row, now):
         return None
     return Principal(key_id=row.id, role=row.role, learner_id=row.learner_id, label=row.label)
 

@@ -16,7 +16,6 @@ class LocalKeyResolver:
 
     def __init__(self, keystore: FileKeyStore, issuer_did: str, former_dids: frozenset[str] = frozenset()):
         self.keystore = keystore
-        self.issuer_did = issuer_did
         # Credentials issued before `skillproof issuer set-url` name the former DID; the keys are still ours.
         self.trusted = frozenset({issuer_did, *former_dids})
 
