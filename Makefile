@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test lint typecheck pytest bench bench-load demo openapi clean
+.PHONY: install node-deps lock run test lint typecheck pytest bench bench-load demo openapi clean
 
 # Reproducible installs: exact versions with hashes from the lock files (`make lock` regenerates them).
 LOCK := requirements.lock
@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 
 install: $(STAMP)
 
+# The ecosystem's verifiers (npm jose, Digital Bazaar's vc) that the interop tests drive; skipped without npm.
+NODE_STAMP := tests/interop/node_modules/.installed
+$(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/interop && npm ci --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else echo "npm not found: the interop tests will skip" >&2; fi
+
+node-deps: $(NODE_STAMP)
+
 # After changing dependencies in pyproject.toml: pins what is new, keeps the other pins (UPGRADE=1 renews all).
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,7 +48,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app
 
-pytest: $(STAMP)
+pytest: $(STAMP) node-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
