@@ -180,6 +180,39 @@ class Settings(BaseSettings):
     # Entries per status list before a new one opens (default 3/4 of 131,072 bits); smaller only for tests.
     status_list_capacity: int = Field(default=98_304, ge=1, le=98_304)
 
+    # Other issuers (app/verification/trusted.py): comma-separated DIDs (did:web, did:key, did:jwk) whose
+    # credentials verify here; their DID documents and status lists are fetched by app/net/fetch.py.
+    trusted_issuers: str = ""
+    allow_http_fetch: bool = False  # http:// fetches, for local development only
+    fetch_ca_bundle: Path | None = None  # extra CA certificates (PEM) trusted for fetches, e.g. a test CA
+    # TESTS ONLY: address:port pairs (127.0.0.1:8443, [::1]:8443) a fetch may reach although not public.
+    fetch_allow_addresses: str = ""
+
+    @field_validator("trusted_issuers")
+    @classmethod
+    def _trusted_issuers_are_dids(cls, value: str) -> str:
+        from app.verification.trusted import parse_trusted_issuers
+
+        try:
+            parse_trusted_issuers(value)
+        except ValueError as exc:
+            raise ValueError(f"SKILLPROOF_TRUSTED_ISSUERS: {exc}") from None
+        return value
+
+    @field_validator("fetch_allow_addresses")
+    @classmethod
+    def _fetch_allow_addresses_parse(cls, value: str) -> str:
+        from app.net.fetch import parse_allowed_addresses
+
+        try:
+            parse_allowed_addresses(value)
+        except ValueError as exc:
+            raise ValueError(f"SKILLPROOF_FETCH_ALLOW_ADDRESSES: {exc}") from None
+        if value.strip():
+            logger.warning("SKILLPROOF_FETCH_ALLOW_ADDRESSES is set: fetches may reach %s (meant for tests only)",
+                           value)
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _public_url_is_http(cls, value: str) -> str:

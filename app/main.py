@@ -42,6 +42,7 @@ from app.ops.router import router as ops_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.strict_json import StrictJsonBodies
+from app.verification import trusted
 from app.verification.router import router as verification_router
 from app.verification.service import FormerUrlStatusLookup, LocalKeyResolver, Verifier
 
@@ -139,12 +140,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            "to a private bank before issuing credentials others rely on")
         app.state.job_runner = JobRunner(database, settings, app.state.generator)
         app.state.job_runner.start()
+        local_resolver = LocalKeyResolver(keystore, settings.issuer_did, identity.former_dids)
+        local_lookup = FormerUrlStatusLookup(
+            DatabaseStatusLookup(database.engine, settings.base_url), settings.base_url, identity.former_urls
+        )
         app.state.verifier = Verifier(
-            LocalKeyResolver(keystore, settings.issuer_did, identity.former_dids),
-            FormerUrlStatusLookup(
-                DatabaseStatusLookup(database.engine, settings.base_url), settings.base_url, identity.former_urls
-            ),
-            _now,
+            local_resolver, local_lookup, _now, bind=trusted.router(settings, local_resolver, local_lookup, _now)
         )
         uninstall_sighup = install_sighup_reload(keystore)
         try:

@@ -299,13 +299,13 @@ class Fetcher:
 
     # -- fetch ----------------------------------------------------------------------------------
 
-    def get(self, url: str, *, accept: str = "*/*") -> Fetched:
-        """The body of url (200), from the cache while fresh; FetchRefused or FetchFailed otherwise."""
+    def get(self, url: str, *, accept: str = "*/*", fresh: bool = False) -> Fetched:
+        """The body of url (200), from the cache while fresh (unless `fresh`); FetchRefused or FetchFailed."""
         key = (url, accept)
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and cached[0] > now:
+            if cached is not None and cached[0] > now and not fresh:
                 self._cache.move_to_end(key)
                 return cached[1]
         fetched = self._fetch(url, accept)

@@ -52,16 +52,20 @@ class Verifier:
         resolve_key: pure.KeyResolver,
         lookup_status: pure.StatusLookup,
         clock: Callable[[], dt.datetime],
+        bind: Callable[[], tuple[pure.KeyResolver, pure.StatusLookup]] | None = None,
     ):
         self.resolve_key = resolve_key
         self.lookup_status = lookup_status
         self.clock = clock
+        # With other issuers trusted: a resolver and lookup per call, so status lists follow the key's issuer.
+        self.bind = bind
         # Process memory only as a cache: another replica without it reaches the same verdicts.
         self.verified_tokens = pure.VerifiedTokens()
 
     def verify(self, credential: object) -> VerificationResult:
+        resolve_key, lookup_status = self.bind() if self.bind else (self.resolve_key, self.lookup_status)
         result = pure.verify_credential(
-            credential, resolve_key=self.resolve_key, lookup_status=self.lookup_status, now=self.clock(),
+            credential, resolve_key=resolve_key, lookup_status=lookup_status, now=self.clock(),
             verified_tokens=self.verified_tokens,
         )
         metrics.record_verification(result.verified, [problem.code for problem in result.errors])
