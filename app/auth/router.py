@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.auth import service
+from app.auth import did_binding, service
 from app.auth.models import Learner
 from app.auth.schemas import (
     ApiKeyCreate,
@@ -14,11 +14,13 @@ from app.auth.schemas import (
     ApiKeyExpiry,
     ApiKeyOut,
     ApiKeyRevoke,
+    DidChallengeOut,
+    DidRegistration,
     LearnerCreate,
     LearnerCreated,
     LearnerOut,
 )
-from app.deps import AdminOnly, AuditDep, ClockDep, CurrentLearner, SessionDep
+from app.deps import AdminOnly, AuditDep, ClockDep, CurrentLearner, SessionDep, SettingsDep
 from app.errors import NotFound, Unprocessable, error_responses
 
 router = APIRouter(prefix="/v1/learners", tags=["learners"])
@@ -57,6 +59,27 @@ def rotate_my_key(principal: CurrentLearner, session: SessionDep, now: ClockDep,
     row, raw_key, revoked = service.rotate_learner_key(session, principal.learner_id, now)
     audit.record("api_key.rotate", "api_key", row.id, details={"revoked_key_ids": revoked})
     return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), api_key=raw_key)
+
+
+@router.post("/me/did-challenge", status_code=201, response_model=DidChallengeOut,
+             responses=error_responses(401, 403))
+def new_did_challenge(principal: CurrentLearner, session: SessionDep, now: ClockDep) -> DidChallengeOut:
+    """A single-use challenge (5 minutes) to sign with the key of the DID you register."""
+    assert principal.learner_id is not None
+    row = did_binding.new_challenge(session, principal.learner_id, now)
+    return DidChallengeOut(challenge=row.challenge, expires_at=row.expires_at)
+
+
+@router.post("/me/did", response_model=LearnerOut, responses=error_responses(401, 403, 409, 422))
+def register_my_did(
+    body: DidRegistration, principal: CurrentLearner, session: SessionDep, settings: SettingsDep, now: ClockDep,
+    audit: AuditDep,
+) -> LearnerOut:
+    """Register a did:key or did:jwk you control; credentials issued from now on name it as their subject."""
+    assert principal.learner_id is not None
+    learner = did_binding.register_did(session, principal.learner_id, body.did, body.proof, settings.issuer_did, now)
+    audit.record("learner.register_did", "learner", learner.id, details={"did": body.did[:200]})
+    return learner_out(learner)
 
 
 @api_keys_router.get("", response_model=list[ApiKeyOut], responses=error_responses(401, 403, 422))

@@ -75,3 +75,18 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     api_key: str = Field(description="Shown once; only its hash is stored.")
+
+
+class DidChallengeOut(BaseModel):
+    challenge: str = Field(description="Sign {\"challenge\": <this>, \"aud\": <issuer DID>} with the DID's key.")
+    expires_at: dt.datetime
+
+
+class DidRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    did: str = Field(max_length=2000, pattern=DID_PATTERN, description="did:key or did:jwk")
+    proof: str = Field(
+        max_length=8192,
+        description="Compact JWS over {\"challenge\", \"aud\": issuer DID}, kid = a verification method of the DID",
+    )
