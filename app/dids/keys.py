@@ -75,7 +75,7 @@ def check_ed25519(raw: bytes) -> Ed25519PublicKey:
 
 def key_from_multikey(value: object) -> PublicKey:
     """A key from `publicKeyMultibase` / a did:key id: 'z' + base58btc(multicodec varint + key bytes)."""
-    if not isinstance(value, str) or not value.startswith("z") or len(value) > 200:
+    if not isinstance(value, str) or not value.startswith("z") or len(value) > 1000:
         raise BadKey("A Multikey must be a base58btc multibase string (starting with 'z').")
     try:
         data = base58.b58decode(value[1:])
