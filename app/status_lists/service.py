@@ -114,13 +114,14 @@ class Allocation:
 
 def allocate(
     session: Session, *, credential_id: str, now: dt.datetime,
-    capacity: int = LIST_CAPACITY, purposes: Sequence[str] = PURPOSES,
+    capacity: int = LIST_CAPACITY, purposes: Sequence[str] | None = None,
 ) -> list[Allocation]:
     """An entry for each purpose at a random free index (not issue order, so an index says nothing about when).
 
     Lists fill in turn, the next opening only when the last is full, so every credential hides among many.
     `purposes` is PURPOSES for every new credential; LEGACY_PURPOSES rebuilds the former two-entry shape.
     """
+    purposes = PURPOSES if purposes is None else purposes
     if not purposes or not set(purposes) <= STATUS_SIZES.keys():
         raise ValueError(f"unknown status purposes {purposes!r}")
     bind = session.get_bind()
@@ -197,11 +198,13 @@ def list_credential(
     status_list = session.get(StatusList, list_id)
     if status_list is None:
         return None
-    values = session.execute(
-        select(StatusEntry.status_index, StatusEntry.value).where(
-            StatusEntry.list_id == list_id, StatusEntry.value != 0
+    values = [
+        (index, value) for index, value in session.execute(
+            select(StatusEntry.status_index, StatusEntry.value).where(
+                StatusEntry.list_id == list_id, StatusEntry.value != 0
+            )
         )
-    ).tuples().all()
+    ]
     url = list_url(base_url, list_id)
     return {
         "@context": [VC_CONTEXT_V2],
