@@ -43,8 +43,10 @@ def _list_payload(client: TestClient, url: str) -> dict[str, Any]:
 
 def test_digital_bazaar_decode_list_reads_revoked_suspended_and_valid(client: TestClient) -> None:
     node = _node()
-    states: dict[str, list[str]] = {"valid": [], "suspended": ["suspend"], "revoked": ["revoke"], "revoked while suspended":
-              ["suspend", "revoke"], "reinstated": ["suspend", "reinstate"]}
+    states: dict[str, list[str]] = {
+        "valid": [], "suspended": ["suspend"], "revoked": ["revoke"],
+        "revoked while suspended": ["suspend", "revoke"], "reinstated": ["suspend", "reinstate"],
+    }
     entries: dict[str, dict[str, Any]] = {}
     for name, actions in states.items():
         body = earn_credential(client, item_count=2)["credential"]
