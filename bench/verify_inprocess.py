@@ -46,10 +46,7 @@ def signed_credential() -> tuple[str, Ed25519PublicKey, str]:
         ),
         score_percent=90.0,
         mastery="Advanced",
-        status_entries=[
-            builder.StatusEntryRef("revocation", 48_213, list_url + str(uuid.uuid4())),
-            builder.StatusEntryRef("suspension", 9_117, list_url + str(uuid.uuid4())),
-        ],
+        status_entries=[builder.StatusEntryRef("message", 48_213, list_url + str(uuid.uuid4()))],
         issued_at=issued_at,
         valid_until=issued_at + dt.timedelta(days=365),
     )
@@ -59,7 +56,7 @@ def signed_credential() -> tuple[str, Ed25519PublicKey, str]:
 def run(quick: bool = False) -> BenchResult:
     token, public_key, kid = signed_credential()
     keys = {(ISSUER_DID, kid): public_key}
-    status_bits: dict[tuple[str, int], bool] = {}
+    status_values: dict[tuple[str, int], int] = {}
 
     def resolve_key(issuer: str, key_id: str) -> jose.PublicKey:
         try:
@@ -67,8 +64,8 @@ def run(quick: bool = False) -> BenchResult:
         except KeyError:
             raise verifier.UnknownKey(key_id) from None
 
-    def lookup_status(list_url: str, index: int, purpose: str) -> bool:
-        return status_bits.get((list_url, index), False)
+    def lookup_status(list_url: str, index: int, purpose: str, size: int) -> int:
+        return status_values.get((list_url, index), 0)
 
     now = dt.datetime.now(dt.UTC)
     parsed = jose.parse_compact(token)

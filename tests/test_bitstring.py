@@ -202,3 +202,49 @@ def test_parse_index_accepts_base10_strings(text: str, value: int) -> None:
 def test_parse_index_rejects_everything_else(text: object) -> None:
     with pytest.raises(ValueError):
         bitstring.parse_index(text)
+
+
+# -- entries wider than one bit (statusSize > 1, §2.1, §3.2 step 10, §3.3) --------------------------------
+
+
+def test_two_bit_entries_sit_at_index_times_size_most_significant_bit_first() -> None:
+    values = [(0, 2), (1, 1), (5, 3), (bitstring.MIN_LENGTH - 1, 2)]
+    bits = bitstring.decode(bitstring.encode_values(values, bitstring.MIN_LENGTH, 2), size=2)
+    # §3.2 step 9: 131,072 entries of 2 bits: 32KB uncompressed.
+    assert len(bits) == 32768
+    # Entry 0 = 0b10 -> bits 0,1 = 1,0; entry 1 = 0b01 -> bits 2,3 = 0,1; entry 5 = 0b11 -> bits 10,11.
+    assert bits[0] == 0b1001_0000 and bits[1] == 0b0011_0000
+    assert bits[-1] == 0b0000_0010
+    assert [bitstring.read_value(bits, index, 2) for index in (0, 1, 2, 5, bitstring.MIN_LENGTH - 1)] == [2, 1, 0, 3, 2]
+    # The same bytes read one bit at a time (what a one-bit reader sees) are bits index*2 and index*2+1.
+    assert [bitstring.is_set(bits, position) for position in (0, 1, 2, 3)] == [True, False, False, True]
+
+
+def test_random_two_bit_values_round_trip() -> None:
+    rng = random.Random(7)
+    values = {rng.randrange(bitstring.MIN_LENGTH): rng.randrange(1, 4) for _ in range(500)}
+    bits = bitstring.decode(bitstring.encode_values(values.items(), size=2), size=2)
+    assert {i: v for i in range(bitstring.MIN_LENGTH) if (v := bitstring.read_value(bits, i, 2))} == values
+
+
+def test_a_one_bit_list_is_too_short_for_two_bit_entries() -> None:
+    one_bit = bitstring.encode([5])
+    with pytest.raises(ValueError, match="fewer than 262144 bits"):
+        bitstring.decode(one_bit, size=2)
+    assert bitstring.encode_values([(5, 1)]) == one_bit
+
+
+@pytest.mark.parametrize(("index", "value", "size"), [
+    (bitstring.MIN_LENGTH, 1, 2), (-1, 1, 2), (0, 4, 2), (0, -1, 2), (0, True, 2), (0, 1, 0), (0, 1, 9),
+])
+def test_encode_values_refuses_what_does_not_fit(index: int, value: int, size: int) -> None:
+    with pytest.raises(ValueError):
+        bitstring.encode_values([(index, value)], bitstring.MIN_LENGTH, size)
+
+
+def test_read_value_raises_range_error_past_the_last_whole_entry() -> None:
+    bits = bytes(32768)
+    assert bitstring.read_value(bits, bitstring.MIN_LENGTH - 1, 2) == 0
+    for index in (bitstring.MIN_LENGTH, -1):
+        with pytest.raises(IndexError):
+            bitstring.read_value(bits, index, 2)

@@ -54,11 +54,18 @@ def test_credential_is_an_open_badge_with_evidence_and_status(client: TestClient
     assert evidence["assessmentId"] == earned["assessment"]["id"]
     assert evidence["contentHash"] == earned["assessment"]["content_hash"]
     assert evidence["attemptId"] == earned["attempt"]["id"]
-    purposes = {entry["statusPurpose"]: entry for entry in vc["credentialStatus"]}
-    assert set(purposes) == {"revocation", "suspension"}
-    for entry in purposes.values():
-        assert entry["type"] == "BitstringStatusListEntry"
-        assert entry["statusListIndex"].isdigit()
+    # One BitstringStatusListEntry object (OB 3.0 CredentialStatus 0..1): a 2-bit `message` status.
+    entry = vc["credentialStatus"]
+    assert isinstance(entry, dict)
+    assert entry["type"] == "BitstringStatusListEntry" and entry["statusPurpose"] == "message"
+    assert entry["statusListIndex"].isdigit() and entry["statusSize"] == 2
+    assert entry["id"] == f"{entry['statusListCredential']}#{entry['statusListIndex']}"
+    assert entry["statusMessage"] == [
+        {"status": "0x0", "message": "valid"},
+        {"status": "0x1", "message": "suspended"},
+        {"status": "0x2", "message": "revoked"},
+        {"status": "0x3", "message": "revoked"},
+    ]
 
 
 def test_subject_is_the_learners_did_when_given(client: TestClient) -> None:
@@ -130,30 +137,110 @@ def _list_bits(client: TestClient, url: str) -> tuple[bytes, dict[str, Any], Any
     return gzip.decompress(raw), payload, response
 
 
-def test_status_list_is_signed_cacheable_and_reflects_revocation(client: TestClient) -> None:
+def _entry_value(client: TestClient, entry: dict[str, Any]) -> int:
+    """The entry's statusSize bits at statusListIndex * statusSize, most significant first, from the list."""
+    bits, payload, _ = _list_bits(client, entry["statusListCredential"])
+    assert payload["credentialSubject"]["statusPurpose"] == entry["statusPurpose"]
+    size, index = entry.get("statusSize", 1), int(entry["statusListIndex"])
+    value = 0
+    for position in range(index * size, index * size + size):
+        value = value << 1 | bits[position // 8] >> (7 - position % 8) & 1
+    return value
+
+
+def test_status_list_is_signed_cacheable_and_reflects_every_change(client: TestClient) -> None:
     body = earn_credential(client)["credential"]
-    entry = next(e for e in body["credential"]["credentialStatus"] if e["statusPurpose"] == "revocation")
-    index = int(entry["statusListIndex"])
+    entry = body["credential"]["credentialStatus"]
     bits, payload, response = _list_bits(client, entry["statusListCredential"])
     assert response.headers["content-type"].startswith("application/vc+jwt")
     ttl_ms = payload["credentialSubject"]["ttl"]
     assert response.headers["cache-control"] == f"public, max-age={ttl_ms // 1000}"
     assert "BitstringStatusListCredential" in payload["type"]
-    assert payload["credentialSubject"]["statusPurpose"] == "revocation"
-    assert len(bits) * 8 >= 131072
-    assert not bits[index // 8] >> (7 - index % 8) & 1
-    client.post(f"/v1/credentials/{body['id']}/revoke", headers=ADMIN)
-    bits, _, _ = _list_bits(client, entry["statusListCredential"])
-    assert bits[index // 8] >> (7 - index % 8) & 1
+    subject = payload["credentialSubject"]
+    assert subject["type"] == "BitstringStatusList" and subject["statusPurpose"] == "message"
+    # statusSize/statusMessage live in the entry (§2.1); the list context defines neither for the list.
+    assert set(subject) == {"id", "type", "statusPurpose", "encodedList", "ttl"}
+    # §3.2 step 9: at least 131,072 entries of statusSize bits.
+    assert len(bits) * 8 >= 131072 * 2
+    assert _entry_value(client, entry) == 0
+    credential_id = body["id"]
+    client.post(f"/v1/credentials/{credential_id}/suspend", headers=ADMIN)
+    assert _entry_value(client, entry) == 1
+    client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
+    assert _entry_value(client, entry) == 0
+    client.post(f"/v1/credentials/{credential_id}/revoke", headers=ADMIN)
+    assert _entry_value(client, entry) == 2
     assert client.get("/v1/status-lists/no-such-list").status_code == 404
+
+
+def test_revoked_while_suspended_is_value_3_and_final(client: TestClient) -> None:
+    body = earn_credential(client)["credential"]
+    credential_id, token, entry = body["id"], body["jwt"], body["credential"]["credentialStatus"]
+    path = f"/v1/credentials/{credential_id}"
+    assert client.post(f"{path}/reinstate", headers=ADMIN).json()["error"] == "not_suspended"
+    assert client.post(f"{path}/suspend", headers=ADMIN).status_code == 200
+    again = client.post(f"{path}/suspend", headers=ADMIN)
+    assert again.status_code == 409 and again.json()["error"] == "already_suspended"
+    revoked = client.post(f"{path}/revoke", json={"reason": "fraud"}, headers=ADMIN)
+    assert revoked.status_code == 200 and revoked.json()["status"] == {"revoked": True, "suspended": True}
+    assert _entry_value(client, entry) == 3
+    result = _verify(client, token)
+    assert result["verified"] is False and [e["code"] for e in result["errors"]] == ["revoked", "suspended"]
+    assert not {"status:revocation", "status:suspension"} & set(result["checks"])
+    for action, code in (("reinstate", "credential_revoked"), ("suspend", "credential_revoked"),
+                         ("revoke", "already_revoked")):
+        refused = client.post(f"{path}/{action}", headers=ADMIN)
+        assert refused.status_code == 409 and refused.json()["error"] == code, action
+    assert _entry_value(client, entry) == 3
+    assert client.get(path, headers=ADMIN).json()["status"] == {"revoked": True, "suspended": True}
+
+
+def test_suspended_verifies_as_not_revoked(client: TestClient) -> None:
+    body = earn_credential(client)["credential"]
+    client.post(f"/v1/credentials/{body['id']}/suspend", headers=ADMIN)
+    result = _verify(client, body["jwt"])
+    assert [e["code"] for e in result["errors"]] == ["suspended"]
+    assert "status:revocation" in result["checks"] and "status:suspension" not in result["checks"]
+
+
+def test_a_legacy_two_entry_credential_still_verifies_suspends_and_revokes(
+    client: TestClient, monkeypatch: Any
+) -> None:
+    """Credentials issued before one-entry status hold a revocation and a suspension entry, each one bit."""
+    from app.status_lists import service as status_lists
+
+    # The issuance path as it was: one entry in a revocation list and one in a suspension list.
+    monkeypatch.setattr(status_lists, "PURPOSES", status_lists.LEGACY_PURPOSES)
+    body = earn_credential(client)["credential"]
+    monkeypatch.undo()
+    entries = body["credential"]["credentialStatus"]
+    assert [entry["statusPurpose"] for entry in entries] == ["revocation", "suspension"]
+    assert all("statusSize" not in entry for entry in entries)
+    revocation, suspension = entries
+    credential_id, token = body["id"], body["jwt"]
+    assert _verify(client, token)["verified"] is True
+    assert {"status:revocation", "status:suspension"} <= set(_verify(client, token)["checks"])
+
+    client.post(f"/v1/credentials/{credential_id}/suspend", headers=ADMIN)
+    assert (_entry_value(client, revocation), _entry_value(client, suspension)) == (0, 1)
+    assert [e["code"] for e in _verify(client, token)["errors"]] == ["suspended"]
+    client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
+    assert _verify(client, token)["verified"] is True
+    # A new credential now gets a message entry, while the legacy one keeps its lists.
+    assert isinstance(earn_credential(client, item_count=2)["credential"]["credential"]["credentialStatus"], dict)
+    revoked = client.post(f"/v1/credentials/{credential_id}/revoke", headers=ADMIN)
+    assert revoked.json()["status"] == {"revoked": True, "suspended": False}
+    assert (_entry_value(client, revocation), _entry_value(client, suspension)) == (1, 0)
+    assert [e["code"] for e in _verify(client, token)["errors"]] == ["revoked"]
+    refused = client.post(f"/v1/credentials/{credential_id}/suspend", headers=ADMIN)
+    assert refused.status_code == 409 and refused.json()["error"] == "credential_revoked"
 
 
 def test_status_indexes_are_random_and_unique(client: TestClient) -> None:
     indexes = []
     for _ in range(6):
         vc = earn_credential(client, item_count=2)["credential"]["credential"]
-        entry = next(e for e in vc["credentialStatus"] if e["statusPurpose"] == "revocation")
-        indexes.append(int(entry["statusListIndex"]))
+        indexes.append(int(vc["credentialStatus"]["statusListIndex"]))
     assert len(set(indexes)) == len(indexes)
     assert indexes != sorted(indexes) or max(indexes) > 1000
 
@@ -191,8 +278,8 @@ def test_a_full_status_list_makes_way_for_a_new_one(client: TestClient, settings
         after = {row.id for row in session.query(StatusList.id)}
         new_lists = session.query(StatusList).filter(StatusList.id.in_(after - before)).all()
     engine.dispose()
-    assert {status_list.purpose for status_list in new_lists} == {"revocation", "suspension"}
-    assert {entry["statusListCredential"].rsplit("/", 1)[1] for entry in vc["credentialStatus"]} == after - before
+    assert [(status_list.purpose, status_list.status_size) for status_list in new_lists] == [("message", 2)]
+    assert {vc["credentialStatus"]["statusListCredential"].rsplit("/", 1)[1]} == after - before
     assert all(status_list.length == 131072 and status_list.allocated == 1 for status_list in new_lists)
 
 

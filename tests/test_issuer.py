@@ -133,7 +133,7 @@ def test_a_restart_on_another_port_keeps_the_did_and_earlier_credentials_verify(
         assert _verify(second, token) == []
         again = earn_credential(second, item_count=2)["credential"]
         assert again["credential"]["issuer"]["id"] == "did:web:localhost%3A8123"
-        assert again["credential"]["credentialStatus"][0]["statusListCredential"].startswith("http://localhost:8123/")
+        assert again["credential"]["credentialStatus"]["statusListCredential"].startswith("http://localhost:8123/")
 
 
 def test_a_start_with_another_public_url_refuses_and_names_the_command(

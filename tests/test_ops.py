@@ -294,6 +294,13 @@ def test_metrics_count_credentials_verifications_and_jobs(admin: TestClient) -> 
     after = _samples(admin)
     for name in ("skillproof_credentials_issued_total", "skillproof_credentials_revoked_total"):
         assert _value(after, name) == _value(before, name) + 1, name
+    # One message entry per credential: value bit 1 is the suspension the gauge counts.
+    assert admin.post(f"/v1/credentials/{earned['grade']['credential_id']}/suspend", json={}).status_code == 409
+    other = earn_credential(admin)["grade"]["credential_id"]
+    assert admin.post(f"/v1/credentials/{other}/suspend", json={}).status_code == 200
+    suspended = _samples(admin)
+    for name, more in (("skillproof_credentials_suspended", 1), ("skillproof_credentials_revoked_total", 0)):
+        assert _value(suspended, name) == _value(after, name) + more, name
     for outcome in ("verified", "malformed"):
         assert _value(after, "skillproof_verifications_total", outcome=outcome) == (
             _value(before, "skillproof_verifications_total", outcome=outcome) + 1

@@ -72,3 +72,54 @@ def test_operations_that_queue_for_the_database_document_503_busy() -> None:
         busy = paths[path][method]["responses"]["503"]
         assert "Retry-After" in busy["headers"], (method, path)
     assert "503" not in paths["/health"]["get"]["responses"]  # /health never touches the database
+
+
+
+def test_the_one_entry_status_migration_keeps_legacy_credentials_working(
+    tmp_path, keys_dir, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    """0004 on a database with two-entry credentials: set bits become values, they verify and change as before."""
+    from sqlalchemy import text
+
+    from app.config import Settings
+    from app.main import create_app
+    from app.status_lists import service as status_lists
+    from tests.conftest import ADMIN_KEY, PUBLIC_URL
+    from tests.factories import ADMIN, earn_credential
+
+    url = f"sqlite:///{tmp_path / 'legacy.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    settings = Settings(database_url=url, keys_dir=keys_dir, public_url=PUBLIC_URL, admin_api_key=ADMIN_KEY,
+                        default_max_attempts=0, default_retake_cooldown_seconds=0)
+    monkeypatch.setattr(status_lists, "PURPOSES", status_lists.LEGACY_PURPOSES)  # issuance as it was
+    with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
+        revoked, suspended = (earn_credential(client, item_count=2)["credential"] for _ in range(2))
+        client.post(f"/v1/credentials/{revoked['id']}/revoke", headers=ADMIN)
+        client.post(f"/v1/credentials/{suspended['id']}/suspend", headers=ADMIN)
+    monkeypatch.undo()
+    command.downgrade(config, "0003_verifier_issuer_identity")  # the schema they were issued under
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        set_bits = connection.execute(text("SELECT count(*) FROM status_entries WHERE is_set")).scalar_one()
+    assert set_bits == 2
+
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        values = connection.execute(text("SELECT purpose, value FROM status_entries WHERE value <> 0")).all()
+        sizes = set(connection.execute(text("SELECT status_size FROM status_lists")).scalars())
+    assert sorted(values) == [("revocation", 1), ("suspension", 1)] and sizes == {1}
+    with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
+        def codes(token: str) -> list[str]:
+            body = client.post("/v1/credentials/verify", json={"verifiableCredential": token}).json()
+            return [error["code"] for error in body["errors"]]
+
+        assert codes(revoked["jwt"]) == ["revoked"] and codes(suspended["jwt"]) == ["suspended"]
+        assert client.post(f"/v1/credentials/{suspended['id']}/reinstate", headers=ADMIN).status_code == 200
+        assert codes(suspended["jwt"]) == []
+        assert client.post(f"/v1/credentials/{revoked['id']}/reinstate", headers=ADMIN).status_code == 409
+        earn_credential(client, item_count=2)  # a one-entry credential: a message list now exists
+    # The previous schema cannot hold a message list, so the downgrade refuses instead of losing it.
+    with pytest.raises(RuntimeError, match="message"):
+        command.downgrade(config, "0003_verifier_issuer_identity")
+    engine.dispose()

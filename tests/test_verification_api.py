@@ -148,7 +148,7 @@ def test_repeat_verifications_hit_the_verified_tokens_cache(client: TestClient, 
 def test_our_own_status_list_credential_does_not_verify(client: TestClient, token: str) -> None:
     """Issue 6: GET /v1/status-lists/{id} is signed by our key and verified as `verified: true`."""
     payload = _segments(token)[1]
-    list_url = payload["credentialStatus"][0]["statusListCredential"]
+    list_url = payload["credentialStatus"]["statusListCredential"]
     status_list = client.get(list_url.removeprefix("https://skillproof.test"))
     assert status_list.status_code == 200
     list_jwt = status_list.text.strip()

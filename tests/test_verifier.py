@@ -51,18 +51,26 @@ class Resolver:
 
 
 class Statuses:
-    """Status bits by (list URL, index); URLs in `unavailable` cannot be fetched."""
+    """Entry values by (list URL, index): 1 for those in `set_bits`, else `values`, else 0.
 
-    def __init__(self, set_bits: set[tuple[str, int]] | None = None, unavailable: set[str] | None = None) -> None:
-        self.set_bits = set_bits or set()
+    URLs in `unavailable` cannot be fetched.
+    """
+
+    def __init__(
+        self,
+        set_bits: set[tuple[str, int]] | None = None,
+        unavailable: set[str] | None = None,
+        values: dict[tuple[str, int], int] | None = None,
+    ) -> None:
+        self.values = {**(values or {}), **{key: 1 for key in set_bits or ()}}
         self.unavailable = unavailable or set()
-        self.calls: list[tuple[str, int, str]] = []
+        self.calls: list[tuple[str, int, str, int]] = []
 
-    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool:
-        self.calls.append((status_list_credential, index, purpose))
+    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int) -> int:
+        self.calls.append((status_list_credential, index, purpose, size))
         if status_list_credential in self.unavailable:
             raise StatusUnavailable("The status list could not be fetched.")
-        return (status_list_credential, index) in self.set_bits
+        return self.values.get((status_list_credential, index), 0)
 
 
 def verify(vc: object, statuses: Statuses | None = None, now: datetime = NOW, **kw: Any) -> VerificationResult:
@@ -112,7 +120,9 @@ def test_the_golden_credential_verifies_with_every_check() -> None:
     assert result.errors == [] and result.warnings == []
     assert result.checks == list(CHECKS)
     assert result.credential == vectors.credential()
-    assert statuses.calls == [(REVOCATION_LIST, 94567, "revocation"), (SUSPENSION_LIST, 23452, "suspension")]
+    assert statuses.calls == [
+        (REVOCATION_LIST, 94567, "revocation", 1), (SUSPENSION_LIST, 23452, "suspension", 1)
+    ]
 
 
 def test_the_resolver_gets_the_issuer_id_and_the_header_kid() -> None:
@@ -444,7 +454,7 @@ def test_other_status_purposes_and_types_are_warnings() -> None:
         *vectors.credential()["credentialStatus"],
         {
             "type": "BitstringStatusListEntry",
-            "statusPurpose": "message",
+            "statusPurpose": "refresh",
             "statusListIndex": "7",
             "statusListCredential": "https://skillproof.example/v1/status-lists/3",
         },
@@ -458,9 +468,117 @@ def test_other_status_purposes_and_types_are_warnings() -> None:
 
 
 def test_a_wider_revocation_entry_fails_closed() -> None:
-    entry = {**vectors.credential()["credentialStatus"][0], "statusSize": 2}
+    entry = {**vectors.credential()["credentialStatus"][0], "statusSize": 2,
+             "statusMessage": [{"status": f"0x{value}", "message": str(value)} for value in range(4)]}
     result = verify(sign(credential(credentialStatus=[entry])))
     assert codes(result) == ["status_unavailable"]
+
+
+# -- one message entry (statusPurpose "message", statusSize 2): bit 2 revoked, bit 1 suspended ----------
+
+MESSAGE_LIST = "https://skillproof.example/v1/status-lists/8"
+MESSAGE_TABLE = [
+    {"status": "0x0", "message": "valid"},
+    {"status": "0x1", "message": "suspended"},
+    {"status": "0x2", "message": "revoked"},
+    {"status": "0x3", "message": "revoked"},
+]
+
+
+def message_entry(**changes: Any) -> dict[str, Any]:
+    entry = {
+        "id": f"{MESSAGE_LIST}#492847",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "message",
+        "statusListIndex": "492847",
+        "statusSize": 2,
+        "statusMessage": [dict(item) for item in MESSAGE_TABLE],
+        "statusListCredential": MESSAGE_LIST,
+    }
+    for key, value in changes.items():
+        if value is None:
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    return entry
+
+
+def test_the_issued_entry_shape_is_what_the_verifier_reads() -> None:
+    from app.status_lists import messages
+
+    assert messages.entry(MESSAGE_LIST, 492847) == message_entry()
+
+
+@pytest.mark.parametrize(
+    "value, errors, checks",
+    [
+        (0, [], ["status:revocation", "status:suspension"]),
+        (1, ["suspended"], ["status:revocation"]),
+        (2, ["revoked"], ["status:suspension"]),
+        (3, ["revoked", "suspended"], []),
+    ],
+)
+def test_one_message_entry_gives_revocation_and_suspension(value: int, errors: list[str], checks: list[str]) -> None:
+    statuses = Statuses(values={(MESSAGE_LIST, 492847): value})
+    result = verify(sign(credential(credentialStatus=message_entry())), statuses)
+    assert codes(result) == errors
+    assert [check for check in result.checks if check.startswith("status:")] == checks
+    assert result.warnings == []
+    assert statuses.calls == [(MESSAGE_LIST, 492847, "message", 2)]
+    if not errors:
+        assert result.checks == list(CHECKS)
+
+
+def test_an_unavailable_message_list_fails_both_status_checks() -> None:
+    result = verify(sign(credential(credentialStatus=message_entry())), Statuses(unavailable={MESSAGE_LIST}))
+    assert codes(result) == ["status_unavailable"]
+    assert not [check for check in result.checks if check.startswith("status:")]
+
+
+def test_an_unknown_message_table_is_a_warning_with_its_text() -> None:
+    table = [{"status": "0x0", "message": "pending_review"}, {"status": "0x1", "message": "accepted"},
+             {"status": "0x2", "message": "rejected"}, {"status": "0x3", "message": "undefined"}]
+    statuses = Statuses(values={(MESSAGE_LIST, 492847): 2})
+    result = verify(sign(credential(credentialStatus=message_entry(statusMessage=table))), statuses)
+    assert result.verified is True and result.errors == []
+    assert [w.code for w in result.warnings] == ["status_message"]
+    assert "0x2" in result.warnings[0].message and "rejected" in result.warnings[0].message
+    assert not [check for check in result.checks if check.startswith("status:")]
+    # A one-bit message entry without statusMessage reads "set" / "unset" (§2.1).
+    one_bit = message_entry(statusSize=None, statusMessage=None)
+    result = verify(sign(credential(credentialStatus=one_bit)), Statuses(values={(MESSAGE_LIST, 492847): 1}))
+    assert [w.code for w in result.warnings] == ["status_message"] and "'set'" in result.warnings[0].message
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"statusMessage": None},  # MUST be present when statusSize > 1
+        {"statusMessage": MESSAGE_TABLE[:3]},  # 2^statusSize elements
+        {"statusMessage": [*MESSAGE_TABLE, {"status": "0x4", "message": "extra"}]},
+        {"statusMessage": [*MESSAGE_TABLE[:3], {"status": "0x2", "message": "revoked"}]},  # a value twice
+        {"statusMessage": [*MESSAGE_TABLE[:3], {"status": "3", "message": "revoked"}]},  # not 0x-prefixed hex
+        {"statusMessage": [*MESSAGE_TABLE[:3], {"status": "0x3"}]},  # no message
+        {"statusMessage": [*MESSAGE_TABLE[:3], "0x3"]},
+        {"statusMessage": {"status": "0x0", "message": "valid"}},
+        {"statusSize": 3},  # 8 values, 4 messages
+        {"statusSize": 1},  # 2 values, 4 messages
+        {"statusSize": 64},
+        {"statusSize": True},
+    ],
+)
+def test_invalid_message_entries(changes: dict[str, Any]) -> None:
+    statuses = Statuses()
+    result = verify(sign(credential(credentialStatus=message_entry(**changes))), statuses)
+    assert codes(result) == ["invalid_credential"]
+    assert statuses.calls == []
+
+
+def test_extra_properties_in_status_messages_are_allowed() -> None:
+    table = [{**item, "description": "see statusReference"} for item in MESSAGE_TABLE]
+    entry = message_entry(statusMessage=table, statusReference="https://skillproof.example/status")
+    result = verify(sign(credential(credentialStatus=entry)), Statuses(values={(MESSAGE_LIST, 492847): 2}))
+    assert codes(result) == ["revoked"]
 
 
 def test_iss_equal_to_the_issuer_is_fine_and_different_is_invalid() -> None:

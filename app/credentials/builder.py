@@ -9,6 +9,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from app.status_lists import messages
+
 VC_CONTEXT_V2 = "https://www.w3.org/ns/credentials/v2"
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 
@@ -179,6 +181,24 @@ def _percent_text(value: float) -> str:
     return f"{value:g}"
 
 
+def _status_entry(entry: StatusEntryRef) -> dict[str, Any]:
+    if entry.purpose == messages.MESSAGE_PURPOSE:
+        return messages.entry(entry.list_url, entry.index)
+    return {
+        "id": f"{entry.list_url}#{entry.index}",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": entry.purpose,
+        "statusListIndex": str(entry.index),
+        "statusListCredential": entry.list_url,
+    }
+
+
+def _credential_status(entries: list[StatusEntryRef]) -> dict[str, Any] | list[dict[str, Any]]:
+    """One entry as one object (OB 3.0 `credentialStatus` is 0..1); the legacy pair as a list."""
+    built = [_status_entry(entry) for entry in entries]
+    return built[0] if len(built) == 1 else built
+
+
 def build_credential(
     *,
     credential_id: str,
@@ -242,16 +262,7 @@ def build_credential(
                 "attemptId": evidence.attempt_id,
             }
         ],
-        "credentialStatus": [
-            {
-                "id": f"{entry.list_url}#{entry.index}",
-                "type": "BitstringStatusListEntry",
-                "statusPurpose": entry.purpose,
-                "statusListIndex": str(entry.index),
-                "statusListCredential": entry.list_url,
-            }
-            for entry in status_entries
-        ],
+        "credentialStatus": _credential_status(status_entries),
     }
     if valid_until is not None:
         credential["validUntil"] = timestamp(valid_until)

@@ -56,9 +56,10 @@ class DatabaseCollector(Collector):
         try:
             with self.engine.connect() as connection:
                 issued = connection.execute(text("SELECT count(*) FROM credentials")).scalar_one()
-                status_rows = connection.execute(
-                    text("SELECT purpose, count(*) FROM status_entries WHERE is_set GROUP BY purpose")
-                ).all()
+                # A message entry's value: bit 2 revoked, bit 1 suspended (app.status_lists.messages).
+                status_rows = connection.execute(text(
+                    "SELECT purpose, value, count(*) FROM status_entries WHERE value <> 0 GROUP BY purpose, value"
+                )).all()
                 job_rows = connection.execute(
                     text("SELECT status, count(*) FROM generation_jobs GROUP BY status")
                 ).all()
@@ -66,7 +67,13 @@ class DatabaseCollector(Collector):
             logger.warning("database figures unavailable for /metrics: %s", type(exc).__name__)
             return
         yield CounterMetricFamily("skillproof_credentials_issued", "Credentials issued.", value=issued)
-        by_purpose = {str(purpose): int(count) for purpose, count in status_rows}
+        by_purpose = {"revocation": 0, "suspension": 0}
+        for purpose, value, count in status_rows:
+            if purpose == "message":
+                by_purpose["revocation"] += int(count) if int(value) & 2 else 0
+                by_purpose["suspension"] += int(count) if int(value) & 1 else 0
+            elif purpose in by_purpose:
+                by_purpose[str(purpose)] += int(count)
         yield CounterMetricFamily(
             "skillproof_credentials_revoked", "Credentials revoked.", value=by_purpose.get("revocation", 0)
         )

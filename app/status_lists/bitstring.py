@@ -17,8 +17,10 @@ __all__ = [
     "MIN_LENGTH",
     "decode",
     "encode",
+    "encode_values",
     "is_set",
     "parse_index",
+    "read_value",
 ]
 
 # §3.2 step 2 / §2.2 `encodedList`: at least 131,072 entries, i.e. an uncompressed bitstring of 16KB.
@@ -41,16 +43,34 @@ def _set_bit(bits: bytearray, index: int) -> None:
     bits[index >> 3] |= 0x80 >> (index & 7)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def encode(set_indexes: Iterable[int], length: int = MIN_LENGTH) -> str:
     """The multibase (`u`) base64url, no padding, of the GZIP-compressed bitstring with these bits set."""
-    if isinstance(length, bool) or not isinstance(length, int) or length < MIN_LENGTH or length % 8:
-        raise ValueError(f"length must be a multiple of 8 and at least {MIN_LENGTH} bits")
-    bits = bytearray(length // 8)
-    for index in set_indexes:
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < length:
+    return encode_values(((index, 1) for index in set_indexes), length, 1)
+
+
+def encode_values(values: Iterable[tuple[int, int]], length: int = MIN_LENGTH, size: int = 1) -> str:
+    """The `encodedList` of `length` entries of `size` bits each, from (index, value) pairs (others are 0).
+
+    §3.3 Bitstring Generation: entry `index` occupies bits index*size .. index*size+size-1, and its value is
+    read most significant bit first (the bitstring is big-endian, index 0 the left-most bit, §2.2).
+    """
+    if not _is_int(size) or not 1 <= size <= 8:
+        raise ValueError("statusSize must be an integer from 1 to 8")
+    if not _is_int(length) or length < MIN_LENGTH or (length * size) % 8:
+        raise ValueError(f"length must be at least {MIN_LENGTH} entries filling whole bytes")
+    bits = bytearray(length * size // 8)
+    for index, value in values:
+        if not _is_int(index) or not 0 <= index < length:
             raise ValueError(f"status index {index!r} is outside the list of {length} entries")
-        # §2.2 `encodedList`: index 0 is the left-most bit, i.e. the most significant bit of the first byte.
-        _set_bit(bits, index)
+        if not _is_int(value) or not 0 <= value < 1 << size:
+            raise ValueError(f"status value {value!r} does not fit in {size} bits")
+        for offset in range(size):
+            if value & (1 << (size - 1 - offset)):
+                _set_bit(bits, index * size + offset)
     compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     deflated = compressor.compress(bytes(bits)) + compressor.flush()
     trailer = struct.pack("<II", zlib.crc32(bits), len(bits) & 0xFFFFFFFF)
@@ -71,8 +91,15 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text)
 
 
-def decode(encoded: str, *, max_bytes: int = DEFAULT_MAX_BYTES, min_bytes: int = MIN_LENGTH // 8) -> bytes:
-    """The uncompressed bitstring (§3.4 Bitstring Expansion); ValueError if malformed or too large."""
+def decode(
+    encoded: str, *, max_bytes: int = DEFAULT_MAX_BYTES, min_bytes: int | None = None, size: int = 1
+) -> bytes:
+    """The uncompressed bitstring (§3.4 Bitstring Expansion); ValueError if malformed or too large.
+
+    `min_bytes` defaults to MIN_LENGTH entries of `size` bits (§3.2 step 9 divides the length by statusSize).
+    """
+    if min_bytes is None:
+        min_bytes = MIN_LENGTH * size // 8
     if not isinstance(encoded, str) or not encoded.startswith("u"):
         raise ValueError("encodedList must be a multibase base64url string starting with 'u'")
     compressed = _b64url_decode(encoded[1:])
@@ -92,7 +119,7 @@ def decode(encoded: str, *, max_bytes: int = DEFAULT_MAX_BYTES, min_bytes: int =
         raise ValueError("encodedList has data after the GZIP stream")
     # §3.2 step 9: a list shorter than the minimum number of entries is a STATUS_LIST_LENGTH_ERROR.
     if len(bits) < min_bytes:
-        raise ValueError(f"the status list has fewer than {min_bytes * 8} entries")
+        raise ValueError(f"the status list has fewer than {min_bytes * 8} bits ({min_bytes * 8 // size} entries)")
     return bits
 
 
@@ -111,3 +138,15 @@ def parse_index(value: object) -> int:
     if len(value) > _MAX_INDEX_DIGITS:
         raise ValueError("statusListIndex is too large")
     return int(value)
+
+
+def read_value(bits: bytes, index: int, size: int = 1) -> int:
+    """The `size`-bit value of entry `index` (§3.2 step 10: bits from index*size, MSB first); IndexError if outside."""
+    if not _is_int(size) or not 1 <= size <= 8:
+        raise ValueError("statusSize must be an integer from 1 to 8")
+    if not _is_int(index) or index < 0 or (index + 1) * size > len(bits) * 8:
+        raise IndexError(f"status index {index!r} is outside the list of {len(bits) * 8 // size} entries")
+    value = 0
+    for position in range(index * size, index * size + size):
+        value = value << 1 | (bits[position >> 3] >> (7 - (position & 7))) & 1
+    return value

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -17,14 +17,19 @@ from sqlalchemy.orm import Session
 from app.credentials.builder import VC_CONTEXT_V2, timestamp
 from app.db import new_id
 from app.errors import ServiceUnavailable
-from app.status_lists import bitstring
+from app.status_lists import bitstring, messages
 from app.status_lists.models import StatusEntry, StatusList
 from app.verification.verifier import StatusUnavailable
 
 LIST_LENGTH = bitstring.MIN_LENGTH
 # Lists are filled to 3/4 so a random draw finds a free index in a few tries at worst.
 LIST_CAPACITY = LIST_LENGTH * 3 // 4
-PURPOSES = ("revocation", "suspension")
+# New credentials: one 2-bit `message` entry. Credentials issued before it hold one entry of each LEGACY purpose.
+PURPOSES = (messages.MESSAGE_PURPOSE,)
+LEGACY_PURPOSES = ("revocation", "suspension")
+STATUS_SIZES = {messages.MESSAGE_PURPOSE: messages.STATUS_SIZE, "revocation": 1, "suspension": 1}
+# change_status names a flag by its legacy purpose; in a message entry it is this bit of the value.
+_MESSAGE_BITS = {"revocation": messages.REVOKED, "suspension": messages.SUSPENDED}
 MAX_DRAWS = 64
 LIST_VALIDITY = dt.timedelta(days=1)
 
@@ -67,7 +72,8 @@ def _reserve(connection: Connection, purpose: str, now: dt.datetime, capacity: i
         return row.id, row.length
     list_id = new_id()
     connection.execute(insert(StatusList).values(
-        id=list_id, purpose=purpose, length=LIST_LENGTH, capacity=capacity, allocated=1, created_at=now
+        id=list_id, purpose=purpose, length=LIST_LENGTH, status_size=STATUS_SIZES[purpose], capacity=capacity,
+        allocated=1, created_at=now,
     ))
     return list_id, LIST_LENGTH
 
@@ -76,7 +82,7 @@ def _reserve_apart(
     engine: Engine, purposes: Sequence[str], now: dt.datetime, capacity: int
 ) -> list[tuple[str, int]]:
     """The reservations for PostgreSQL, in one short transaction of their own under a lock on each purpose
-    (taken in the order given, which is always PURPOSES order, so two issuances never wait on each other).
+    (taken in the order given, PURPOSES or LEGACY_PURPOSES order, so two issuances never wait on each other).
 
     In the request's transaction a new list would stay invisible to every other uncommitted issuance,
     each of which would then open a list of its own; and the reserved row would stay locked until the
@@ -108,30 +114,34 @@ class Allocation:
 
 def allocate(
     session: Session, *, credential_id: str, now: dt.datetime,
-    capacity: int = LIST_CAPACITY,
+    capacity: int = LIST_CAPACITY, purposes: Sequence[str] | None = None,
 ) -> list[Allocation]:
     """An entry for each purpose at a random free index (not issue order, so an index says nothing about when).
 
     Lists fill in turn, the next opening only when the last is full, so every credential hides among many.
+    `purposes` is PURPOSES for every new credential; LEGACY_PURPOSES rebuilds the former two-entry shape.
     """
+    purposes = PURPOSES if purposes is None else purposes
+    if not purposes or not set(purposes) <= STATUS_SIZES.keys():
+        raise ValueError(f"unknown status purposes {purposes!r}")
     bind = session.get_bind()
     connection = session.connection()
     if bind.dialect.name == "postgresql":
         assert isinstance(bind, Engine)
-        reserved = _reserve_apart(bind, PURPOSES, now, capacity)
+        reserved = _reserve_apart(bind, purposes, now, capacity)
     else:
         # SQLite: every write transaction holds the database's one write lock (BEGIN IMMEDIATE), across
         # processes too, so the request's own transaction reserves alone.
-        reserved = [_reserve(connection, purpose, now, capacity) for purpose in PURPOSES]
+        reserved = [_reserve(connection, purpose, now, capacity) for purpose in purposes]
     insert_entry = _ENTRY_STATEMENTS[bind.dialect.name]
     allocations = []
-    for purpose, (list_id, length) in zip(PURPOSES, reserved, strict=True):
+    for purpose, (list_id, length) in zip(purposes, reserved, strict=True):
         for _ in range(MAX_DRAWS):
             index = secrets.randbelow(length)
             # One statement per draw: a taken index (the unique constraint) inserts nothing, with no savepoint.
             entry_id = connection.execute(insert_entry, {
                 "id": new_id(), "list_id": list_id, "status_index": index, "credential_id": credential_id,
-                "purpose": purpose, "is_set": False, "updated_at": now,
+                "purpose": purpose, "value": 0, "updated_at": now,
             }).scalar_one_or_none()
             if entry_id is not None:
                 allocations.append(Allocation(list_id=list_id, status_index=index, purpose=purpose))
@@ -143,25 +153,42 @@ def allocate(
 
 def set_status(
     session: Session, *, credential_id: str, purpose: str, value: bool, reason: str | None, now: dt.datetime
-) -> StatusEntry:
-    """Set or clear one credential's bit."""
-    entry = session.scalars(
-        select(StatusEntry).where(StatusEntry.credential_id == credential_id, StatusEntry.purpose == purpose)
-    ).one()
-    entry.is_set = value
-    entry.reason = reason
-    entry.updated_at = now
-    session.flush()
-    return entry
+) -> None:
+    """Set or clear one credential's revocation or suspension flag, in its message entry or its legacy entry.
+
+    One UPDATE whose new value is computed by the database (value | bit, value & ~bit), so a revocation and
+    a suspension changed at the same moment by two requests never undo each other.
+    """
+    if purpose not in _MESSAGE_BITS:
+        raise ValueError(f"unknown status purpose {purpose!r}")
+    bit = _MESSAGE_BITS[purpose]
+    message_value = StatusEntry.value.op("|")(bit) if value else StatusEntry.value.op("&")(0xFF ^ bit)
+    result = session.execute(
+        update(StatusEntry)
+        .where(
+            StatusEntry.credential_id == credential_id,
+            StatusEntry.purpose.in_((purpose, messages.MESSAGE_PURPOSE)),
+        )
+        .values(
+            value=case((StatusEntry.purpose == messages.MESSAGE_PURPOSE, message_value), else_=int(value)),
+            reason=reason,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 1) != 1:
+        raise LookupError(f"credential {credential_id} has no {purpose} status entry")
 
 
 def status_of(session: Session, credential_id: str) -> dict[str, bool]:
-    """{"revoked": bool, "suspended": bool} of one credential."""
+    """{"revoked": bool, "suspended": bool} of one credential, from its message entry or its two legacy ones."""
     rows = session.execute(
-        select(StatusEntry.purpose, StatusEntry.is_set).where(StatusEntry.credential_id == credential_id)
+        select(StatusEntry.purpose, StatusEntry.value).where(StatusEntry.credential_id == credential_id)
     ).all()
-    flags = {purpose: is_set for purpose, is_set in rows}
-    return {"revoked": bool(flags.get("revocation")), "suspended": bool(flags.get("suspension"))}
+    values = {purpose: value for purpose, value in rows}
+    if messages.MESSAGE_PURPOSE in values:
+        return messages.flags(values[messages.MESSAGE_PURPOSE])
+    return {"revoked": bool(values.get("revocation")), "suspended": bool(values.get("suspension"))}
 
 
 def list_credential(
@@ -171,9 +198,13 @@ def list_credential(
     status_list = session.get(StatusList, list_id)
     if status_list is None:
         return None
-    set_indexes = session.scalars(
-        select(StatusEntry.status_index).where(StatusEntry.list_id == list_id, StatusEntry.is_set.is_(True))
-    ).all()
+    values = [
+        (index, value) for index, value in session.execute(
+            select(StatusEntry.status_index, StatusEntry.value).where(
+                StatusEntry.list_id == list_id, StatusEntry.value != 0
+            )
+        )
+    ]
     url = list_url(base_url, list_id)
     return {
         "@context": [VC_CONTEXT_V2],
@@ -186,7 +217,9 @@ def list_credential(
             "id": f"{url}#list",
             "type": "BitstringStatusList",
             "statusPurpose": status_list.purpose,
-            "encodedList": bitstring.encode(set_indexes, status_list.length),
+            # §2.2: statusSize and statusMessage belong to each entry (§2.1), not to the list: the context
+            # defines them for BitstringStatusListEntry only (w3c/vc-bitstring-status-list#175).
+            "encodedList": bitstring.encode_values(values, status_list.length, status_list.status_size),
             # Bitstring Status List v1.0 §2.2: ttl is in milliseconds.
             "ttl": ttl_seconds * 1000,
         },
@@ -196,36 +229,35 @@ def list_credential(
 class DatabaseStatusLookup:
     """Status lookup for this service's own lists, read straight from the database on every call.
 
-    A list's purpose and length never change, so they are remembered; the bits are always read afresh,
-    in one autocommit SELECT (no transaction to open and roll back).
+    One autocommit SELECT (no transaction to open and roll back) reads the list's purpose, length and entry
+    size with the entry's value, so a change is visible to the next call on any replica.
     """
 
     def __init__(self, engine: Engine, base_url: str):
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.prefix = f"{base_url}/v1/status-lists/"
-        self._lists: dict[str, tuple[str, int]] = {}
-        self._list_query = select(StatusList.purpose, StatusList.length).where(
-            StatusList.id == bindparam("list_id")
-        )
-        self._bit_query = select(StatusEntry.is_set).where(
-            StatusEntry.list_id == bindparam("list_id"), StatusEntry.status_index == bindparam("index")
+        self._query = (
+            select(StatusList.purpose, StatusList.length, StatusList.status_size, StatusEntry.value)
+            .outerjoin(
+                StatusEntry,
+                and_(StatusEntry.list_id == StatusList.id, StatusEntry.status_index == bindparam("index")),
+            )
+            .where(StatusList.id == bindparam("list_id"))
         )
 
-    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool:
+    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int) -> int:
         if not status_list_credential.startswith(self.prefix):
             raise StatusUnavailable(f"status list {status_list_credential} is not one of this issuer's")
         list_id = status_list_credential[len(self.prefix):]
         with self.engine.connect() as connection:
-            known = self._lists.get(list_id)
-            if known is None:
-                row = connection.execute(self._list_query, {"list_id": list_id}).first()
-                if row is None:
-                    raise StatusUnavailable(f"status list {status_list_credential} does not exist")
-                known = self._lists[list_id] = (row.purpose, row.length)
-            list_purpose, length = known
-            if list_purpose != purpose:
-                raise StatusUnavailable(f"status list {status_list_credential} is not a {purpose} list")
-            if not 0 <= index < length:
-                raise StatusUnavailable(f"index {index} is outside status list {status_list_credential}")
-            is_set = connection.execute(self._bit_query, {"list_id": list_id, "index": index}).scalar_one_or_none()
-        return bool(is_set)
+            row = connection.execute(self._query, {"list_id": list_id, "index": index}).first()
+        if row is None:
+            raise StatusUnavailable(f"status list {status_list_credential} does not exist")
+        if row.purpose != purpose:
+            # §3.2 step 5: the entry's purpose must be the list's (STATUS_VERIFICATION_ERROR).
+            raise StatusUnavailable(f"status list {status_list_credential} is not a {purpose} list")
+        if row.status_size != size:
+            raise StatusUnavailable(f"status list {status_list_credential} has {row.status_size}-bit entries")
+        if not 0 <= index < row.length:
+            raise StatusUnavailable(f"index {index} is outside status list {status_list_credential}")
+        return int(row.value or 0)

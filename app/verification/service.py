@@ -36,12 +36,12 @@ class FormerUrlStatusLookup:
         self.current = f"{base_url}/v1/status-lists/"
         self.former = tuple(f"{url}/v1/status-lists/" for url in former_urls if url != base_url)
 
-    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool:
+    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int) -> int:
         for prefix in self.former:
             if status_list_credential.startswith(prefix):
                 status_list_credential = self.current + status_list_credential[len(prefix):]
                 break
-        return self.lookup(status_list_credential, index, purpose)
+        return self.lookup(status_list_credential, index, purpose, size)
 
 
 class Verifier:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple, Protocol
 
 from app.credentials import jose
-from app.status_lists import bitstring
+from app.status_lists import bitstring, messages
 from app.verification.errors import StatusUnavailable, UnknownKey, UntrustedIssuer, VerificationError
 
 __all__ = [
@@ -76,9 +76,9 @@ class KeyResolver(Protocol):
 
 
 class StatusLookup(Protocol):
-    """Reads one status bit (True = set); raises StatusUnavailable."""
+    """Reads one entry's value (statusSize bits at index*size; 0 = unset); raises StatusUnavailable."""
 
-    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool: ...
+    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ class _StatusEntry(NamedTuple):
     list_index: int
     list_url: str
     size: int
+    messages: dict[int, str] | None
 
 
 @dataclass
@@ -251,11 +252,58 @@ def _status_entries(value: object, found: _Findings) -> list[_StatusEntry]:
             problems.append("an id that is not the status list URL")
         if not size:
             problems.append("a statusSize that is a positive integer")
+        table = None
+        if size and (size > 1 or "statusMessage" in item):
+            # §2.1 statusMessage: MUST be present when statusSize > 1, with one element per value (2^statusSize).
+            table = messages.parse_status_messages(item.get("statusMessage"), size)
+            if table is None:
+                problems.append(f"a statusMessage of {2 ** min(size, 16)} {{status, message}} elements, one per value")
         if problems:
             found.error("invalid_credential", f"A BitstringStatusListEntry needs {', '.join(problems)}.")
             continue
-        entries.append(_StatusEntry(purpose, index, list_url, size))
+        entries.append(_StatusEntry(purpose, index, list_url, size, table))
     return entries
+
+
+def _check_status_entry(
+    entry: _StatusEntry, lookup_status: StatusLookup, found: _Findings, passed: dict[str, int], failed: dict[str, int]
+) -> None:
+    """Read one entry and record what it says about revocation and suspension."""
+    is_message = entry.purpose == messages.MESSAGE_PURPOSE
+    if not is_message and entry.purpose not in _STATUS_ERRORS:
+        found.warn("unsupported_status_purpose", f"The status purpose {entry.purpose[:40]!r} was not checked.")
+        return
+    if not is_message and entry.size != 1:
+        found.error("status_unavailable", "Revocation and suspension entries wider than one bit are not supported.")
+        failed[entry.purpose] += 1
+        return
+    # Our table: bit 2 revocation, bit 1 suspension. Another message table is reported, not interpreted.
+    ours = is_message and entry.size == messages.STATUS_SIZE and entry.messages is not None and (
+        messages.is_skillproof_table(entry.messages)
+    )
+    covers = ("revocation", "suspension") if ours else () if is_message else (entry.purpose,)
+    try:
+        value = lookup_status(entry.list_url, entry.list_index, entry.purpose, entry.size)
+    except StatusUnavailable as exc:
+        found.error(exc.code, _message(exc, f"The {entry.purpose} status list is unavailable."))
+        for purpose in covers:
+            failed[purpose] += 1
+        return
+    if not is_message:
+        set_now = {entry.purpose: bool(value)}
+    elif ours:
+        flags = messages.flags(value)
+        set_now = {"revocation": flags["revoked"], "suspension": flags["suspended"]}
+    else:
+        text = (entry.messages or {}).get(value, "set" if value else "unset")
+        found.warn("status_message", f"The status list gives this credential the status {value:#x}: {text[:80]!r}.")
+        return
+    for purpose, is_set in set_now.items():
+        if is_set:
+            found.error(_STATUS_ERRORS[purpose], f"The credential has been {_STATUS_ERRORS[purpose]}.")
+            failed[purpose] += 1
+        else:
+            passed[purpose] += 1
 
 
 def _check_credential(
@@ -482,24 +530,7 @@ def verify_credential(
     passed = {"revocation": 0, "suspension": 0}
     failed = {"revocation": 0, "suspension": 0}
     for entry in entries:
-        if entry.purpose not in _STATUS_ERRORS:
-            found.warn("unsupported_status_purpose", f"The status purpose {entry.purpose[:40]!r} was not checked.")
-            continue
-        if entry.size != 1:
-            found.error("status_unavailable", "Status entries wider than one bit are not supported.")
-            failed[entry.purpose] += 1
-            continue
-        try:
-            is_set = lookup_status(entry.list_url, entry.list_index, entry.purpose)
-        except StatusUnavailable as exc:
-            found.error(exc.code, _message(exc, f"The {entry.purpose} status list is unavailable."))
-            failed[entry.purpose] += 1
-            continue
-        if is_set:
-            found.error(_STATUS_ERRORS[entry.purpose], f"The credential has been {_STATUS_ERRORS[entry.purpose]}.")
-            failed[entry.purpose] += 1
-        else:
-            passed[entry.purpose] += 1
+        _check_status_entry(entry, lookup_status, found, passed, failed)
     for purpose in ("revocation", "suspension"):
         if passed[purpose] and not failed[purpose]:
             checks.append(f"status:{purpose}")

@@ -86,15 +86,20 @@ def _independent_check(base_url: str, token: str) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)  # RFC 9864 deprecates the name "EdDSA"
         credential = json.loads(jws.deserialize_compact(token, key_set, algorithms=["EdDSA", "ES256"]).payload)
-        status = {}
-        for entry in credential["credentialStatus"]:
-            url = entry["statusListCredential"].replace("http://localhost:", "http://127.0.0.1:")
-            list_token = httpx.get(url).text
-            listing = json.loads(jws.deserialize_compact(list_token, key_set, algorithms=["EdDSA", "ES256"]).payload)
-            encoded = listing["credentialSubject"]["encodedList"][1:]
-            bits = gzip.decompress(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-            index = int(entry["statusListIndex"])
-            status[entry["statusPurpose"]] = bool(bits[index // 8] >> (7 - index % 8) & 1)
+        # One `message` entry of statusSize 2: its value's bit 2 is revocation, bit 1 suspension.
+        entry = credential["credentialStatus"]
+        url = entry["statusListCredential"].replace("http://localhost:", "http://127.0.0.1:")
+        list_token = httpx.get(url).text
+        listing = json.loads(jws.deserialize_compact(list_token, key_set, algorithms=["EdDSA", "ES256"]).payload)
+        assert listing["credentialSubject"]["statusPurpose"] == entry["statusPurpose"] == "message"
+        encoded = listing["credentialSubject"]["encodedList"][1:]
+        bits = gzip.decompress(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        size, index = entry["statusSize"], int(entry["statusListIndex"])
+        value = 0
+        for position in range(index * size, index * size + size):
+            value = value << 1 | bits[position // 8] >> (7 - position % 8) & 1
+        message = entry["statusMessage"][value]["message"]
+        status = {"revocation": message == "revoked", "suspension": message == "suspended"}
     return {"credential": credential, "status": status}
 
 
