@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from app.config import Settings
 from app.credentials import jose
@@ -210,7 +210,7 @@ class IssuerRouter:
         self,
         *,
         local_resolver: KeyResolver,
-        local_lookup: Callable[..., bool | int],
+        local_lookup: StatusLookup,
         own_dids: frozenset[str],
         trusted: frozenset[str],
         fetcher: Fetcher,
@@ -238,23 +238,19 @@ class IssuerRouter:
             issuer_of_call.append(issuer)
             return key
 
-        def lookup_status(status_list_credential: str, index: int, purpose: str, size: int | None = None) -> int:
+        def lookup_status(status_list_credential: str, index: int, purpose: str, size: int) -> int:
             issuer = issuer_of_call[-1] if issuer_of_call else None
             if issuer is None or issuer not in self.trusted:
-                # Until the status slice lands the verifier passes three arguments (one bit); after, four.
-                args = (status_list_credential, index, purpose) if size is None else (
-                    status_list_credential, index, purpose, size)
-                return int(self.local_lookup(*args))
-            return self.remote_lookup(status_list_credential, index, purpose, size or 1, issuer)
+                return self.local_lookup(status_list_credential, index, purpose, size)
+            return self.remote_lookup(status_list_credential, index, purpose, size, issuer)
 
-        # StatusLookup returns the entry's value (an int) once the status slice lands; a bool until then.
-        return resolve_key, cast(StatusLookup, lookup_status)
+        return resolve_key, lookup_status
 
 
 def router(
     settings: Settings,
     local_resolver: LocalKeyResolver,
-    local_lookup: Callable[..., bool | int],
+    local_lookup: StatusLookup,
     clock: Callable[[], dt.datetime],
 ) -> Callable[[], tuple[KeyResolver, StatusLookup]] | None:
     """The per-call binder for Verifier when SKILLPROOF_TRUSTED_ISSUERS is set; None (our issuer only) otherwise."""

@@ -1,7 +1,7 @@
 """one status entry per credential: `message` lists of 2-bit entries (revoked, suspended)
 
 Revision ID: 0004_status_message_entries
-Revises: 0003_verifier_issuer_identity
+Revises: 0004_learner_did_challenges
 Create Date: 2026-12-01 09:00:00
 
 Bitstring Status List v1.0 §2.1: a `message` entry with statusSize 2 carries revocation (bit 2) and
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0004_status_message_entries'
-down_revision: str | None = '0003_verifier_issuer_identity'
+down_revision: str | None = '0004_learner_did_challenges'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
