@@ -366,3 +366,43 @@ def test_keys_reload_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     assert serving._active_fingerprint() != fingerprint
     serving.active()  # the next use reloads, and the stray file is skipped, not fatal
     assert serving._fingerprint == serving._active_fingerprint()
+
+
+def test_keys_commands_rotate_per_purpose_and_list_the_purpose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import cli
+
+    monkeypatch.setenv("SKILLPROOF_KEYS_DIR", str(tmp_path))
+    assert cli.main(["keys", "list"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [(alg, purpose, state) for _, alg, purpose, state in listed] == [
+        ("ES256", "jwt", "active"), ("EdDSA", "data-integrity", "active")
+    ]
+    assert cli.main(["keys", "rotate", "--purpose", "data-integrity"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("new data integrity key ") and "(EdDSA)" in out
+    new_di = out.split()[4]
+    assert cli.main(["keys", "rotate"]) == 0
+    new_jwt = capsys.readouterr().out.split()[3]
+    assert cli.main(["keys", "list"]) == 0
+    rows = {kid: (alg, purpose, state) for kid, alg, purpose, state in
+            (line.split() for line in capsys.readouterr().out.splitlines())}
+    assert rows[new_jwt] == ("ES256", "jwt", "active") and rows[new_di] == ("EdDSA", "data-integrity", "active")
+    assert sorted(rows.values()) == sorted([
+        ("ES256", "jwt", "active"), ("ES256", "jwt", "retired"),
+        ("EdDSA", "data-integrity", "active"), ("EdDSA", "data-integrity", "retired"),
+    ])
+    assert cli.main(["keys", "rotate", "--purpose", "data-integrity", "--alg", "ES256"]) == 2
+    assert "data-integrity keys are EdDSA" in capsys.readouterr().err
+
+
+def test_a_data_integrity_rotation_by_another_process_is_picked_up(tmp_path: Path) -> None:
+    serving = FileKeyStore(tmp_path)
+    serving.ensure()
+    first = serving.data_integrity_key()
+    assert serving.data_integrity is not None
+    serving.data_integrity.RECHECK_SECONDS = 0
+    second = FileKeyStore(tmp_path).rotate(purpose="data-integrity")
+    assert serving.data_integrity_key().kid == second.kid != first.kid
+    assert {key.kid for key in serving.data_integrity_keys()} == {first.kid, second.kid}
