@@ -286,3 +286,35 @@ def test_the_jose_package_keeps_its_flat_names() -> None:
 
     assert jose.parse_compact is jws.parse_compact and jose.claims_for is claims.claims_for
     assert jose.public_jwk is jwk.public_jwk and {"EdDSA", "Ed25519", "ES256"} == jose.ALLOWED_ALGORITHMS
+
+
+# -- what the service issues ------------------------------------------------------------------------
+
+
+def test_issued_credentials_and_status_lists_carry_the_profile_claims(client: Any) -> None:
+    from tests.factories import earn_credential
+
+    body = earn_credential(client, item_count=2)["credential"]
+    token = body["jwt"]
+    parsed = jose.parse_compact(token)
+    did = client.get("/.well-known/did.json").json()
+    assert parsed.header["alg"] == "ES256"
+    assert parsed.header["kid"] in did["assertionMethod"]
+    assert parsed.header["kid"] in {key["kid"] for key in client.get("/.well-known/jwks.json").json()["keys"]}
+    credential = body["credential"]
+    payload = parsed.payload
+    assert (payload["iss"], payload["jti"], payload["sub"]) == (
+        did["id"], credential["id"], credential["credentialSubject"]["id"]
+    )
+    assert payload["nbf"] == int(datetime.fromisoformat(credential["validFrom"]).timestamp())
+    assert ("exp" in payload) == ("validUntil" in credential) and "iat" not in payload
+    statuses = credential["credentialStatus"]
+    list_url = (statuses[0] if isinstance(statuses, list) else statuses)["statusListCredential"]
+    listing = client.get(list_url.removeprefix("https://skillproof.test"), headers={"Accept": "application/vc+jwt"})
+    assert listing.status_code == 200
+    status_list = jose.parse_compact(listing.text.strip())
+    assert status_list.header["kid"] == parsed.header["kid"]
+    claims = status_list.payload
+    assert claims["jti"] == claims["id"] == list_url and claims["sub"] == claims["credentialSubject"]["id"]
+    assert claims["nbf"] == int(datetime.fromisoformat(claims["validFrom"]).timestamp())
+    assert claims["exp"] == int(datetime.fromisoformat(claims["validUntil"]).timestamp())
