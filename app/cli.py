@@ -187,8 +187,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
     try:
         if args.keys_command == "rotate":
             store.ensure(strict=False)
-            key = store.rotate(args.alg)
-            print(f"new signing key {key.kid} ({key.alg}); older keys stay published")
+            key = store.rotate(args.alg, purpose=args.purpose)
+            what = "signing key" if key.purpose == "jwt" else "data integrity key"
+            print(f"new {what} {key.kid} ({key.alg}); older keys stay published")
         elif args.keys_command == "reload":
             store.signal_reload()
             print(f"running servers using {settings.keys_dir} re-read their key files within a second "
@@ -202,9 +203,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(f"key {args.kid} withdrawn: no longer published, its credentials no longer verify")
         else:
             store.ensure(strict=False)
-            active = store.active().kid
-            for key in store.all_keys():
-                print(f"{key.kid}  {key.alg}  {'active' if key.kid == active else 'retired'}")
+            actives = {store.active().kid, store.data_integrity_key().kid}
+            for key in [*store.all_keys(), *store.data_integrity_keys()]:
+                print(f"{key.kid}  {key.alg}  {key.purpose}  {'active' if key.kid in actives else 'retired'}")
     except OSError as exc:
         print(f"skillproof: keys directory {settings.keys_dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -440,7 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="list, rotate, withdraw or reload signing keys")
     keys.add_argument("keys_command", choices=["list", "rotate", "withdraw", "reload"])
     keys.add_argument("kid", nargs="?", help="the key to withdraw")
-    keys.add_argument("--alg", choices=["EdDSA", "ES256"], default=None)
+    keys.add_argument("--alg", choices=["EdDSA", "ES256"], default=None,
+                      help="algorithm of the new key (default SKILLPROOF_SIGNING_ALG; data integrity: EdDSA)")
+    keys.add_argument("--purpose", choices=["jwt", "data-integrity"], default="jwt",
+                      help="rotate the vc+jwt signing key (default) or the Data Integrity (Ed25519) key")
     keys.set_defaults(handler=cmd_keys)
 
     issuer = commands.add_parser("issuer", help="show or change the issuer identity (public URL and DID)")

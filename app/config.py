@@ -108,7 +108,8 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str = ""
     admin_api_key: str | None = None
-    signing_alg: Literal["EdDSA", "ES256"] = "EdDSA"
+    # New vc+jwt keys: ES256 (what OB 3.0 JWT validators accept) or EdDSA; Data Integrity keys are always Ed25519.
+    signing_alg: Literal["EdDSA", "ES256"] = "ES256"
     generator: Literal["bank", "llm"] = "bank"
     llm_base_url: str | None = None
     llm_api_key: str | None = None

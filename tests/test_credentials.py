@@ -78,7 +78,7 @@ def test_jws_header_and_payload_follow_vc_jose_cose(client: TestClient) -> None:
     header_b64, payload_b64, _ = body["jwt"].split(".")
     header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
     payload = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
-    assert header["typ"] == "vc+jwt" and header["cty"] == "vc" and header["alg"] == "EdDSA"
+    assert header["typ"] == "vc+jwt" and header["cty"] == "vc" and header["alg"] == "ES256"  # the default
     assert set(header) == {"alg", "typ", "cty", "kid"}
     jwks = client.get("/.well-known/jwks.json").json()
     assert header["kid"] in {key["kid"] for key in jwks["keys"]}
@@ -259,7 +259,7 @@ def test_rotated_key_keeps_old_credentials_verifying(client: TestClient) -> None
     assert _verify(client, old)["verified"] is True
     assert _verify(client, new)["verified"] is True
     header = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))
-    assert header["kid"] == new_kid
+    assert header["kid"] == f"{client.get('/.well-known/did.json').json()['id']}#{new_kid}"
 
 
 def test_a_full_status_list_makes_way_for_a_new_one(client: TestClient, settings: Any) -> None:

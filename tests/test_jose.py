@@ -445,7 +445,7 @@ def test_parse_accepts_rfc7515_equivalent_typ_spellings(typ: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "alg", ["none", "None", "HS256", "HS512", "RS256", "PS256", "ES384", "ES256K", "Ed25519", "", 5, None]
+    "alg", ["none", "None", "HS256", "HS512", "RS256", "PS256", "ES384", "ES256K", "Ed448", "ed25519", "", 5, None]
 )
 def test_parse_rejects_algorithms_outside_the_allow_list(alg: object) -> None:
     header = {**HEADER, "alg": alg}

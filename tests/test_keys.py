@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,26 +15,93 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.credentials import jose
+from app.keys import documents
 from app.keys.keystore import FileKeyStore, KeyStoreError
+from tests import vectors
 from tests.conftest import ADMIN_KEY, PUBLIC_URL
 from tests.factories import earn_credential
 
 
-def test_first_start_creates_an_ed25519_key_with_mode_0600(tmp_path: Path) -> None:
+def test_first_start_creates_an_es256_key_and_an_ed25519_data_integrity_key_with_mode_0600(tmp_path: Path) -> None:
     store = FileKeyStore(tmp_path / "keys")
     key = store.ensure()
-    assert key.alg == "EdDSA"
+    assert key.alg == "ES256" and key.purpose == "jwt"
+    assert jose.public_jwk(key.public_key)["crv"] == "P-256"
     files = list((tmp_path / "keys").glob("*.pem"))
     assert [f.name for f in files] == [f"{key.kid}.pem"]
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     assert key.kid == jose.jwk_thumbprint(jose.public_jwk(key.public_key))
-    assert FileKeyStore(tmp_path / "keys").ensure().kid == key.kid  # a restart keeps the key
+    di = store.data_integrity_key()
+    assert di.alg == "EdDSA" and di.purpose == "data-integrity" and di.kid != key.kid
+    assert jose.public_jwk(di.public_key)["crv"] == "Ed25519"
+    di_files = list((tmp_path / "keys" / "data-integrity").glob("*.pem"))
+    assert [f.name for f in di_files] == [f"{di.kid}.pem"]
+    assert stat.S_IMODE(di_files[0].stat().st_mode) == 0o600
+    assert (tmp_path / "keys" / "data-integrity" / "active").read_text().strip() == di.kid
+    restarted = FileKeyStore(tmp_path / "keys")
+    assert restarted.ensure().kid == key.kid and restarted.data_integrity_key().kid == di.kid  # a restart keeps both
 
 
-def test_es256_setting_makes_p256_keys(tmp_path: Path) -> None:
-    key = FileKeyStore(tmp_path, default_alg="ES256").ensure()
-    assert key.alg == "ES256"
-    assert jose.public_jwk(key.public_key)["crv"] == "P-256"
+def test_eddsa_setting_makes_ed25519_jwt_keys(tmp_path: Path) -> None:
+    key = FileKeyStore(tmp_path, default_alg="EdDSA").ensure()
+    assert key.alg == "EdDSA"
+    assert jose.public_jwk(key.public_key)["crv"] == "Ed25519"
+    assert Settings().signing_alg == "ES256"  # the default for new vc+jwt keys
+
+
+def test_an_existing_eddsa_key_keeps_signing_after_the_default_became_es256(tmp_path: Path) -> None:
+    old = FileKeyStore(tmp_path, default_alg="EdDSA").ensure()
+    store = FileKeyStore(tmp_path)  # ES256 now: it applies to new keys only
+    assert store.ensure().kid == old.kid and store.active().alg == "EdDSA"
+    token, kid = store.sign(jose.claims_for(vectors.credential()))
+    assert kid == old.kid
+    assert jose.parse_compact(token).header["alg"] == "EdDSA"
+    assert store.rotate().alg == "ES256"
+
+
+def test_a_data_integrity_key_is_created_for_a_directory_from_before(tmp_path: Path) -> None:
+    FileKeyStore(tmp_path, default_alg="EdDSA").ensure()
+    shutil.rmtree(tmp_path / "data-integrity")  # a keys directory as issue 6 left it
+    store = FileKeyStore(tmp_path)
+    store.ensure()
+    assert store.data_integrity_key().alg == "EdDSA"
+    assert len(list((tmp_path / "data-integrity").glob("*.pem"))) == 1
+
+
+def test_rotation_is_per_purpose(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path)
+    jwt_key, di_key = store.ensure(), store.data_integrity_key()
+    new_di = store.rotate(purpose="data-integrity")
+    assert new_di.purpose == "data-integrity" and new_di.alg == "EdDSA"
+    assert store.active().kid == jwt_key.kid and store.data_integrity_key().kid == new_di.kid
+    assert [key.kid for key in store.data_integrity_keys()] == [new_di.kid, di_key.kid]
+    assert store.public_key(di_key.kid) is not None  # retired DI keys stay published (old proofs verify)
+    new_jwt = store.rotate()
+    assert store.active().kid == new_jwt.kid and store.data_integrity_key().kid == new_di.kid
+    with pytest.raises(KeyStoreError, match="data-integrity keys are EdDSA"):
+        store.rotate("ES256", purpose="data-integrity")
+    with pytest.raises(KeyStoreError, match="unknown key purpose"):
+        store.rotate(purpose="tls")
+    # Withdrawing finds the key's purpose; the active one of either purpose refuses.
+    with pytest.raises(KeyStoreError, match="--purpose data-integrity"):
+        store.withdraw(new_di.kid)
+    store.withdraw(di_key.kid)
+    assert store.public_key(di_key.kid) is None
+    assert (tmp_path / "data-integrity" / "withdrawn" / f"{di_key.kid}.pem").exists()
+
+
+def test_a_p256_key_in_the_data_integrity_directory_is_skipped(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path)
+    store.ensure()
+    p256 = vectors.p256_key()
+    path = tmp_path / "data-integrity" / f"{jose.jwk_thumbprint(jose.public_jwk(p256.public_key()))}.pem"
+    path.write_bytes(_pem(p256))
+    os.chmod(path, 0o600)
+    report = store.reload()
+    assert [(name, reason) for name, reason in report.skipped] == [
+        (f"data-integrity/{path.name}", "holds a ES256 key, but data-integrity keys are EdDSA")
+    ]
+    assert [key.kid for key in store.data_integrity_keys()] == [store.data_integrity_key().kid]
 
 
 def test_refuses_a_key_readable_by_others(tmp_path: Path) -> None:
@@ -64,18 +132,39 @@ def test_rotation_by_another_process_is_picked_up(tmp_path: Path) -> None:
 
 
 def test_jwks_and_did_document(client: TestClient, settings: Settings) -> None:
+    keystore = client.app.state.keystore  # type: ignore[attr-defined]
+    did_id = settings.issuer_did
+    assert did_id == "did:web:skillproof.test"
     jwks = client.get("/.well-known/jwks.json").json()
-    assert jwks["keys"]
+    thumbprints = [key.kid for key in keystore.all_keys()]
+    # Each vc+jwt key twice: under its DID URL kid (tokens now), then under the bare thumbprint (tokens before).
+    assert [key["kid"] for key in jwks["keys"]] == [f"{did_id}#{kid}" for kid in thumbprints] + thumbprints
     for key in jwks["keys"]:
         assert key["use"] == "sig" and key["alg"] in ("EdDSA", "ES256") and "d" not in key
-        assert key["kid"] == jose.jwk_thumbprint({k: v for k, v in key.items() if k in ("kty", "crv", "x", "y")})
-    did = client.get("/.well-known/did.json").json()
-    assert did["id"] == settings.issuer_did == "did:web:skillproof.test"
+        thumbprint = jose.jwk_thumbprint({k: v for k, v in key.items() if k in ("kty", "crv", "x", "y")})
+        assert key["kid"] in (thumbprint, f"{did_id}#{thumbprint}")
+    di_key = keystore.data_integrity_key()
+    assert di_key.kid not in {key["kid"].rpartition("#")[2] for key in jwks["keys"]}  # not a JOSE key
+    response = client.get("/.well-known/did.json")
+    assert response.headers["content-type"] == "application/did+json"
+    did = response.json()
+    assert did["@context"] == ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/jwk/v1",
+                               "https://w3id.org/security/multikey/v1"]
+    assert did["id"] == did_id
     assert did["assertionMethod"] == [method["id"] for method in did["verificationMethod"]]
-    for method in did["verificationMethod"]:
-        assert method["type"] == "JsonWebKey" and method["controller"] == did["id"]
-        assert method["id"] == f"{did['id']}#{method['publicKeyJwk']['kid']}"
-    assert {m["publicKeyJwk"]["kid"] for m in did["verificationMethod"]} == {k["kid"] for k in jwks["keys"]}
+    json_web_keys = [m for m in did["verificationMethod"] if m["type"] == "JsonWebKey"]
+    for method in json_web_keys:
+        assert method["controller"] == did_id
+        assert method["id"] == documents.verification_method_id(did_id, method["publicKeyJwk"]["kid"])
+        assert "d" not in method["publicKeyJwk"]
+    assert [m["id"] for m in json_web_keys] == [k["kid"] for k in jwks["keys"][: len(thumbprints)]]
+    multikeys = [m for m in did["verificationMethod"] if m["type"] == "Multikey"]
+    assert multikeys == [{
+        "id": f"{did_id}#{di_key.kid}", "type": "Multikey", "controller": did_id,
+        "publicKeyMultibase": jose.public_key_multibase(di_key.public_key),
+    }]
+    assert multikeys[0]["publicKeyMultibase"].startswith("z6Mk")
+    assert client.get("/did.json").json() == did
 
 
 def test_did_web_encodes_the_port_and_refuses_ip_addresses() -> None:
@@ -124,7 +213,6 @@ def _pem(key: object, *, encrypted: bool = False) -> bytes:
 
 def _stray_files(directory: Path, signing: FileKeyStore) -> dict[str, str]:
     """Every kind of bad file an operator can leave in keys/; name -> the reason the log must give."""
-    from tests import vectors
 
     p256_public = vectors.p256_key().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -212,7 +300,7 @@ def test_stray_key_files_never_break_serving(
     assert earn_credential(client, item_count=2)["credential"]["jwt"]
     # A rotation by `skillproof keys rotate` (another process) is still picked up, strays and all.
     new = FileKeyStore(keystore.directory).rotate()
-    assert client.get("/.well-known/jwks.json").json()["keys"][0]["kid"] == new.kid
+    assert client.get("/.well-known/jwks.json").json()["keys"][0]["kid"] == f"did:web:skillproof.test#{new.kid}"
     assert _verified(client, token)
     fresh = earn_credential(client, item_count=2)["credential"]["jwt"]
     assert fresh.split(".")[0] and _verified(client, fresh)
@@ -278,3 +366,43 @@ def test_keys_reload_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     assert serving._active_fingerprint() != fingerprint
     serving.active()  # the next use reloads, and the stray file is skipped, not fatal
     assert serving._fingerprint == serving._active_fingerprint()
+
+
+def test_keys_commands_rotate_per_purpose_and_list_the_purpose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import cli
+
+    monkeypatch.setenv("SKILLPROOF_KEYS_DIR", str(tmp_path))
+    assert cli.main(["keys", "list"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [(alg, purpose, state) for _, alg, purpose, state in listed] == [
+        ("ES256", "jwt", "active"), ("EdDSA", "data-integrity", "active")
+    ]
+    assert cli.main(["keys", "rotate", "--purpose", "data-integrity"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("new data integrity key ") and "(EdDSA)" in out
+    new_di = out.split()[4]
+    assert cli.main(["keys", "rotate"]) == 0
+    new_jwt = capsys.readouterr().out.split()[3]
+    assert cli.main(["keys", "list"]) == 0
+    rows = {kid: (alg, purpose, state) for kid, alg, purpose, state in
+            (line.split() for line in capsys.readouterr().out.splitlines())}
+    assert rows[new_jwt] == ("ES256", "jwt", "active") and rows[new_di] == ("EdDSA", "data-integrity", "active")
+    assert sorted(rows.values()) == sorted([
+        ("ES256", "jwt", "active"), ("ES256", "jwt", "retired"),
+        ("EdDSA", "data-integrity", "active"), ("EdDSA", "data-integrity", "retired"),
+    ])
+    assert cli.main(["keys", "rotate", "--purpose", "data-integrity", "--alg", "ES256"]) == 2
+    assert "data-integrity keys are EdDSA" in capsys.readouterr().err
+
+
+def test_a_data_integrity_rotation_by_another_process_is_picked_up(tmp_path: Path) -> None:
+    serving = FileKeyStore(tmp_path)
+    serving.ensure()
+    first = serving.data_integrity_key()
+    assert serving.data_integrity is not None
+    serving.data_integrity.RECHECK_SECONDS = 0
+    second = FileKeyStore(tmp_path).rotate(purpose="data-integrity")
+    assert serving.data_integrity_key().kid == second.kid != first.kid
+    assert {key.kid for key in serving.data_integrity_keys()} == {first.kid, second.kid}

@@ -374,11 +374,13 @@ def test_no_valid_until_never_expires() -> None:
 
 
 def test_jwt_exp_and_nbf_are_checked_too() -> None:
-    expired = sign(credential(exp=int(NOW.timestamp()) - 3600))
+    # exp without validUntil stands for it (OB 3.0 §8.2.4.1); nbf must equal validFrom (tests/test_vc_jwt.py).
+    expired = sign(credential(exp=int(NOW.timestamp()) - 3600, validUntil=None))
     assert codes(verify(expired)) == ["expired"]
-    early = sign(credential(nbf=int(NOW.timestamp()) + 3600))
+    early = sign(credential(nbf=int(NOW.timestamp()) + 3600, validFrom="2026-06-01T13:00:00Z"))
     assert codes(verify(early)) == ["not_yet_valid"]
-    fine = sign(credential(nbf=int(NOW.timestamp()) - 10, exp=int(NOW.timestamp()) + 10, iat=0))
+    fine = sign(credential(nbf=int(NOW.timestamp()) - 10, validFrom="2026-06-01T11:59:50Z",
+                           exp=int(NOW.timestamp()) + 10, validUntil="2026-06-01T12:00:10Z", iat=0))
     assert verify(fine).verified is True
 
 

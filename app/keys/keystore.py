@@ -1,7 +1,11 @@
 """Signing keys kept as PEM files in the keys directory; the file provider of the key interface.
 
-Layout: `<kid>.pem` (PKCS#8, mode 0600) per key and `active`, the kid that signs new credentials.
-Retired keys stay in the directory and in the JWKS, so every credential ever issued still verifies.
+One key per purpose (key separation, NIST SP 800-57 Part 1 §5.2): `jwt` keys sign `vc+jwt` credentials and
+status lists (ES256 by default, or EdDSA), `data-integrity` keys sign Data Integrity proofs (always Ed25519,
+eddsa-rdfc-2022). Layout: `<kid>.pem` (PKCS#8, mode 0600) per jwt key and `active`, the kid that signs new
+credentials; the same again under `data-integrity/` for the Data Integrity keys. A kid is the RFC 7638
+thumbprint of the public key. Retired keys stay in the directory and are published (JWKS, DID document), so
+every credential ever issued still verifies.
 
 The files are read at start and on an explicit reload only: SIGHUP, POST /v1/admin/keys/reload, or a
 rewrite of `active` (what `skillproof keys rotate|withdraw|reload` do, so every process sharing the directory
@@ -21,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -33,6 +37,13 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 logger = logging.getLogger("skillproof.keys")
 MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+JWT: Final = "jwt"
+DATA_INTEGRITY: Final = "data-integrity"
+PURPOSES: Final = (JWT, DATA_INTEGRITY)
+# The algorithms a key of each purpose may have; a jwt key's is chosen by SKILLPROOF_SIGNING_ALG.
+_PURPOSE_ALGS: Final = {JWT: ("ES256", "EdDSA"), DATA_INTEGRITY: ("EdDSA",)}
 
 
 class KeyStoreError(Exception):
@@ -57,6 +68,7 @@ class SigningKey:
     kid: str
     alg: str
     private_key: PrivateKey
+    purpose: str = JWT
     # One object per loaded key: the verifier's cache of verified tokens recognises a key by identity.
     public_key: PublicKey = field(init=False)
 
@@ -86,18 +98,28 @@ def kid_of(public_key: PublicKey) -> str:
 
 
 class FileKeyStore:
-    """Keys on disk; held in memory, re-read on reload() or when `active` is rewritten (another process rotated)."""
+    """Keys on disk; held in memory, re-read on reload() or when `active` is rewritten (another process rotated).
+
+    The store of `jwt` keys holds the store of `data-integrity` keys (`data_integrity`, in `data-integrity/`);
+    ensure, reload, signal_reload and withdraw act on both, rotate on the purpose asked for.
+    """
 
     RECHECK_SECONDS = 1.0
 
-    def __init__(self, directory: Path, default_alg: str = "EdDSA"):
+    def __init__(self, directory: Path, default_alg: str = "ES256", *, purpose: str = JWT):
+        if purpose not in PURPOSES:
+            raise KeyStoreError(f"unknown key purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
         self.directory = Path(directory)
-        self.default_alg = default_alg
+        self.purpose = purpose
+        self.default_alg = default_alg if purpose == JWT else "EdDSA"
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
         self._active_kid: str | None = None
         self._fingerprint: tuple[int, ...] | None = None
         self._checked_at = 0.0
+        self.data_integrity: FileKeyStore | None = (
+            FileKeyStore(self.directory / DATA_INTEGRITY, purpose=DATA_INTEGRITY) if purpose == JWT else None
+        )
 
     # -- setup -------------------------------------------------------------------------------------
 
@@ -109,15 +131,28 @@ class FileKeyStore:
             if not self._read_active_kid():
                 self._write_new_key(self.default_alg)
         self._load(strict=strict)
+        if self.data_integrity is not None:
+            self.data_integrity.ensure(strict=strict)
         return self.active()
 
-    def rotate(self, alg: str | None = None) -> SigningKey:
-        """Make a new key the signing key; older keys stay published."""
+    def rotate(self, alg: str | None = None, *, purpose: str = JWT) -> SigningKey:
+        """Make a new key the signing key of `purpose`; older keys stay published."""
+        if purpose != self.purpose:
+            return self._store_for(purpose).rotate(alg, purpose=purpose)
+        if alg is not None and alg not in _PURPOSE_ALGS[purpose]:
+            raise KeyStoreError(f"{purpose} keys are {' or '.join(_PURPOSE_ALGS[purpose])}, not {alg}")
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._exclusive():
             self._write_new_key(alg or self.default_alg)
         self._load()
         return self.active()
+
+    def _store_for(self, purpose: str) -> FileKeyStore:
+        if purpose == self.purpose:
+            return self
+        if purpose == DATA_INTEGRITY and self.data_integrity is not None:
+            return self.data_integrity
+        raise KeyStoreError(f"unknown key purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
 
     def withdraw(self, kid: str) -> None:
         """Stop publishing a key (e.g. compromised): its credentials stop verifying (unknown_key).
@@ -125,13 +160,17 @@ class FileKeyStore:
         The file moves to keys/withdrawn/ for the record and is never loaded again. The active key cannot be
         withdrawn; rotate first.
         """
+        if self.data_integrity is not None and (self.data_integrity.directory / f"{kid}.pem").is_file():
+            self.data_integrity.withdraw(kid)
+            return
         with self._exclusive():
             self._load()
             if kid not in self._keys:
                 raise KeyStoreError(f"no published key has kid {kid!r}")
             kid_active = self.active().kid
             if kid == kid_active:
-                raise KeyStoreError("the active signing key cannot be withdrawn; run `skillproof keys rotate` first")
+                rotate = "skillproof keys rotate" + ("" if self.purpose == JWT else f" --purpose {self.purpose}")
+                raise KeyStoreError(f"the active signing key cannot be withdrawn; run `{rotate}` first")
             withdrawn = self.directory / "withdrawn"
             withdrawn.mkdir(mode=0o700, exist_ok=True)
             os.replace(self.directory / f"{kid}.pem", withdrawn / f"{kid}.pem")
@@ -211,8 +250,7 @@ class FileKeyStore:
             raise SkippedKeyFile(exposed)
         return key
 
-    @staticmethod
-    def _parse_key_file(path: Path, size: int) -> SigningKey:
+    def _parse_key_file(self, path: Path, size: int) -> SigningKey:
         if size > MAX_KEY_FILE_BYTES:
             raise SkippedKeyFile("is too large to be a key")
         try:
@@ -227,11 +265,15 @@ class FileKeyStore:
             isinstance(private_key, ec.EllipticCurvePrivateKey) and not isinstance(private_key.curve, ec.SECP256R1)
         ):
             raise SkippedKeyFile("holds a key type other than Ed25519 or P-256")
+        alg = _alg_of(private_key)
+        if alg not in _PURPOSE_ALGS[self.purpose]:
+            allowed = " or ".join(_PURPOSE_ALGS[self.purpose])
+            raise SkippedKeyFile(f"holds a {alg} key, but {self.purpose} keys are {allowed}")
         kid = kid_of(private_key.public_key())
         if path.name != f"{kid}.pem":
             # A key published under a name of its own choosing could be a stray copy: only <kid>.pem is ours.
             raise SkippedKeyFile(f"is not named after its key (expected {kid}.pem)")
-        return SigningKey(kid=kid, alg=_alg_of(private_key), private_key=private_key)
+        return SigningKey(kid=kid, alg=alg, private_key=private_key, purpose=self.purpose)
 
     def _load(self, *, strict: bool = False) -> ReloadReport:
         """Read every key file. strict (at start): an exposed key file of ours or a missing active key raise;
@@ -276,8 +318,13 @@ class FileKeyStore:
         except (KeyStoreError, OSError) as exc:
             logger.error("keys: reload failed, keeping the keys loaded before: %s", exc)
             raise KeyStoreError(f"reload failed, the keys loaded before are kept: {exc}") from None
-        logger.info("keys: reloaded %d key(s), active %s, %d file(s) skipped", len(report.kids), report.active,
-                    len(report.skipped))
+        logger.info("keys: reloaded %d %s key(s), active %s, %d file(s) skipped", len(report.kids), self.purpose,
+                    report.active, len(report.skipped))
+        if self.data_integrity is not None and self.data_integrity._active_kid is not None:
+            extra = self.data_integrity.reload()
+            prefix = f"{DATA_INTEGRITY}/"
+            report = ReloadReport(report.active, report.kids,
+                                  report.skipped + [(prefix + name, reason) for name, reason in extra.skipped])
         return report
 
     def signal_reload(self) -> None:
@@ -287,6 +334,8 @@ class FileKeyStore:
             if active is None:
                 raise KeyStoreError(f"no active key is named in {self.directory / 'active'}")
             self._write_active(active)
+        if self.data_integrity is not None and self.data_integrity._read_active_kid() is not None:
+            self.data_integrity.signal_reload()
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -302,25 +351,53 @@ class FileKeyStore:
     # -- use ---------------------------------------------------------------------------------------
 
     def active(self) -> SigningKey:
-        """The key that signs new credentials."""
+        """The key of this store's purpose that signs now (for the jwt store: the vc+jwt signing key)."""
         self._refresh()
         if self._active_kid is None:
             raise KeyStoreError("no signing key loaded")
         return self._keys[self._active_kid]
 
+    def data_integrity_key(self) -> SigningKey:
+        """The Ed25519 key that signs Data Integrity proofs; created (in data-integrity/) when missing."""
+        store = self._store_for(DATA_INTEGRITY)
+        if store._active_kid is None:
+            store.ensure()
+        return store.active()
+
+    def data_integrity_keys(self) -> list[SigningKey]:
+        """Every Data Integrity key, active first (none before the first is created)."""
+        store = self._store_for(DATA_INTEGRITY)
+        return store.all_keys() if store._active_kid is not None else []
+
     def all_keys(self) -> list[SigningKey]:
-        """Every key, active first."""
+        """Every key of this store's purpose (vc+jwt for the main store), active first."""
         self._refresh()
         active = self._active_kid
         return sorted(self._keys.values(), key=lambda key: (key.kid != active, key.kid))
 
     def public_key(self, kid: str) -> PublicKey | None:
-        """The public key with that kid, or None."""
+        """The public key with that kid (of any purpose: a DI proof names its key the same way), or None."""
         self._refresh()
         key = self._keys.get(kid)
+        if key is None and self.data_integrity is not None and self.data_integrity._active_kid is not None:
+            return self.data_integrity.public_key(kid)
         return key.public_key if key else None
 
-    def sign(self, payload: dict[str, Any]) -> tuple[str, str]:
-        """Sign a credential payload as vc+jwt with the active key; returns (jws, kid)."""
-        key = self.active()
-        return jose.sign_compact(payload, key.private_key, kid=key.kid, alg=key.alg), key.kid
+    def sign(self, payload: dict[str, Any], *, did: str | None = None) -> tuple[str, str]:
+        """Sign a credential payload as vc+jwt with the active jwt key; returns (jws, kid).
+
+        The header `kid` is the DID URL `<did>#<kid>` (OB 3.0 §8.2.3: a URI that dereferences to the key;
+        VC-JOSE-COSE §3.3.1: kid MUST be present when the key is a DID URL); `did` defaults to the payload's
+        `iss`, the issuer DID the key belongs to.
+        """
+        key = self._store_for(JWT).active()
+        owner = did if did is not None else payload.get("iss")
+        if not isinstance(owner, str) or not owner:
+            raise KeyStoreError("signing needs the issuer DID (the payload's `iss`) to name the key")
+        token = jose.sign_compact(payload, key.private_key, kid=verification_method_id(owner, key.kid), alg=key.alg)
+        return token, key.kid
+
+
+def verification_method_id(did: str, kid: str) -> str:
+    """The DID URL of a key in the issuer's DID document: `<did>#<kid>` (DID Core §3.2 fragment)."""
+    return f"{did}#{kid}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.deps import AdminOnly, AuditDep, KeyStoreDep, SettingsDep
@@ -15,23 +16,29 @@ from app.keys.keystore import KeyStoreError
 router = APIRouter(tags=["keys"])
 
 
+class DidDocumentResponse(JSONResponse):
+    """A DID document in its JSON representation (DID Core §6.2.1, did:web §2.5)."""
+
+    media_type = documents.DID_MEDIA_TYPE
+
+
 @router.get("/.well-known/jwks.json")
-def get_jwks(keystore: KeyStoreDep) -> dict[str, Any]:
-    """Every public key that ever signed and is not withdrawn."""
-    return documents.jwks(keystore)
+def get_jwks(keystore: KeyStoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """Every vc+jwt public key that ever signed and is not withdrawn, under its DID URL kid and its bare kid."""
+    return documents.jwks(keystore, settings.issuer_did)
 
 
-@router.get("/.well-known/did.json")
-def get_did_document(keystore: KeyStoreDep, settings: SettingsDep) -> dict[str, Any]:
-    """The issuer's did:web document; the same keys as verification methods."""
-    return documents.did_document(keystore, settings.issuer_did)
+@router.get("/.well-known/did.json", response_class=DidDocumentResponse)
+def get_did_document(keystore: KeyStoreDep, settings: SettingsDep) -> DidDocumentResponse:
+    """The issuer's did:web document: vc+jwt keys as JsonWebKey, the Data Integrity key as Multikey."""
+    return DidDocumentResponse(documents.did_document(keystore, settings.issuer_did))
 
 
-@router.get("/did.json", include_in_schema=False)
-def get_did_document_under_path(keystore: KeyStoreDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/did.json", include_in_schema=False, response_class=DidDocumentResponse)
+def get_did_document_under_path(keystore: KeyStoreDep, settings: SettingsDep) -> DidDocumentResponse:
     # did:web with a path (SKILLPROOF_PUBLIC_URL=https://host/base) resolves to https://host/base/did.json;
     # a proxy that strips /base reaches this route.
-    return documents.did_document(keystore, settings.issuer_did)
+    return DidDocumentResponse(documents.did_document(keystore, settings.issuer_did))
 
 
 class SkippedFile(BaseModel):

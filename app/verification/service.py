@@ -12,19 +12,27 @@ from app.verification.verifier import Problem, VerificationResult
 
 
 class LocalKeyResolver:
-    """Trusts this service's own issuer DID (and its former DIDs) and resolves kids in its keystore."""
+    """Trusts this service's own issuer DID (and its former DIDs) and resolves key ids in its keystore.
+
+    A key id is a DID URL `<did>#<thumbprint>` whose DID is ours (the issuer's, or a former DID of ours), a
+    relative `#<thumbprint>` (VC-JOSE-COSE: resolved against the issuer), or, for credentials issued before
+    kids became DID URLs, the bare thumbprint.
+    """
 
     def __init__(self, keystore: FileKeyStore, issuer_did: str, former_dids: frozenset[str] = frozenset()):
         self.keystore = keystore
         # Credentials issued before `skillproof issuer set-url` name the former DID; the keys are still ours.
         self.trusted = frozenset({issuer_did, *former_dids})
 
-    def __call__(self, issuer: str, kid: str) -> PublicKey:
+    def __call__(self, issuer: str, key_id: str) -> PublicKey:
         if issuer not in self.trusted:
             raise pure.UntrustedIssuer(f"issuer {issuer} is not trusted by this service")
-        key = self.keystore.public_key(kid)
+        owner, hash_sign, fragment = key_id.partition("#")
+        if hash_sign and owner and owner not in self.trusted:
+            raise pure.UnknownKey(f"the key {key_id[:200]} belongs to another DID than the issuer's")
+        key = self.keystore.public_key(fragment if hash_sign else key_id)
         if key is None:
-            raise pure.UnknownKey(f"no published key has kid {kid}")
+            raise pure.UnknownKey(f"no published key has kid {key_id[:200]}")
         return key
 
 

@@ -70,9 +70,9 @@ _DEFAULT_MESSAGES: Final = {
 
 
 class KeyResolver(Protocol):
-    """Finds the public key `kid` of `issuer`; raises UntrustedIssuer or UnknownKey."""
+    """Finds the key `key_id` (a DID URL, or a bare thumbprint) of `issuer`; raises UntrustedIssuer or UnknownKey."""
 
-    def __call__(self, issuer: str, kid: str) -> PublicKey: ...
+    def __call__(self, issuer: str, key_id: str) -> PublicKey: ...
 
 
 class StatusLookup(Protocol):
@@ -366,6 +366,8 @@ def _check_credential(
     if valid_from is not None and valid_until is not None and valid_until < valid_from:
         problems.append("validUntil is before validFrom.")
         dates_ok = False
+    # OB 3.0 §8.2.4.1: jti, sub, nbf and exp, when present, must agree with id, subject, validFrom, validUntil.
+    problems += jose.claim_conflicts(credential, valid_from, valid_until)
     for problem in problems:
         found.error("invalid_credential", problem)
     return valid_from, valid_until, dates_ok

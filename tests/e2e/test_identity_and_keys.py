@@ -62,7 +62,8 @@ def test_stray_key_files_sighup_and_keys_rotate_on_a_running_server(tmp_path: Pa
     keys = tmp_path / "keys"
     with running_server(tmp_path) as server:
         token = _earn_credential(server)
-        kid = httpx.get(f"{server}/.well-known/jwks.json").json()["keys"][0]["kid"]
+        # The first JWKS entry is the active key under its DID URL kid; the file is named after the thumbprint.
+        kid = httpx.get(f"{server}/.well-known/jwks.json").json()["keys"][0]["kid"].rpartition("#")[2]
         # An operator copies files into keys/: a readable copy of the key under another name, a public key.
         shutil.copy(keys / f"{kid}.pem", keys / "backup.pem")  # mode 0644 under the default umask
         os.chmod(keys / "backup.pem", 0o644)
@@ -82,7 +83,10 @@ def test_stray_key_files_sighup_and_keys_rotate_on_a_running_server(tmp_path: Pa
                                  text=True, timeout=60)
         assert rotated.returncode == 0, rotated.stderr
         new_kid = rotated.stdout.split()[3]
-        assert _wait_for(lambda: httpx.get(f"{server}/.well-known/jwks.json").json()["keys"][0]["kid"] == new_kid)
+        did = httpx.get(f"{server}/.well-known/did.json").json()["id"]
+        assert _wait_for(
+            lambda: httpx.get(f"{server}/.well-known/jwks.json").json()["keys"][0]["kid"] == f"{did}#{new_kid}"
+        )
         fresh = _earn_credential(server)
-        assert f'"kid":"{new_kid}"'.encode() in base64.urlsafe_b64decode(fresh.split(".")[0] + "==")
+        assert f'"kid":"{did}#{new_kid}"'.encode() in base64.urlsafe_b64decode(fresh.split(".")[0] + "==")
         assert _verified(server, fresh) and _verified(server, token)

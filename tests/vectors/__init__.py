@@ -89,3 +89,9 @@ def sign_raw(header: bytes, payload: bytes, key: Any = None, alg: str = "EdDSA",
     else:
         signature = key.sign(signing_input)
     return f"{signing_input.decode()}.{b64url(signature)}"
+
+
+def credential_claims() -> dict[str, Any]:
+    """`credential()` as a JWT claims set (iss, jti, sub, nbf, exp added): the payload of the DID-URL vectors."""
+    data: dict[str, Any] = json.loads((VECTORS / "credential-claims.json").read_text(encoding="utf-8"))
+    return data
