@@ -31,10 +31,10 @@ EXP = int(datetime(2028, 1, 15, 10, 0, tzinfo=UTC).timestamp())
 
 
 class Statuses:
-    """Every status bit clear."""
+    """Every status entry clear (value 0)."""
 
-    def __call__(self, status_list_credential: str, index: int, purpose: str) -> bool:
-        return False
+    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int) -> int:
+        return 0
 
 
 def _install(directory: Path, private_key: Any) -> None:

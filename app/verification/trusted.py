@@ -223,18 +223,18 @@ class IssuerRouter:
         self.dids = DidResolver(fetcher)
         self.remote_lookup = RemoteStatusLookup(fetcher, self.resolve_key, clock)
 
-    def resolve_key(self, issuer: str, kid: str) -> PublicKey:
+    def resolve_key(self, issuer: str, key_id: str) -> PublicKey:
         """KeyResolver: our keystore for our DIDs, the DID document for trusted ones, else UntrustedIssuer."""
         if issuer in self.trusted:
-            return self.dids.key(issuer, kid)
-        return self.local_resolver(issuer, kid)
+            return self.dids.key(issuer, key_id)
+        return self.local_resolver(issuer, key_id)
 
     def bind(self) -> tuple[KeyResolver, StatusLookup]:
         """A resolver and status lookup for one verification: lookups go to the issuer the key came from."""
         issuer_of_call: list[str] = []
 
-        def resolve_key(issuer: str, kid: str) -> PublicKey:
-            key = self.resolve_key(issuer, kid)
+        def resolve_key(issuer: str, key_id: str) -> PublicKey:
+            key = self.resolve_key(issuer, key_id)
             issuer_of_call.append(issuer)
             return key
 
