@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.conformance import assert_issued
 from tests.conftest import ADMIN_KEY
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -79,9 +80,16 @@ def start(client: TestClient, assessment: dict[str, Any], learner: dict[str, Any
     return attempt
 
 
-def earn_credential(client: TestClient, **assessment_fields: Any) -> dict[str, Any]:
-    """A learner passes an assessment; returns the learner, assessment, grade and credential."""
-    learner = new_learner(client)
+def earn_credential(
+    client: TestClient, *, learner: dict[str, Any] | None = None, legacy_status: bool = False,
+    **assessment_fields: Any,
+) -> dict[str, Any]:
+    """A learner (a new one unless given) passes a new assessment; returns learner, assessment, grade, credential.
+
+    Every credential is checked against OB 3.0 (tests/conformance.py), except the two-entry status form issued
+    before issue 7 (legacy_status), which the schema refuses by design.
+    """
+    learner = learner or new_learner(client)
     assessment = new_assessment(client, **assessment_fields)
     attempt = start(client, assessment, learner)
     response = client.post(
@@ -92,4 +100,6 @@ def earn_credential(client: TestClient, **assessment_fields: Any) -> dict[str, A
     assert response.status_code == 200, response.text
     grade = response.json()
     credential = client.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
+    if not legacy_status:
+        assert_issued(credential)
     return {"learner": learner, "assessment": assessment, "attempt": attempt, "grade": grade, "credential": credential}

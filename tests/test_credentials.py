@@ -211,7 +211,7 @@ def test_a_legacy_two_entry_credential_still_verifies_suspends_and_revokes(
 
     # The issuance path as it was: one entry in a revocation list and one in a suspension list.
     monkeypatch.setattr(status_lists, "PURPOSES", status_lists.LEGACY_PURPOSES)
-    body = earn_credential(client)["credential"]
+    body = earn_credential(client, legacy_status=True)["credential"]
     monkeypatch.undo()
     entries = body["credential"]["credentialStatus"]
     assert [entry["statusPurpose"] for entry in entries] == ["revocation", "suspension"]

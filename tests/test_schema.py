@@ -94,7 +94,7 @@ def test_the_one_entry_status_migration_keeps_legacy_credentials_working(
                         default_max_attempts=0, default_retake_cooldown_seconds=0)
     monkeypatch.setattr(status_lists, "PURPOSES", status_lists.LEGACY_PURPOSES)  # issuance as it was
     with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
-        revoked, suspended = (earn_credential(client, item_count=2)["credential"] for _ in range(2))
+        revoked, suspended = (earn_credential(client, item_count=2, legacy_status=True)["credential"] for _ in range(2))
         client.post(f"/v1/credentials/{revoked['id']}/revoke", headers=ADMIN)
         client.post(f"/v1/credentials/{suspended['id']}/suspend", headers=ADMIN)
     monkeypatch.undo()

@@ -17,6 +17,7 @@ from app.assessments.schemas import (
     AssessmentCreate,
     AssessmentOut,
     AttemptOut,
+    EvidenceOut,
     GradeOut,
     ItemEdit,
     ItemIn,
@@ -27,6 +28,7 @@ from app.assessments.schemas import (
     SubmitRequest,
     VoidRequest,
 )
+from app.credentials.builder import evidence_id
 from app.deps import (
     AdminOnly,
     AuditDep,
@@ -252,6 +254,19 @@ def get_assessment(
     """One assessment; learners never see keys, explanations or the rubric."""
     assessment = service.get_assessment(session, assessment_id, principal)
     return _admin_view(assessment) if principal.is_admin else _learner_view(assessment)
+
+
+@router.get("/v1/assessments/{assessment_id}/evidence", response_model=EvidenceOut, responses=error_responses(404))
+def get_evidence(assessment_id: str, session: SessionDep, settings: SettingsDep) -> EvidenceOut:
+    """The public evidence view a credential's evidence id resolves to (no key): facts, never items or keys."""
+    assessment = service.get_published(session, assessment_id)
+    return EvidenceOut(
+        id=evidence_id(settings.base_url, assessment.id), assessment_id=assessment.id, title=assessment.title,
+        skill=assessment.skill, skill_name=assessment.skill_name, level=assessment.level, status=assessment.status,
+        content_hash=assessment.content_hash, item_count=assessment.attempt_item_count or len(assessment.items),
+        time_limit_seconds=assessment.time_limit_seconds, pass_percent=assessment.pass_percent,
+        published_at=assessment.published_at, version=assessment.version,
+    )
 
 
 @router.post(

@@ -127,6 +127,24 @@ class AssessmentOut(BaseModel):
     retake_cooldown_seconds: int
 
 
+class EvidenceOut(BaseModel):
+    """What a credential's evidence id shows anyone: the frozen assessment's facts, never its items or keys."""
+
+    id: str
+    assessment_id: str
+    title: str
+    skill: str
+    skill_name: str
+    level: str
+    status: str
+    content_hash: str | None
+    item_count: int
+    time_limit_seconds: int
+    pass_percent: float
+    published_at: dt.datetime | None
+    version: int
+
+
 class AdminAssessmentOut(AssessmentOut):
     generator: str
     seed: int

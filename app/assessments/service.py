@@ -131,6 +131,14 @@ def get_assessment(session: Session, assessment_id: str, principal: Principal) -
     return assessment
 
 
+def get_published(session: Session, assessment_id: str) -> Assessment:
+    """A published or superseded assessment, for anyone (the evidence credentials name); drafts stay hidden."""
+    assessment = session.get(Assessment, assessment_id)
+    if assessment is None or assessment.status == "draft":
+        raise NotFound("No such assessment.")
+    return assessment
+
+
 def list_assessments(session: Session, principal: Principal, status: str | None) -> list[Assessment]:
     query = select(Assessment).order_by(Assessment.created_at, Assessment.id)
     if not principal.is_admin:

@@ -13,6 +13,17 @@ from app.status_lists import messages
 
 VC_CONTEXT_V2 = "https://www.w3.org/ns/credentials/v2"
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+# Skillproof's own terms (VC DM 2.0 §5.2.1: every property must be defined). An inline context, last in @context,
+# so every verifier has it offline and the credential's own signature pins it. The namespace is a fixed UUID URN:
+# the same for every deployment, and ours without registering a domain (w3id.org would need a redirect we do not own).
+TERMS_NAMESPACE = "urn:uuid:3d49a165-5e34-442d-b543-f6df1ae7b733#"
+SKILLPROOF_CONTEXT: dict[str, Any] = {
+    "@protected": True,
+    "assessmentId": f"{TERMS_NAMESPACE}assessmentId",
+    "attemptId": f"{TERMS_NAMESPACE}attemptId",
+    "contentHash": f"{TERMS_NAMESPACE}contentHash",
+}
+CREDENTIAL_CONTEXT: list[Any] = [VC_CONTEXT_V2, OB_CONTEXT, SKILLPROOF_CONTEXT]
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,20 @@ def achievement_id(base_url: str, skill_id: str, level: str) -> str:
     return f"{base_url}/v1/achievements/{skill_id}/{level}"
 
 
+def evidence_id(base_url: str, assessment_id: str) -> str:
+    """The public evidence view of an assessment (no key needed)."""
+    return f"{base_url}/v1/assessments/{assessment_id}/evidence"
+
+
+def achievement_image(base_url: str, skill_id: str, skill_name: str, level: str) -> dict[str, Any]:
+    """OB 3.0 Image: the achievement's SVG badge."""
+    return {
+        "id": f"{achievement_id(base_url, skill_id, level)}/image.svg",
+        "type": "Image",
+        "caption": f"{skill_name} ({level}) badge",
+    }
+
+
 def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, Any]:
     """The OB 3.0 Achievement: what was shown, at which level, by which criteria."""
     achievement_uri = achievement_id(issuer.url, achievement.skill_id, achievement.level)
@@ -103,6 +128,7 @@ def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, 
         "achievementType": "Competency",
         "name": f"{achievement.skill_name} ({achievement.level})",
         "description": achievement.skill_description,
+        "image": achievement_image(issuer.url, achievement.skill_id, achievement.skill_name, achievement.level),
         "criteria": {
             "narrative": (
                 f"Scored at least {percent}% on a timed, auto-graded {achievement.skill_name} assessment "
@@ -137,6 +163,7 @@ def public_achievement(
         "achievementType": "Competency",
         "name": f"{skill_name} ({level})",
         "description": skill_description,
+        "image": achievement_image(base_url, skill_id, skill_name, level),
         "criteria": {
             "narrative": (
                 f"Passed a timed, auto-graded {skill_name} assessment at {level} level under Skillproof's "
@@ -157,8 +184,11 @@ def mastery_level_id(achievement_uri: str, name: str) -> str:
 
 
 def _mastery_description(achievement: Achievement, achievement_uri: str) -> dict[str, Any]:
-    """OB 3.0 ResultDescription of type RubricCriterionLevel: the mastery bands, highest first."""
-    bands = sorted(achievement.mastery_bands, key=lambda band: -band.min_percent)
+    """OB 3.0 ResultDescription of type RubricCriterionLevel: the mastery bands, lowest first.
+
+    OB 3.0 ResultDescription.rubricCriterionLevel: "The levels should be ordered from low to high".
+    """
+    bands = sorted(achievement.mastery_bands, key=lambda band: band.min_percent)
     return {
         "id": f"{achievement_uri}#mastery",
         "type": ["ResultDescription"],
@@ -211,11 +241,12 @@ def build_credential(
     status_entries: list[StatusEntryRef],
     issued_at: dt.datetime,
     valid_until: dt.datetime | None = None,
+    identifier: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The unsigned credential document."""
+    """The unsigned credential document; `identifier` holds the holder's IdentityObjects (identity.py)."""
     achievement_json = achievement_document(achievement, issuer)
     credential: dict[str, Any] = {
-        "@context": [VC_CONTEXT_V2, OB_CONTEXT],
+        "@context": CREDENTIAL_CONTEXT,
         "id": f"urn:uuid:{credential_id}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": achievement_json["name"],
@@ -247,7 +278,7 @@ def build_credential(
         },
         "evidence": [
             {
-                "id": f"{issuer.url}/v1/assessments/{evidence.assessment_id}",
+                "id": evidence_id(issuer.url, evidence.assessment_id),
                 "type": ["Evidence"],
                 "name": evidence.assessment_title,
                 "narrative": (
@@ -264,6 +295,8 @@ def build_credential(
         ],
         "credentialStatus": _credential_status(status_entries),
     }
+    if identifier:
+        credential["credentialSubject"]["identifier"] = identifier
     if valid_until is not None:
         credential["validUntil"] = timestamp(valid_until)
     return credential

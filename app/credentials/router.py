@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
-from app.credentials import builder, service
+from app.credentials import badge_image, builder, service
 from app.credentials.schemas import CredentialOut, CredentialStatus, StatusChange, StatusChanged
 from app.deps import AdminOnly, AuditDep, ClockDep, CurrentLearner, CurrentPrincipal, SessionDep, SettingsDep
 from app.errors import NotFound, error_responses
@@ -24,6 +25,27 @@ def get_achievement(skill_id: str, level: str, request: Request, settings: Setti
         base_url=settings.base_url, issuer=service.issuer_of(settings), skill_id=skill.id, skill_name=skill.name,
         skill_description=skill.description, level=level,
     )
+
+
+@router.get(
+    "/v1/achievements/{skill_id}/{level}/image.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The achievement's SVG badge."},
+               **error_responses(404)},
+)
+def get_achievement_image(skill_id: str, level: str, request: Request, settings: SettingsDep) -> Response:
+    """The Achievement's image (public): an SVG naming the skill, the level and the issuer."""
+    skill = request.app.state.generator.skills.get(skill_id)
+    if skill is None or level not in skill.levels:
+        raise NotFound("No such achievement.")
+    svg = badge_image.achievement_svg(
+        skill_id=skill.id, skill_name=skill.name, level=level, issuer_name=settings.issuer_name
+    )
+    # Same inputs, same bytes: caches may keep it a day; nosniff so it is never taken for HTML.
+    return Response(svg, media_type="image/svg+xml", headers={
+        "Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    })
 
 
 @router.get("/v1/credentials/{credential_id}", response_model=CredentialOut, responses=error_responses(401, 404))

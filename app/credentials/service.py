@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from typing import Any
 
@@ -14,7 +15,7 @@ from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.auth.service import Principal
 from app.config import Settings
-from app.credentials import builder, jose
+from app.credentials import builder, identity, jose
 from app.credentials.models import Credential
 from app.errors import Conflict, NotFound
 from app.keys.keystore import FileKeyStore
@@ -95,6 +96,8 @@ def issue(
         ],
         issued_at=now,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
+        # A fresh salt per credential: two credentials of one learner cannot be linked by their identityHash.
+        identifier=[identity.email_identity(learner.email, secrets.token_hex(16))] if learner.email else None,
     )
     claims = jose.claims_for(document)
     # Signed before it is written: the transaction stores document and signature in one UPDATE.

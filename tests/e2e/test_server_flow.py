@@ -22,6 +22,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
 from app.config import PROJECT_ROOT
+from tests.conformance import assert_issued
 from tests.llm_server import FakeLlmServer, FakeModel, script_every_type
 from tests.servers import free_port, wait_until_healthy
 
@@ -71,6 +72,7 @@ def earn_credential_over_http(server: str, skill: str = "git", level: str = "fou
         grade = httpx.post(f"{server}/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
                            headers=me, timeout=30).json()
         credential: dict[str, Any] = httpx.get(f"{server}/v1/credentials/{grade['credential_id']}", headers=me).json()
+    assert_issued(credential)
     return {"credential": credential, "learner_key": learner["api_key"]}
 
 

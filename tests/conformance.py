@@ -1,0 +1,52 @@
+"""What every issued credential must pass: the official OB 3.0 JSON Schema and JSON-LD safe-mode expansion."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft201909Validator
+
+from app.credentials import jsonld
+
+OB3_DIR = Path(__file__).parent / "vectors" / "ob3"
+OB3_SCHEMA = OB3_DIR / "ob_v3p0_achievementcredential_schema.json"
+# Registered JWT claims (RFC 7519 §4.1) the vc+jwt payload carries beside the credential (VC-JOSE-COSE §3.1.2):
+# claims of the JOSE securing, read by JOSE libraries; they are not VC data model properties, and the Data
+# Integrity (`ldp`) form carries none of them.
+JWT_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+
+
+@cache
+def ob3_validator() -> Draft201909Validator:
+    """The bundled 1EdTech schema, in its own draft (2019-09), with formats (date-time, ...) checked."""
+    schema = json.loads(OB3_SCHEMA.read_text(encoding="utf-8"))
+    Draft201909Validator.check_schema(schema)
+    return Draft201909Validator(schema, format_checker=Draft201909Validator.FORMAT_CHECKER)
+
+
+def ob3_errors(credential: dict[str, Any]) -> list[str]:
+    """The schema's complaints about a credential, one line each (empty: it validates)."""
+    return [
+        f"{'/'.join(str(part) for part in error.absolute_path) or '(root)'}: {error.message}"
+        for error in ob3_validator().iter_errors(credential)
+    ]
+
+
+def assert_ob3(credential: dict[str, Any]) -> None:
+    """The credential validates against the OB 3.0 AchievementCredential schema and expands in JSON-LD safe mode."""
+    document = copy.deepcopy(credential)
+    errors = ob3_errors(document)
+    assert not errors, "OB 3.0 schema: " + "; ".join(errors)
+    # Raises UndefinedTerm on any term its contexts do not define.
+    jsonld.expand_safe({key: value for key, value in credential.items() if key not in JWT_CLAIMS})
+
+
+def assert_issued(response: dict[str, Any]) -> None:
+    """Every form of an issued credential in a GET /v1/credentials/{id} response passes assert_ob3."""
+    assert_ob3(response["credential"])
+    if response.get("ldp") is not None:
+        assert_ob3(response["ldp"])
