@@ -72,10 +72,16 @@ def test_jwks_and_did_document(client: TestClient, settings: Settings) -> None:
     did = client.get("/.well-known/did.json").json()
     assert did["id"] == settings.issuer_did == "did:web:skillproof.test"
     assert did["assertionMethod"] == [method["id"] for method in did["verificationMethod"]]
+    # Issue 7: the Data Integrity key is one Multikey beside the JsonWebKey methods of the vc+jwt keys.
+    jwk_methods = [m for m in did["verificationMethod"] if m["type"] == "JsonWebKey"]
+    multikeys = [m for m in did["verificationMethod"] if m["type"] == "Multikey"]
+    assert len(multikeys) == 1 and multikeys[0]["publicKeyMultibase"].startswith("z6Mk")
+    assert len(jwk_methods) + len(multikeys) == len(did["verificationMethod"])
     for method in did["verificationMethod"]:
-        assert method["type"] == "JsonWebKey" and method["controller"] == did["id"]
+        assert method["controller"] == did["id"]
+    for method in jwk_methods:
         assert method["id"] == f"{did['id']}#{method['publicKeyJwk']['kid']}"
-    assert {m["publicKeyJwk"]["kid"] for m in did["verificationMethod"]} == {k["kid"] for k in jwks["keys"]}
+    assert {m["publicKeyJwk"]["kid"] for m in jwk_methods} == {k["kid"] for k in jwks["keys"]}
 
 
 def test_did_web_encodes_the_port_and_refuses_ip_addresses() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.credentials import jose
+from app.credentials import data_integrity, jose
 from app.keys.keystore import FileKeyStore
 
 
@@ -30,8 +30,22 @@ def did_document(store: FileKeyStore, did: str) -> dict[str, Any]:
                 "publicKeyJwk": {**jwk, "kid": key.kid, "alg": key.alg},
             }
         )
+    # STAND-IN (i7-di) until i7-keys: the Data Integrity key as a Multikey, for eddsa-rdfc-2022 proofs.
+    di_key = store.data_integrity_key()
+    methods.append(
+        {
+            "id": f"{did}#{di_key.kid}",
+            "type": "Multikey",
+            "controller": did,
+            "publicKeyMultibase": data_integrity.ed25519_multikey(di_key.public_key),  # type: ignore[arg-type]
+        }
+    )
     return {
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/jwk/v1"],
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/jwk/v1",
+            "https://w3id.org/security/multikey/v1",
+        ],
         "id": did,
         "verificationMethod": methods,
         "assertionMethod": [method["id"] for method in methods],

@@ -318,7 +318,38 @@ class FileKeyStore:
         """The public key with that kid, or None."""
         self._refresh()
         key = self._keys.get(kid)
+        if key is None and kid == self._di_kid():  # STAND-IN (i7-di) until i7-keys: the Data Integrity key
+            key = self.data_integrity_key()
         return key.public_key if key else None
+
+    # -- STAND-IN (i7-di) for i7-keys's data_integrity_key(): lead, replace with i7-keys's version -------------
+
+    def _di_kid(self) -> str | None:
+        path = self.directory / "data-integrity" / "active"
+        return path.read_text().strip() if path.exists() else None
+
+    def data_integrity_key(self) -> SigningKey:
+        """The Ed25519 key that signs Data Integrity proofs (keys/data-integrity/<kid>.pem), created when missing."""
+        cached: SigningKey | None = getattr(self, "_di_key", None)
+        if cached is not None:
+            return cached
+        directory = self.directory / "data-integrity"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self._exclusive():
+            kid = self._di_kid()
+            if kid is None:
+                key = ed25519.Ed25519PrivateKey.generate()
+                kid = kid_of(key.public_key())
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+                fd = os.open(directory / f"{kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(pem)
+                (directory / "active").write_text(kid + "\n")
+        loaded = self._parse_key_file(directory / f"{kid}.pem", (directory / f"{kid}.pem").stat().st_size)
+        object.__setattr__(self, "_di_key", loaded)
+        return loaded
 
     def sign(self, payload: dict[str, Any]) -> tuple[str, str]:
         """Sign a credential payload as vc+jwt with the active key; returns (jws, kid)."""

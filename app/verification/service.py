@@ -22,7 +22,10 @@ class LocalKeyResolver:
     def __call__(self, issuer: str, kid: str) -> PublicKey:
         if issuer not in self.trusted:
             raise pure.UntrustedIssuer(f"issuer {issuer} is not trusted by this service")
-        key = self.keystore.public_key(kid)
+        did, _, fragment = kid.rpartition("#")  # a DID URL (a Data Integrity verificationMethod) or a bare kid
+        if did and did not in self.trusted:
+            raise pure.UnknownKey(f"the key {kid[:120]} is not one of this issuer's")
+        key = self.keystore.public_key(fragment)
         if key is None:
             raise pure.UnknownKey(f"no published key has kid {kid}")
         return key
