@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from fastapi.testclient import TestClient
 
 from app.credentials import data_integrity as di
 from app.credentials import jsonld
 from tests import vectors
+from tests.factories import earn_credential
 from tests.test_jsonld import credential as safe_credential
 
 VECTORS = Path(__file__).parent / "vectors" / "vc-di-eddsa"
@@ -221,3 +223,121 @@ def test_multikey_round_trip_and_refusals() -> None:
     for bad in ["", "u" + multikey[1:], "z0OIl", multikey[:-3]]:
         with pytest.raises(ValueError):
             di.public_key_from_multikey(bad)
+
+
+# -- over HTTP: issuance, the verify endpoint, the status list as JSON -------------------------------------------
+
+
+def did_document_resolver(client: TestClient) -> Any:
+    """Keys exactly as a stranger finds them: the Multikey methods of the served DID document."""
+    document = client.get("/.well-known/did.json").json()
+    keys = {
+        method["id"]: di.public_key_from_multikey(method["publicKeyMultibase"])
+        for method in document["verificationMethod"]
+        if method["type"] == "Multikey" and method["id"] in document["assertionMethod"]
+    }
+
+    def resolve(method: str) -> object:
+        return keys[method]
+
+    return resolve
+
+
+def earned_ldp(client: TestClient) -> dict[str, Any]:
+    earned = earn_credential(client, item_count=3)
+    if earned["credential"]["ldp"] is None:
+        pytest.skip("the issued credential still has terms no context defines (i7-doc defines them); no ldp")
+    return earned
+
+
+def verify_codes(client: TestClient, credential: Any) -> list[str]:
+    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["verified"] is (not result["errors"])
+    return [error["code"] for error in result["errors"]]
+
+
+def test_an_issued_credential_carries_its_ldp_form(client: TestClient, settings: Any) -> None:
+    earned = earned_ldp(client)
+    view = earned["credential"]
+    ldp = view["ldp"]
+    proof = ldp["proof"]
+    assert proof["type"] == "DataIntegrityProof" and proof["cryptosuite"] == "eddsa-rdfc-2022"
+    assert proof["verificationMethod"].startswith(settings.issuer_did + "#")
+    # The same credential as the JWT payload, without the JWT-only claims.
+    jwt_only = {"iss", "jti", "sub", "nbf", "exp"}
+    assert {k: v for k, v in ldp.items() if k != "proof"} == {
+        k: v for k, v in view["credential"].items() if k not in jwt_only
+    }
+    verified = di.verify_proof(ldp, did_document_resolver(client))
+    assert verified.document["id"] == view["credential"]["id"]
+    listed = client.get("/v1/learners/me/credentials", headers=earned["learner"]["headers"]).json()
+    assert [c["ldp"] for c in listed] == [ldp]
+
+
+def test_the_verify_endpoint_accepts_the_ldp_form_and_refuses_its_tamperings(client: TestClient) -> None:
+    ldp = earned_ldp(client)["credential"]["ldp"]
+    response = client.post("/v1/credentials/verify", json={"verifiableCredential": ldp}).json()
+    assert response["verified"] is True, response
+    assert response["checks"][:5] == ["parse", "algorithm", "issuer", "key", "signature"]
+    assert "proof" not in response["credential"]
+    cases = {
+        "invalid_signature": lambda vc: vc["credentialSubject"].update(id="urn:uuid:00000000-0000-0000-0000-0"),
+        "unsupported_algorithm": lambda vc: vc["proof"].update(cryptosuite="ecdsa-rdfc-2019"),
+        "invalid_credential": lambda vc: vc["credentialSubject"].update(score=100),
+        "malformed": lambda vc: vc.update(proof=[vc["proof"], vc["proof"]]),
+        "unknown_key": lambda vc: vc["proof"].update(verificationMethod=vc["issuer"]["id"] + "#not-a-key"),
+        "untrusted_issuer": lambda vc: vc["issuer"].update(id="did:web:elsewhere.example"),
+    }
+    for code, tamper in cases.items():
+        vc = copy.deepcopy(ldp)
+        tamper(vc)
+        assert verify_codes(client, vc) == [code], code
+    signed_by_another = di.add_proof(
+        {k: v for k, v in ldp.items() if k != "proof"}, vectors.ed25519_second_key(),
+        ldp["proof"]["verificationMethod"], CREATED,
+    )
+    assert verify_codes(client, signed_by_another) == ["invalid_signature"]
+
+
+def test_a_revoked_ldp_credential_fails_its_status_check(client: TestClient, admin: TestClient) -> None:
+    earned = earned_ldp(client)
+    ldp = earned["credential"]["ldp"]
+    assert admin.post(f"/v1/credentials/{earned['credential']['id']}/revoke", json={}).status_code == 200
+    assert "revoked" in verify_codes(client, ldp)
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        (None, "application/vc+jwt"),
+        ("application/vc+jwt", "application/vc+jwt"),
+        ("application/vc", "application/vc"),
+        ("application/ld+json", "application/ld+json"),
+        ("application/ld+json;q=0.9, application/vc+jwt;q=0.5", "application/ld+json"),
+        ("application/vc+jwt, application/vc", "application/vc+jwt"),
+        ("text/html", "application/vc+jwt"),
+        ("*/*", "application/vc+jwt"),
+        ("application/vc;q=0", "application/vc+jwt"),
+        ("application/vc;q=nonsense", "application/vc+jwt"),
+    ],
+)
+def test_the_status_list_by_content_negotiation(
+    client: TestClient, accept: str | None, media_type: str
+) -> None:
+    list_url = earn_credential(client, item_count=3)["credential"]["credential"]["credentialStatus"]
+    url = (list_url[0] if isinstance(list_url, list) else list_url)["statusListCredential"]
+    path = url[url.index("/v1/status-lists/"):]
+    response = client.get(path, headers={"Accept": accept} if accept else {})
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == media_type
+    assert response.headers["vary"] == "Accept"
+    if media_type == "application/vc+jwt":
+        assert response.text.count(".") == 2
+        return
+    secured = response.json()
+    assert secured["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
+    assert secured["id"] == url
+    verified = di.verify_proof(secured, did_document_resolver(client))
+    assert verified.document["credentialSubject"]["encodedList"] == secured["credentialSubject"]["encodedList"]
