@@ -1,7 +1,7 @@
 // Digital Bazaar's verifier on a Skillproof `ldp` credential:
 //   node di_verify.mjs <public base URL> <credential.json> [<origin to connect to instead>]
-// Offline: contexts come from the npm context packages (and, for DID v1 and OB 3.0.3, which no installed package
-// carries, from Skillproof's bundled copies); the DID document and status lists are fetched from the server under
+// Offline: contexts come from the npm context packages (and the rest, e.g. DID v1 and OB 3.0.3, which no installed
+// package carries, from Skillproof's bundled copies); the DID document and status lists are fetched from the server under
 // test and handed to the loader. Prints one JSON line: {verified, errors, statuses: [{purpose, size, value}]}.
 import {readFile} from 'node:fs/promises';
 import {fileURLToPath} from 'node:url';
@@ -23,10 +23,12 @@ const contexts = new Map([
   ['https://w3id.org/security/multikey/v1', await json(path.join(npm, 'multikey-context/contexts/multikey-v1.jsonld'))],
   ['https://www.w3.org/ns/credentials/status/v1',
     await json(path.join(npm, 'vc-bitstring-status-list-context/contexts/vc-bitstring-status-list-v1.jsonld'))],
-  ['https://www.w3.org/ns/did/v1', await json(path.join(ours, 'did-v1.jsonld'))],
-  ['https://w3id.org/security/jwk/v1', await json(path.join(ours, 'jwk-v1.jsonld'))],
-  ['https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json', await json(path.join(ours, 'ob-v3p0-context-3.0.3.json'))],
 ]);
+// Any other context Skillproof bundles (e.g. its own vocabulary) comes from its manifest, byte for byte.
+const manifest = await json(path.join(ours, 'manifest.json'));
+for(const [url, entry] of Object.entries(manifest.contexts)) {
+  if(!contexts.has(url)) contexts.set(url, await json(path.join(ours, entry.file)));
+}
 
 const get = async (url, accept) => {
   // did:web forbids IP addresses, so the public URL names localhost; connect where the server listens.
