@@ -48,5 +48,11 @@ def assert_ob3(credential: dict[str, Any]) -> None:
 def assert_issued(response: dict[str, Any]) -> None:
     """Every form of an issued credential in a GET /v1/credentials/{id} response passes assert_ob3."""
     assert_ob3(response["credential"])
-    if response.get("ldp") is not None:
-        assert_ob3(response["ldp"])
+    # Every credential issued now carries its Data Integrity form; its proof is a DataIntegrityProof.
+    ldp = response["ldp"]
+    assert ldp is not None, "the credential was issued without its ldp form"
+    assert ldp["proof"]["type"] == "DataIntegrityProof" and ldp["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+    assert {key: value for key, value in ldp.items() if key != "proof"} == {
+        key: value for key, value in response["credential"].items() if key not in JWT_CLAIMS
+    }
+    assert_ob3(ldp)

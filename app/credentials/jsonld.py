@@ -94,9 +94,21 @@ def _resolver() -> Any:
     return ContextResolver(LRUCache(maxsize=64), document_loader)
 
 
-def _options(**extra: Any) -> dict[str, Any]:
+def _options(extra_contexts: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
     # base None: relative IRIs stay relative (and are refused) instead of being resolved against a document URL.
-    return {"documentLoader": document_loader, "contextResolver": _resolver(), "base": None, **extra}
+    if not extra_contexts:
+        return {"documentLoader": document_loader, "contextResolver": _resolver(), "base": None, **extra}
+    known = {**extra_contexts, **bundled_contexts()}  # a caller's context never replaces a bundled one
+
+    def loader(url: str, options: object = None) -> dict[str, Any]:
+        if url not in known:
+            raise UnknownContext(url)
+        return {"contextUrl": None, "documentUrl": url, "contentType": "application/ld+json", "document": known[url]}
+
+    from cachetools import LRUCache
+
+    return {"documentLoader": loader, "contextResolver": ContextResolver(LRUCache(maxsize=16), loader), "base": None,
+            **extra}
 
 
 def _raise_dropped(expanded_property: object) -> None:
@@ -147,10 +159,13 @@ def _check_node(value: Any, path: str) -> None:
 _NODE_KEYWORDS: Final = frozenset({"@graph", "@list", "@set", "@reverse", "@included"})
 
 
-def expand_safe(document: Mapping[str, Any]) -> list[Any]:
-    """Expand a JSON-LD document in safe mode with the bundled contexts; raise JsonLdError on any data loss."""
+def expand_safe(document: Mapping[str, Any], extra_contexts: Mapping[str, Any] | None = None) -> list[Any]:
+    """Expand a JSON-LD document in safe mode with the bundled contexts; raise JsonLdError on any data loss.
+
+    `extra_contexts` (URL → context) adds documents the caller vouches for, e.g. test vectors' example contexts.
+    """
     try:
-        expanded = jsonld.expand(dict(document), _options(), on_property_dropped=_raise_dropped)
+        expanded = jsonld.expand(dict(document), _options(extra_contexts), on_property_dropped=_raise_dropped)
     except JsonLdError:
         raise
     except Exception as error:  # pyld raises its own JsonLdError, TypeError or ValueError on odd input
@@ -159,13 +174,11 @@ def expand_safe(document: Mapping[str, Any]) -> list[Any]:
     return list(expanded)
 
 
-def canonize(document: Mapping[str, Any]) -> str:
+def canonize(document: Mapping[str, Any], extra_contexts: Mapping[str, Any] | None = None) -> str:
     """RDFC-1.0 canonical N-Quads of a document, after safe-mode expansion (VC Data Integrity §4.3 step 1)."""
-    expanded = expand_safe(document)
+    expanded = expand_safe(document, extra_contexts)
     try:
-        nquads = jsonld.normalize(
-            expanded, _options(algorithm=_RDFC_1_0, format="application/n-quads", safe=True)
-        )
+        nquads = jsonld.normalize(expanded, _options(extra_contexts, algorithm=_RDFC_1_0, format="application/n-quads"))
     except Exception as error:
         raise _unwrap(error) from error
     return str(nquads)

@@ -23,4 +23,6 @@ class Credential(Base):
     document: Mapped[dict[str, Any]] = mapped_column(JSONType)
     jwt: Mapped[str | None] = mapped_column(Text)
     kid: Mapped[str | None] = mapped_column(String(100))
+    # The same credential with an embedded DataIntegrityProof; null for credentials issued before it existed.
+    ldp: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

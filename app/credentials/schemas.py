@@ -21,6 +21,11 @@ class CredentialOut(BaseModel):
     issued_at: dt.datetime
     credential: dict[str, Any]
     jwt: str = Field(description="The credential secured as a compact JWS (VC-JOSE-COSE, typ vc+jwt).")
+    ldp: dict[str, Any] | None = Field(
+        default=None,
+        description="The same credential with an embedded DataIntegrityProof (eddsa-rdfc-2022); "
+        "null for credentials issued before Data Integrity proofs.",
+    )
     status: CredentialStatus
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import uuid
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -15,11 +17,13 @@ from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.auth.service import Principal
 from app.config import Settings
-from app.credentials import builder, identity, jose
+from app.credentials import builder, data_integrity, identity, jose
 from app.credentials.models import Credential
 from app.errors import Conflict, NotFound
 from app.keys.keystore import FileKeyStore
 from app.status_lists import service as status_lists
+
+logger = logging.getLogger("skillproof.credentials")
 
 
 def issuer_of(settings: Settings) -> builder.Issuer:
@@ -27,7 +31,7 @@ def issuer_of(settings: Settings) -> builder.Issuer:
 
 
 _STORE_SIGNED = update(Credential).where(Credential.id == bindparam("credential_id")).values(
-    document=bindparam("document"), jwt=bindparam("jwt"), kid=bindparam("kid")
+    document=bindparam("document"), jwt=bindparam("jwt"), kid=bindparam("kid"), ldp=bindparam("ldp")
 )
 
 
@@ -103,10 +107,25 @@ def issue(
     # Signed before it is written: the transaction stores document and signature in one UPDATE.
     record.jwt, record.kid = keystore.sign(claims)
     record.document = claims
+    record.ldp = secure_ldp(document, keystore, settings.issuer_did, now)
     connection.execute(_STORE_SIGNED, {
-        "credential_id": credential_id, "document": claims, "jwt": record.jwt, "kid": record.kid
+        "credential_id": credential_id, "document": claims, "jwt": record.jwt, "kid": record.kid, "ldp": record.ldp
     })
     return record
+
+
+def secure_ldp(
+    document: dict[str, Any], keystore: FileKeyStore, issuer_did: str, now: dt.datetime
+) -> dict[str, Any] | None:
+    """The credential (no JWT claims) with a DataIntegrityProof by the Data Integrity key; None if not JSON-LD safe."""
+    key = keystore.data_integrity_key()
+    assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)  # eddsa-rdfc-2022 keys are Ed25519
+    try:
+        return data_integrity.add_proof(document, key.private_key, f"{issuer_did}#{key.kid}", now)
+    except data_integrity.InvalidDocument as exc:
+        # Safe mode refuses a document with an undefined term: no proof rather than one over silently lost data.
+        logger.error("credential %s: no Data Integrity proof issued: %s", document.get("id"), exc)
+        return None
 
 
 def credential_json(session: Session, record: Credential) -> dict[str, Any]:
@@ -119,6 +138,7 @@ def credential_json(session: Session, record: Credential) -> dict[str, Any]:
         "issued_at": record.issued_at,
         "credential": record.document,
         "jwt": record.jwt,
+        "ldp": record.ldp,
         "status": status_lists.status_of(session, record.id),
     }
 

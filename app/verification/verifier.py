@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple, Protocol
 
-from app.credentials import jose
+from app.credentials import data_integrity, jose
 from app.status_lists import bitstring, messages
 from app.verification.errors import StatusUnavailable, UnknownKey, UntrustedIssuer, VerificationError
 
@@ -414,20 +414,7 @@ def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
         if not isinstance(envelope, str) or not envelope.startswith(ENVELOPE_PREFIX):
             return None, Problem("malformed", f"An EnvelopedVerifiableCredential id must start with {ENVELOPE_PREFIX}")
         return envelope[len(ENVELOPE_PREFIX) :], None
-    if "proof" in vc:
-        proofs = vc["proof"] if isinstance(vc["proof"], list) else [vc["proof"]]
-        if not proofs or not all(isinstance(proof, dict) for proof in proofs):
-            return None, Problem("malformed", "The credential proof must be an object or a list of objects.")
-        names = []
-        for proof in proofs:
-            name = proof.get("cryptosuite") or proof.get("type")
-            names.append(name[:60] if isinstance(name, str) else "unknown")
-        shown = ", ".join(sorted(set(names)))
-        return None, Problem(
-            "unsupported_algorithm",
-            f"Embedded proofs ({shown}) are not supported yet; send the credential as a vc+jwt.",
-        )
-    return None, Problem("malformed", "The credential has no proof; send it as a vc+jwt.")
+    return None, Problem("malformed", "The credential has no proof: send a vc+jwt or a Data Integrity credential.")
 
 
 class VerifiedTokens:
@@ -476,6 +463,11 @@ def verify_credential(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+    if isinstance(vc, dict) and "proof" in vc:
+        opened = _open_data_integrity(vc, resolve_key)
+        if isinstance(opened, VerificationResult):
+            return opened
+        return _judge(*opened, lookup_status, now, leeway, status_optional_issuers)
     token, problem = _unwrap(vc)
     if problem is not None or token is None:
         problem = problem or Problem("malformed", "No credential was given.")
@@ -511,7 +503,53 @@ def verify_credential(
         if verified_tokens is not None:
             verified_tokens.put(token, parsed, public_key)
     checks.append("signature")
+    return _judge(payload, issuer_id, checks, lookup_status, now, leeway, status_optional_issuers)
 
+
+class _NoIssuer(Exception):
+    """The credential names no issuer, so no key can be resolved."""
+
+
+def _open_data_integrity(
+    vc: dict[str, Any], resolve_key: KeyResolver
+) -> tuple[dict[str, Any], str, list[str]] | VerificationResult:
+    """A credential with an embedded eddsa-rdfc-2022 proof: (credential, issuer, checks) or the stopping verdict."""
+    issuer_id = _issuer_id(vc)
+    resolved = False
+
+    def resolve(method: str) -> PublicKey:
+        nonlocal resolved
+        if issuer_id is None:
+            raise _NoIssuer
+        key = resolve_key(issuer_id, method)  # the DID URL; its DID must be the issuer's (KeyResolver)
+        resolved = True
+        return key
+
+    try:
+        proven = data_integrity.verify_proof(vc, resolve)
+    except _NoIssuer:
+        return _stop(["parse", "algorithm"], "invalid_credential", "The credential has no issuer (a URL or an id).")
+    except (UntrustedIssuer, UnknownKey) as exc:
+        return _stop(["parse", "algorithm", "issuer"], exc.code, _message(exc, _DEFAULT_MESSAGES[exc.code]))
+    except data_integrity.DataIntegrityError as exc:
+        done = ["parse", "algorithm", "issuer", "key"] if resolved else []
+        if exc.code == "unsupported_algorithm" and not resolved:
+            done = ["parse"]
+        return _stop(done, exc.code, exc.message[:_MAX_MESSAGE])
+    assert issuer_id is not None  # resolve() ran
+    return proven.document, issuer_id, ["parse", "algorithm", "issuer", "key", "signature"]
+
+
+def _judge(
+    payload: dict[str, Any],
+    issuer_id: str,
+    checks: list[str],
+    lookup_status: StatusLookup,
+    now: datetime,
+    leeway: timedelta,
+    status_optional_issuers: frozenset[str],
+) -> VerificationResult:
+    """Everything after the signature, the same for vc+jwt and Data Integrity: credential, validity, status."""
     found = _Findings()
     errors_before = len(found.errors)
     valid_from, valid_until, dates_ok = _check_credential(payload, issuer_id, found)
