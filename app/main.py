@@ -42,6 +42,7 @@ from app.ops.router import router as ops_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.strict_json import StrictJsonBodies
+from app.verification.batch import DatabaseBatchStatus
 from app.verification.router import router as verification_router
 from app.verification.service import FormerUrlStatusLookup, LocalKeyResolver, Verifier
 
@@ -62,17 +63,19 @@ def _now() -> dt.datetime:
 class BodyLimit:
     """Refuses bodies over a limit with 413 before the app reads them."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, route_limits: dict[str, int] | None = None):
         self.app = app
         self.limit = limit
+        self.route_limits = route_limits or {}  # routes allowed a larger body (their own 413 applies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = max(self.limit, self.route_limits.get(scope.get("path", ""), 0))
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await send_json_error(send, 413, "payload_too_large", f"The body is over {self.limit} bytes.")
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await send_json_error(send, 413, "payload_too_large", f"The body is over {limit} bytes.")
                 return
         received = 0
 
@@ -81,8 +84,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise PayloadTooLarge(f"The body is over {self.limit} bytes.")
+                if received > limit:
+                    raise PayloadTooLarge(f"The body is over {limit} bytes.")
             return message
 
         await self.app(scope, limited_receive, send)
@@ -146,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             _now,
         )
+        app.state.batch_status = DatabaseBatchStatus(database.engine, settings.base_url, identity.former_urls)
         uninstall_sighup = install_sighup_reload(keystore)
         try:
             yield
@@ -210,9 +214,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
     app.add_middleware(
         StrictJsonBodies, verdict_paths=VERDICT_PATHS,
-        route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes},
+        # verify-batch parses its (up to 8 MB) body once itself, off the event loop: a limit of 0 skips it here.
+        route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes, "/v1/credentials/verify-batch": 0},
     )
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit, limit=MAX_BODY_BYTES,
+        route_limits={"/v1/credentials/verify-batch": settings.verify_batch_max_body_bytes},
+    )
     app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
     _document_validation_errors_as_error_body(app, routers)

@@ -74,8 +74,9 @@ def _identity_matches(identity: Mapping[str, Any], candidates: list[str]) -> boo
 def check_holder(credential: Mapping[str, Any], expected: str) -> Problem | None:
     """None when the credential names `expected` (a DID or an email) as its subject; else the problem."""
     subject = credential.get("credentialSubject")
-    subjects = subject if isinstance(subject, list) else [subject]
-    subjects = [item for item in subjects if isinstance(item, Mapping)]
+    subjects: list[Mapping[str, Any]] = [
+        item for item in (subject if isinstance(subject, list) else [subject]) if isinstance(item, Mapping)
+    ]
     if expected.startswith("did:"):
         # A DID URL names the same subject as its DID (DID Core §3.2): compare without path or fragment.
         did = expected.split("#", 1)[0]
