@@ -45,6 +45,7 @@ from app.strict_json import StrictJsonBodies
 from app.verification.batch import DatabaseBatchStatus
 from app.verification.router import router as verification_router
 from app.verification.service import FormerUrlStatusLookup, LocalKeyResolver, Verifier
+from app.verification.vc_api import router as vc_api_router
 
 logger = logging.getLogger("skillproof")
 
@@ -207,7 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     routers = (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
-        credentials_router, api_keys_router, audit_router,
+        credentials_router, api_keys_router, audit_router, vc_api_router,
     )
     for router in routers:
         app.include_router(router)

@@ -144,7 +144,8 @@ async def verify(request: Request) -> Response:
     return json_response(result.to_json())
 
 
-def _verify_batch(request: Request, credentials: list[Any], holder: str | None) -> list[dict[str, Any]]:
+def verify_many_json(request: Request, credentials: list[Any], holder: str | None) -> list[dict[str, Any]]:
+    """The verify response of each credential, in order (status read per list for all of them at once)."""
     state = request.app.state
     verifier: service.Verifier = state.verifier
 
@@ -192,5 +193,5 @@ async def verify_batch(request: Request) -> Response:
         # Outside the credentials a repeated key leaves the request itself ambiguous (which array, which options).
         raise Unprocessable("The request repeats a JSON key outside its credentials.", code="invalid_json")
     holder = expected_holder(body)
-    results = await to_thread.run_sync(_verify_batch, request, credentials, holder)
+    results = await to_thread.run_sync(verify_many_json, request, credentials, holder)
     return json_response({"results": results})
