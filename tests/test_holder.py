@@ -65,7 +65,8 @@ def test_no_identifier_says_so() -> None:
 
 def test_unknown_hash_algorithm_never_matches() -> None:
     identity = _identity("ada@example.org")
-    identity["identityHash"] = "sha1$" + hashlib.new("sha1", b"ada@example.orgc2FsdHk", usedforsecurity=False).hexdigest()
+    sha1 = hashlib.new("sha1", b"ada@example.orgc2FsdHk", usedforsecurity=False)
+    identity["identityHash"] = "sha1$" + sha1.hexdigest()
     assert check_holder(_credential(identifier=[identity]), "ada@example.org") is not None
 
 

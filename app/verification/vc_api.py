@@ -61,6 +61,34 @@ class VcApiPresentationRequest(BaseModel):
     options: VerifyOptions | None = None
 
 
+class ProblemDetailOut(BaseModel):
+    type: str
+    title: str
+    detail: str
+
+
+class VcApiVerifyResult(BaseModel):
+    """The VC API VerificationResult of one credential (original members and VCALM's problemDetails)."""
+
+    verified: bool
+    credential: dict[str, Any] | None
+    checks: list[str]
+    warnings: list[str]
+    errors: list[str]
+    problemDetails: list[ProblemDetailOut]
+
+
+class VcApiPresentationResult(BaseModel):
+    verified: bool
+    verifiablePresentation: dict[str, Any]
+    checks: list[str]
+    warnings: list[str]
+    errors: list[str]
+    problemDetails: list[ProblemDetailOut]
+    results: dict[str, Any] = Field(description="`presentation` (empty: presentation proofs are not verified) and "
+                                    "`credentials`, one VerificationResult each, in order")
+
+
 def problem_detail(problem: Problem) -> dict[str, str]:
     """A ProblemDetails object (RFC 9457 members type, title, detail) for one of our problems."""
     return {"type": PROBLEM_TYPES.get(problem.code, f"urn:skillproof:problem:{problem.code}"),
@@ -93,9 +121,13 @@ async def _body(request: Request) -> tuple[Any, bool]:
 
 @router.post(
     "/credentials/verify",
+    response_model=VcApiVerifyResult,
     openapi_extra=_request_body(VcApiVerifyRequest),
-    responses={**error_responses(413), 400: {"description": "Invalid input, or the credential did not verify "
-                                                            "(the body is the verification result)"}},
+    responses={**error_responses(400, 413), 400: {
+        "description": "Invalid input (an ErrorBody), or the credential did not verify (a VcApiVerifyResult)",
+        "content": {"application/json": {"schema": {"anyOf": [
+            {"$ref": "#/components/schemas/ErrorBody"}, {"$ref": "#/components/schemas/VcApiVerifyResult"}]}}},
+    }},
 )
 async def verify_credential(request: Request) -> Response:
     """VC API: verify a credential; 200 when verified, 400 with the same result body when not."""
@@ -119,8 +151,9 @@ def _holder(body: dict[str, Any]) -> str | None:
 
 @router.post(
     "/presentations/verify",
+    response_model=VcApiPresentationResult,
     openapi_extra=_request_body(VcApiPresentationRequest),
-    responses={**error_responses(413), 400: {"description": "Input that prevented verification"}},
+    responses=error_responses(400, 413),
 )
 async def verify_presentation(request: Request) -> Response:
     """VC API: verify each credential of a presentation; 200 whatever the verdict (the spec's rule)."""
