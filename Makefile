@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install node-deps lock run test lint typecheck pytest bench bench-load demo openapi clean
+.PHONY: install node-deps lock run test lint typecheck pytest bench bench-load bench-verify demo openapi clean
 
 # Reproducible installs: exact versions with hashes from the lock files (`make lock` regenerates them).
 LOCK := requirements.lock
@@ -60,6 +60,11 @@ bench: $(STAMP)
 # (Debian: apt-get install -y wrk) to show the /health ceiling, and taskset to pin server and client apart.
 bench-load: $(STAMP)
 	$(BIN)/python -m bench.attempts_load
+
+# Verify and verify-batch under wrk, server and wrk pinned to a core each, beside a bare FastAPI route and raw
+# Ed25519 (Debian: apt-get install -y wrk); BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS choose the cores.
+bench-verify: $(STAMP)
+	$(BIN)/python -m bench.verify_http
 
 demo: $(STAMP)
 	$(BIN)/skillproof demo --url http://127.0.0.1:$(PORT)

@@ -43,8 +43,10 @@ from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.strict_json import StrictJsonBodies
 from app.verification import trusted
+from app.verification.batch import DatabaseBatchStatus
 from app.verification.router import router as verification_router
 from app.verification.service import FormerUrlStatusLookup, LocalKeyResolver, Verifier
+from app.verification.vc_api import router as vc_api_router
 
 logger = logging.getLogger("skillproof")
 
@@ -63,17 +65,19 @@ def _now() -> dt.datetime:
 class BodyLimit:
     """Refuses bodies over a limit with 413 before the app reads them."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, route_limits: dict[str, int] | None = None):
         self.app = app
         self.limit = limit
+        self.route_limits = route_limits or {}  # routes allowed a larger body (their own 413 applies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = max(self.limit, self.route_limits.get(scope.get("path", ""), 0))
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await send_json_error(send, 413, "payload_too_large", f"The body is over {self.limit} bytes.")
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await send_json_error(send, 413, "payload_too_large", f"The body is over {limit} bytes.")
                 return
         received = 0
 
@@ -82,8 +86,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise PayloadTooLarge(f"The body is over {self.limit} bytes.")
+                if received > limit:
+                    raise PayloadTooLarge(f"The body is over {limit} bytes.")
             return message
 
         await self.app(scope, limited_receive, send)
@@ -147,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.verifier = Verifier(
             local_resolver, local_lookup, _now, bind=trusted.router(settings, local_resolver, local_lookup, _now)
         )
+        app.state.batch_status = DatabaseBatchStatus(database.engine, settings.base_url, identity.former_urls)
         uninstall_sighup = install_sighup_reload(keystore)
         try:
             yield
@@ -204,16 +209,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     routers = (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
-        credentials_router, api_keys_router, audit_router,
+        credentials_router, api_keys_router, audit_router, vc_api_router,
     )
     for router in routers:
         app.include_router(router)
     # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
     app.add_middleware(
         StrictJsonBodies, verdict_paths=VERDICT_PATHS,
-        route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes},
+        # verify-batch parses its (up to 8 MB) body once itself, off the event loop: a limit of 0 skips it here.
+        route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes, "/v1/credentials/verify-batch": 0},
     )
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit, limit=MAX_BODY_BYTES,
+        route_limits={"/v1/credentials/verify-batch": settings.verify_batch_max_body_bytes},
+    )
     app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
     _document_validation_errors_as_error_body(app, routers)

@@ -23,7 +23,14 @@ from app.errors import PayloadTooLarge
 from app.ops.responses import send_json_error
 
 __all__ = [
-    "MAX_DEPTH", "MAX_SAFE_INTEGER", "DuplicateKeyError", "JsonSyntaxError", "StrictJsonBodies", "StrictJsonError",
+    "MAX_DEPTH",
+    "MAX_SAFE_INTEGER",
+    "DuplicateKeyError",
+    "DuplicateKeysDict",
+    "JsonSyntaxError",
+    "StrictJsonBodies",
+    "StrictJsonError",
+    "has_duplicate_keys",
     "loads",
 ]
 
@@ -86,6 +93,35 @@ _DUPLICATES_KEPT: Final = json.JSONDecoder(
 )
 
 
+class DuplicateKeysDict(dict[str, Any]):
+    """An object that repeated a key (the last value kept), from loads(..., mark_duplicate_keys=True)."""
+
+
+def _object_marking_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    return DuplicateKeysDict(pairs) if len(result) != len(pairs) else result
+
+
+_DUPLICATES_MARKED: Final = json.JSONDecoder(
+    object_pairs_hook=_object_marking_duplicates, parse_constant=_reject_constant, parse_float=_finite_float,
+    parse_int=_safe_int,
+)
+
+
+def has_duplicate_keys(value: Any) -> bool:
+    """True if `value` (parsed with mark_duplicate_keys=True) holds an object that repeated a key."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, DuplicateKeysDict):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _check_strings(text: str) -> None:
     if "\x00" in text:
         raise StrictJsonError("a NUL character")
@@ -114,14 +150,18 @@ def _check_structure(value: Any, *, strings: bool) -> None:
             _check_strings(item)
 
 
-def loads(raw: bytes, *, allow_duplicate_keys: bool = False) -> Any:
-    """Parse UTF-8 JSON by the rules above; StrictJsonError for a broken rule, JsonSyntaxError for non-JSON."""
+def loads(raw: bytes, *, allow_duplicate_keys: bool = False, mark_duplicate_keys: bool = False) -> Any:
+    """Parse UTF-8 JSON by the rules above; StrictJsonError for a broken rule, JsonSyntaxError for non-JSON.
+
+    mark_duplicate_keys: objects that repeat a key are DuplicateKeysDict instead of an error.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise StrictJsonError("not UTF-8") from None
     try:
-        value = (_DUPLICATES_KEPT if allow_duplicate_keys else _STRICT).decode(text)
+        decoder = _DUPLICATES_MARKED if mark_duplicate_keys else _DUPLICATES_KEPT if allow_duplicate_keys else _STRICT
+        value = decoder.decode(text)
     except RecursionError:
         raise StrictJsonError(f"nested deeper than {MAX_DEPTH} levels") from None
     except StrictJsonError:

@@ -62,6 +62,9 @@ def test_every_operation_declares_its_error_responses() -> None:
             assert errors, f"{method.upper()} {path} declares no error responses"
             for code in errors:
                 schema = operation["responses"][code]["content"]["application/json"]["schema"]
+                if (path, code) == ("/credentials/verify", "400"):  # the VC API answers a failed verdict with 400
+                    assert {"$ref": "#/components/schemas/ErrorBody"} in schema["anyOf"]
+                    continue
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, code)
 
 

@@ -1,8 +1,9 @@
-"""POST /v1/credentials/verify (request and response shaped as in the W3C VC API)."""
+"""POST /v1/credentials/verify and /v1/credentials/verify-batch (request and response as in the W3C VC API)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from anyio import to_thread
@@ -12,9 +13,20 @@ from pydantic import BaseModel, Field
 
 from app import strict_json
 from app.errors import PayloadTooLarge, Unprocessable, error_responses
-from app.verification import service
+from app.ops import metrics
+from app.verification import batch, service
+from app.verification.holder import InvalidExpectedHolder, parse_expected_holder, with_holder
+from app.verification.verifier import VerificationResult
 
 router = APIRouter(tags=["verification"])
+
+
+class VerifyOptions(BaseModel):
+    expectedHolder: str | None = Field(
+        default=None,
+        description="An email address (matched against the hashed `credentialSubject.identifier`) or a DID "
+        "(matched against `credentialSubject.id`); adds the check `holder` or the error `holder_mismatch`.",
+    )
 
 
 class VerifyRequest(BaseModel):
@@ -25,7 +37,16 @@ class VerifyRequest(BaseModel):
         description="A compact JWS (vc+jwt), an EnvelopedVerifiableCredential, or a credential with a proof; "
         "any other value is answered 200 with the error `malformed`."
     )
-    options: dict[str, Any] | None = None
+    options: VerifyOptions | None = None
+
+
+class VerifyBatchRequest(BaseModel):
+    """Documents the body of verify-batch; parsed by hand like VerifyRequest."""
+
+    verifiableCredentials: list[Any] = Field(
+        description="Up to 1,000 credentials, each in any form POST /v1/credentials/verify takes.", max_length=1000
+    )
+    options: VerifyOptions | None = None
 
 
 class ProblemOut(BaseModel):
@@ -41,7 +62,12 @@ class VerifyResponse(BaseModel):
     errors: list[ProblemOut]
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+class VerifyBatchResponse(BaseModel):
+    results: list[VerifyResponse]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or 413 once it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
@@ -53,41 +79,119 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@router.post(
-    "/v1/credentials/verify",
-    response_model=VerifyResponse,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            # Inline: the route reads the body by hand, so FastAPI never adds VerifyRequest to the components.
-            "content": {"application/json": {"schema": VerifyRequest.model_json_schema()}},
-        }
-    },
-    responses=error_responses(413, 422),
-)
-async def verify(request: Request) -> Response:
-    """Verify a credential: signature against the issuer's keys, validity, status; 200 whatever the verdict."""
-    app_state = request.app.state
-    raw = await _read_body(request, app_state.settings.verify_max_body_bytes)
-    duplicate = False
+def parse_body(raw: bytes, *, mark_duplicates: bool = False) -> tuple[Any, bool]:
+    """(body, had duplicate keys): strict JSON, duplicates kept (or marked) for the verdict; 422 otherwise."""
     try:
         try:
-            body = strict_json.loads(raw)
+            return strict_json.loads(raw), False
         except strict_json.DuplicateKeyError:
-            duplicate = True
-            body = strict_json.loads(raw, allow_duplicate_keys=True)
+            if mark_duplicates:
+                return strict_json.loads(raw, mark_duplicate_keys=True), True
+            return strict_json.loads(raw, allow_duplicate_keys=True), True
     except strict_json.StrictJsonError as exc:
         raise Unprocessable(f"The body is not acceptable JSON: {exc}.", code="invalid_json") from None
     except strict_json.JsonSyntaxError:
         raise Unprocessable("The body is not JSON.", code="invalid_json") from None
+
+
+def expected_holder(body: dict[str, Any]) -> str | None:
+    """options.expectedHolder of a verify request (None when absent); 422 when options are not acceptable."""
+    options = body.get("options")
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise Unprocessable("`options` must be an object.", code="validation_error")
+    try:
+        return parse_expected_holder(options.get("expectedHolder"))
+    except InvalidExpectedHolder as exc:
+        raise Unprocessable(str(exc), code="validation_error") from None
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    # Serialised directly (the shapes are the response models); re-validating credentials would only cost time.
+    return Response(json.dumps(content, separators=(",", ":")), status_code=status_code,
+                    media_type="application/json")
+
+
+def verify_one(request: Request, credential: object, holder: str | None) -> VerificationResult:
+    """The service's verdict on one credential, with the holder check."""
+    return with_holder(request.app.state.verifier.verify(credential), holder)
+
+
+def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+    # Inline: the routes read the body by hand, so FastAPI never adds these models to the components.
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+@router.post(
+    "/v1/credentials/verify",
+    response_model=VerifyResponse,
+    openapi_extra=_request_body(VerifyRequest),
+    responses=error_responses(413, 422),
+)
+async def verify(request: Request) -> Response:
+    """Verify a credential: signature against the issuer's keys, validity, status; 200 whatever the verdict."""
+    raw = await read_body(request, request.app.state.settings.verify_max_body_bytes)
+    body, duplicate = parse_body(raw)
     if not isinstance(body, dict) or "verifiableCredential" not in body:
         raise Unprocessable("The body needs a `verifiableCredential` member.", code="validation_error")
-    if body.get("options") is not None and not isinstance(body["options"], dict):
-        raise Unprocessable("`options` must be an object.", code="validation_error")
+    holder = expected_holder(body)
     if duplicate:
         result = service.malformed("The request holds duplicate JSON keys.")
     else:
         # In a worker thread: the status lookup reads the database, and the event loop must stay free.
-        result = await to_thread.run_sync(app_state.verifier.verify, body["verifiableCredential"])
-    # Serialised directly (the shape is VerifyResponse); re-validating the credential would only cost time.
-    return Response(json.dumps(result.to_json(), separators=(",", ":")), media_type="application/json")
+        result = await to_thread.run_sync(verify_one, request, body["verifiableCredential"], holder)
+    return json_response(result.to_json())
+
+
+def verify_many_json(request: Request, credentials: list[Any], holder: str | None) -> list[dict[str, Any]]:
+    """The verify response of each credential, in order (status read per list for all of them at once)."""
+    state = request.app.state
+    verifier: service.Verifier = state.verifier
+
+    def skip(position: int) -> VerificationResult | None:
+        # Duplicate keys inside one credential object are a verdict on that credential, as in single verify.
+        if strict_json.has_duplicate_keys(credentials[position]):
+            return service.malformed("The credential holds duplicate JSON keys.")
+        return None
+
+    results = batch.verify_many(
+        credentials, resolve_key=verifier.resolve_key, status=state.batch_status, now=verifier.clock(), skip=skip
+    )
+    out = []
+    for result in results:
+        result = with_holder(result, holder)
+        metrics.record_verification(result.verified, [problem.code for problem in result.errors])
+        out.append(result.to_json())
+    return out
+
+
+@router.post(
+    "/v1/credentials/verify-batch",
+    response_model=VerifyBatchResponse,
+    openapi_extra=_request_body(VerifyBatchRequest),
+    responses=error_responses(413, 422),
+)
+async def verify_batch(request: Request) -> Response:
+    """Verify up to 1,000 credentials: one verify response each, in order; 200 whatever the verdicts."""
+    settings = request.app.state.settings
+    raw = await read_body(request, settings.verify_batch_max_body_bytes)
+    parse: Callable[[], tuple[Any, bool]] = lambda: parse_body(raw, mark_duplicates=True)  # noqa: E731
+    body, duplicate = parse() if len(raw) <= 64 * 1024 else await to_thread.run_sync(parse)
+    if not isinstance(body, dict) or not isinstance(body.get("verifiableCredentials"), list):
+        raise Unprocessable("The body needs a `verifiableCredentials` array.", code="validation_error")
+    credentials: list[Any] = body["verifiableCredentials"]
+    if len(credentials) > settings.verify_batch_max_items:
+        raise Unprocessable(
+            f"At most {settings.verify_batch_max_items} credentials per batch; {len(credentials)} were sent.",
+            code="validation_error",
+        )
+    if duplicate and any(
+        isinstance(value, strict_json.DuplicateKeysDict) or (key == "options" and strict_json.has_duplicate_keys(value))
+        for key, value in [("", body), *body.items()]
+    ):
+        # Outside the credentials a repeated key leaves the request itself ambiguous (which array, which options).
+        raise Unprocessable("The request repeats a JSON key outside its credentials.", code="invalid_json")
+    holder = expected_holder(body)
+    results = await to_thread.run_sync(verify_many_json, request, credentials, holder)
+    return json_response({"results": results})

@@ -1,0 +1,189 @@
+"""Verifying many credentials at once, with the status reads of the whole batch done together.
+
+The pure verifier asks for status one entry at a time, after the signature. A batch runs it twice: the
+first pass verifies every credential and records the entries it asks for; those are then read in one
+query per status list; the second pass re-runs each credential that had entries against those values,
+its signature taken from the first pass (a per-batch VerifiedTokens), so every verdict is exactly the one
+`verify_credential` gives and the status rules live in the verifier alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
+
+from sqlalchemy import Engine, bindparam, select
+
+from app.status_lists.models import StatusEntry, StatusList
+from app.verification import verifier as pure
+from app.verification.errors import StatusUnavailable
+from app.verification.verifier import VerificationResult
+
+__all__ = ["BatchStatusReader", "DatabaseBatchStatus", "StatusRequest", "verify_many"]
+
+
+class StatusRequest(NamedTuple):
+    """One status entry as the verifier asks for it."""
+
+    url: str
+    list_index: int
+    purpose: str
+    size: int
+
+
+StatusValues = dict[StatusRequest, int | StatusUnavailable]
+
+
+class BatchStatusReader(Protocol):
+    """Reads many entries at once: each one's value, or the StatusUnavailable it would have raised."""
+
+    def read_many(self, requests: Iterable[StatusRequest]) -> StatusValues: ...
+
+
+class _Recorder:
+    """A status lookup that answers 0 and remembers what was asked (first pass: the answers are discarded)."""
+
+    def __init__(self) -> None:
+        self.asked: list[StatusRequest] = []
+
+    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int = 1) -> Any:
+        self.asked.append(StatusRequest(status_list_credential, index, purpose, size))
+        return 0
+
+
+class _Answers:
+    """A status lookup answering from values read for the batch."""
+
+    def __init__(self, values: StatusValues):
+        self.values = values
+
+    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int = 1) -> Any:
+        value = self.values[StatusRequest(status_list_credential, index, purpose, size)]
+        if isinstance(value, StatusUnavailable):
+            raise value
+        return value
+
+
+class LookupOneByOne:
+    """A BatchStatusReader over any single-entry lookup (for lookups with no batched form)."""
+
+    def __init__(self, lookup: Callable[..., object]):
+        self.lookup = lookup
+
+    def read_many(self, requests: Iterable[StatusRequest]) -> StatusValues:
+        values: StatusValues = {}
+        for request in set(requests):
+            args = (request.url, request.list_index, request.purpose) + ((request.size,) if request.size != 1 else ())
+            try:
+                values[request] = int(self.lookup(*args))  # type: ignore[call-overload]
+            except StatusUnavailable as exc:
+                values[request] = exc
+        return values
+
+
+def verify_many(
+    credentials: Sequence[object],
+    *,
+    resolve_key: pure.KeyResolver,
+    status: BatchStatusReader,
+    now: dt.datetime,
+    skip: Callable[[int], VerificationResult | None] = lambda _: None,
+) -> list[VerificationResult]:
+    """The verdict on each credential, in order; `skip(i)` may give a verdict without verifying (e.g. malformed)."""
+    tokens = pure.VerifiedTokens(max_entries=max(1, len(credentials)))
+    results: list[VerificationResult | None] = []
+    asked: dict[int, list[StatusRequest]] = {}
+    for position, credential in enumerate(credentials):
+        given = skip(position)
+        if given is not None:
+            results.append(given)
+            continue
+        recorder = _Recorder()
+        result = pure.verify_credential(
+            credential, resolve_key=resolve_key, lookup_status=recorder, now=now, verified_tokens=tokens
+        )
+        if recorder.asked:
+            asked[position] = recorder.asked
+            results.append(None)
+        else:
+            results.append(result)
+    if asked:
+        answers = _Answers(status.read_many(request for requests in asked.values() for request in requests))
+        for position in asked:
+            results[position] = pure.verify_credential(
+                credentials[position], resolve_key=resolve_key, lookup_status=answers, now=now,
+                verified_tokens=tokens,
+            )
+    return [result for result in results if result is not None]
+
+
+class DatabaseBatchStatus:
+    """This service's own status lists, read in one SELECT per list for a whole batch.
+
+    The same rules as app.status_lists.service.DatabaseStatusLookup (list must exist, be of the purpose asked
+    and hold the index), and the same reading: fresh from the database, so a change is seen at once.
+    """
+
+    def __init__(self, engine: Engine, base_url: str, former_urls: Sequence[str] = ()):
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.prefix = f"{base_url}/v1/status-lists/"
+        self.former = tuple(f"{url}/v1/status-lists/" for url in former_urls if url != base_url)
+        self._lists: dict[str, tuple[str, int, int]] = {}
+        self._list_query = select(StatusList.id, StatusList.purpose, StatusList.length, StatusList.status_size).where(
+            StatusList.id.in_(bindparam("list_ids", expanding=True))
+        )
+        self._set_query = select(StatusEntry.status_index, StatusEntry.value).where(
+            StatusEntry.list_id == bindparam("list_id"),
+            StatusEntry.status_index.in_(bindparam("indexes", expanding=True)),
+            StatusEntry.value != 0,
+        )
+
+    def _list_id(self, url: str) -> str | None:
+        for prefix in (self.prefix, *self.former):
+            if url.startswith(prefix):
+                return url[len(prefix):]
+        return None
+
+    def read_many(self, requests: Iterable[StatusRequest]) -> StatusValues:
+        values: StatusValues = {}
+        by_list: dict[str, list[StatusRequest]] = defaultdict(list)
+        for request in set(requests):
+            list_id = self._list_id(request.url)
+            if list_id is None:
+                values[request] = StatusUnavailable(f"status list {request.url} is not one of this issuer's")
+            else:
+                by_list[list_id].append(request)
+        if not by_list:
+            return values
+        with self.engine.connect() as connection:
+            unknown = [list_id for list_id in by_list if list_id not in self._lists]
+            if unknown:
+                for row in connection.execute(self._list_query, {"list_ids": unknown}):
+                    self._lists[row.id] = (row.purpose, row.length, row.status_size)
+            for list_id, wanted in by_list.items():
+                known = self._lists.get(list_id)
+                readable = []
+                for request in wanted:
+                    if known is None:
+                        values[request] = StatusUnavailable(f"status list {request.url} does not exist")
+                    elif known[0] != request.purpose:
+                        values[request] = StatusUnavailable(
+                            f"status list {request.url} is not a {request.purpose} list")
+                    elif known[2] != request.size:
+                        values[request] = StatusUnavailable(
+                            f"status list {request.url} has {known[2]}-bit entries")
+                    elif not 0 <= request.list_index < known[1]:
+                        values[request] = StatusUnavailable(
+                            f"index {request.list_index} is outside status list {request.url}")
+                    else:
+                        readable.append(request)
+                if not readable:
+                    continue
+                set_values: dict[int, int] = dict(connection.execute(
+                    self._set_query, {"list_id": list_id, "indexes": sorted({r.list_index for r in readable})}
+                ).all())
+                for request in readable:
+                    values[request] = set_values.get(request.list_index, 0)
+        return values
