@@ -14,6 +14,8 @@ from app.credentials import jsonld
 
 OB3_DIR = Path(__file__).parent / "vectors" / "ob3"
 OB3_SCHEMA = OB3_DIR / "ob_v3p0_achievementcredential_schema.json"
+# 1EdTech publishes the schema twice, under .../schema/json/ and .../schema/json-ld/; a credential must pass both.
+OB3_SCHEMAS = (OB3_SCHEMA, OB3_DIR / "ob_v3p0_achievementcredential_schema.jsonld-variant.json")
 # Registered JWT claims (RFC 7519 §4.1) the vc+jwt payload carries beside the credential (VC-JOSE-COSE §3.1.2):
 # claims of the JOSE securing, read by JOSE libraries; they are not VC data model properties, and the Data
 # Integrity (`ldp`) form carries none of them.
@@ -21,19 +23,23 @@ JWT_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 
 
 @cache
-def ob3_validator() -> Draft201909Validator:
-    """The bundled 1EdTech schema, in its own draft (2019-09), with formats (date-time, ...) checked."""
-    schema = json.loads(OB3_SCHEMA.read_text(encoding="utf-8"))
-    Draft201909Validator.check_schema(schema)
-    return Draft201909Validator(schema, format_checker=Draft201909Validator.FORMAT_CHECKER)
+def ob3_validators() -> tuple[Draft201909Validator, ...]:
+    """The bundled 1EdTech schemas, in their own draft (2019-09), with formats (date-time, ...) checked."""
+    validators = []
+    for path in OB3_SCHEMAS:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        Draft201909Validator.check_schema(schema)
+        validators.append(Draft201909Validator(schema, format_checker=Draft201909Validator.FORMAT_CHECKER))
+    return tuple(validators)
 
 
 def ob3_errors(credential: dict[str, Any]) -> list[str]:
-    """The schema's complaints about a credential, one line each (empty: it validates)."""
-    return [
+    """The schemas' complaints about a credential, one line each (empty: it validates against both)."""
+    return sorted({
         f"{'/'.join(str(part) for part in error.absolute_path) or '(root)'}: {error.message}"
-        for error in ob3_validator().iter_errors(credential)
-    ]
+        for validator in ob3_validators()
+        for error in validator.iter_errors(credential)
+    })
 
 
 def assert_ob3(credential: dict[str, Any]) -> None:
@@ -51,7 +57,8 @@ def assert_issued(response: dict[str, Any]) -> None:
     # Every credential issued now carries its Data Integrity form; its proof is a DataIntegrityProof.
     ldp = response["ldp"]
     assert ldp is not None, "the credential was issued without its ldp form"
-    assert ldp["proof"]["type"] == "DataIntegrityProof" and ldp["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+    [proof] = ldp["proof"]
+    assert proof["type"] == "DataIntegrityProof" and proof["cryptosuite"] == "eddsa-rdfc-2022"
     assert {key: value for key, value in ldp.items() if key != "proof"} == {
         key: value for key, value in response["credential"].items() if key not in JWT_CLAIMS
     }

@@ -262,7 +262,7 @@ def test_an_issued_credential_carries_its_ldp_form(client: TestClient, settings:
     earned = earned_ldp(client)
     view = earned["credential"]
     ldp = view["ldp"]
-    proof = ldp["proof"]
+    [proof] = ldp["proof"]  # a list of one, as OB 3.0's schema wants
     assert proof["type"] == "DataIntegrityProof" and proof["cryptosuite"] == "eddsa-rdfc-2022"
     assert proof["verificationMethod"].startswith(settings.issuer_did + "#")
     # The same credential as the JWT payload, without the JWT-only claims.
@@ -284,10 +284,10 @@ def test_the_verify_endpoint_accepts_the_ldp_form_and_refuses_its_tamperings(cli
     assert "proof" not in response["credential"]
     cases = {
         "invalid_signature": lambda vc: vc["credentialSubject"].update(id="urn:uuid:00000000-0000-0000-0000-0"),
-        "unsupported_algorithm": lambda vc: vc["proof"].update(cryptosuite="ecdsa-rdfc-2019"),
+        "unsupported_algorithm": lambda vc: vc["proof"][0].update(cryptosuite="ecdsa-rdfc-2019"),
         "invalid_credential": lambda vc: vc["credentialSubject"].update(score=100),
-        "malformed": lambda vc: vc.update(proof=[vc["proof"], vc["proof"]]),
-        "unknown_key": lambda vc: vc["proof"].update(verificationMethod=vc["issuer"]["id"] + "#not-a-key"),
+        "malformed": lambda vc: vc.update(proof=[vc["proof"][0], vc["proof"][0]]),
+        "unknown_key": lambda vc: vc["proof"][0].update(verificationMethod=vc["issuer"]["id"] + "#not-a-key"),
         "untrusted_issuer": lambda vc: vc["issuer"].update(id="did:web:elsewhere.example"),
     }
     for code, tamper in cases.items():
@@ -296,7 +296,7 @@ def test_the_verify_endpoint_accepts_the_ldp_form_and_refuses_its_tamperings(cli
         assert verify_codes(client, vc) == [code], code
     signed_by_another = di.add_proof(
         {k: v for k, v in ldp.items() if k != "proof"}, vectors.ed25519_second_key(),
-        ldp["proof"]["verificationMethod"], CREATED,
+        ldp["proof"][0]["verificationMethod"], CREATED,
     )
     assert verify_codes(client, signed_by_another) == ["invalid_signature"]
 

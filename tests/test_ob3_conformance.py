@@ -14,10 +14,14 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft201909Validator
 
 from app.credentials import badge_image, builder, identity, jsonld
-from tests.conformance import OB3_SCHEMA, assert_ob3, ob3_errors
+from tests.conformance import OB3_SCHEMA, OB3_SCHEMAS, assert_ob3, ob3_errors
 from tests.factories import earn_credential, new_assessment, new_learner
 
 SCHEMA_SHA256 = "0ebdc36b2a975b93d6d3531ae6cdb7b234bf01ef6a51cd174cdab54eca3a1a14"
+JSONLD_VARIANT_SHA256 = "86a141ff0c1b1a6b4e08460f786a8ffe0f737d8256a86243d134a2e6450efe4d"
+JSONLD_VARIANT_ID = (
+    "https://purl.imsglobal.org/spec/ob/v3p0/schema/json-ld/ob_v3p0_achievementcredential_schema.json"
+)
 PUBLISHED_SCHEMA_ID = "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json"
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -32,6 +36,14 @@ def test_bundled_schema_is_the_pinned_file() -> None:
     schema = json.loads(OB3_SCHEMA.read_text(encoding="utf-8"))
     assert schema["$id"] == PUBLISHED_SCHEMA_ID
     assert schema["$schema"].startswith("https://json-schema.org/draft/2019-09/schema")
+    Draft201909Validator.check_schema(schema)
+
+
+def test_bundled_json_ld_variant_is_the_pinned_download() -> None:
+    variant = OB3_SCHEMAS[1]
+    assert hashlib.sha256(variant.read_bytes()).hexdigest() == JSONLD_VARIANT_SHA256
+    schema = json.loads(variant.read_text(encoding="utf-8"))
+    assert schema["$id"] == JSONLD_VARIANT_ID
     Draft201909Validator.check_schema(schema)
 
 

@@ -121,11 +121,13 @@ def secure_ldp(
     key = keystore.data_integrity_key()
     assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)  # eddsa-rdfc-2022 keys are Ed25519
     try:
-        return data_integrity.add_proof(document, key.private_key, f"{issuer_did}#{key.kid}", now)
+        secured = data_integrity.add_proof(document, key.private_key, f"{issuer_did}#{key.kid}", now)
     except data_integrity.InvalidDocument as exc:
         # Safe mode refuses a document with an undefined term: no proof rather than one over silently lost data.
         logger.error("credential %s: no Data Integrity proof issued: %s", document.get("id"), exc)
         return None
+    # OB 3.0 types `proof` as Proof [0..*], and 1EdTech's published schema wants an array (VC DM 2.0 allows both).
+    return {**secured, "proof": [secured["proof"]]}
 
 
 def credential_json(session: Session, record: Credential) -> dict[str, Any]:
