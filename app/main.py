@@ -56,6 +56,8 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 VERDICT_PATHS = frozenset(
     {"/v1/credentials/verify", "/v1/credentials/verify-batch", "/credentials/verify", "/presentations/verify"}
 )
+# The W3C VC API routes answer a body they cannot take with 400, as that spec says (the /v1 API: 422).
+VC_API_PATHS = frozenset({"/credentials/verify", "/presentations/verify", "/credentials/issue"})
 
 
 def _now() -> dt.datetime:
@@ -215,7 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
     app.add_middleware(
-        StrictJsonBodies, verdict_paths=VERDICT_PATHS,
+        StrictJsonBodies, verdict_paths=VERDICT_PATHS, bad_request_paths=VC_API_PATHS,
         # verify-batch parses its (up to 8 MB) body once itself, off the event loop: a limit of 0 skips it here.
         route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes, "/v1/credentials/verify-batch": 0},
     )

@@ -51,7 +51,9 @@ def test_expected_holder_mismatch_fails(client: TestClient, earned: dict[str, An
 
 
 @pytest.mark.parametrize("body", [b"nope", b"[]", b'{"credential": {}}',
-                                  b'{"verifiableCredential": "x", "options": {"expectedHolder": 5}}'])
+                                  b'{"verifiableCredential": "x", "options": {"expectedHolder": 5}}',
+                                  # not I-JSON: refused before the route, still with the VC API's 400
+                                  b'{"verifiableCredential": 1e999}', b'{"verifiableCredential": "\\ud800"}'])
 def test_invalid_input_is_400(client: TestClient, body: bytes) -> None:
     response = client.post("/credentials/verify", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text
