@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+
+from app.config import PROJECT_ROOT
 
 
 def free_port() -> int:
@@ -28,3 +35,30 @@ def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], seconds:
         if process.poll() is not None or time.monotonic() > deadline:
             return False
         time.sleep(0.1)
+
+
+@contextmanager
+def serving(workdir: Path, env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`skillproof serve` on 127.0.0.1:port with `env` over os.environ, logging to workdir/server.log; stopped at exit.
+
+    Fails the test with the server's log when it does not answer /health within a minute.
+    """
+    log = workdir / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    try:
+        if not wait_until_healthy(f"http://127.0.0.1:{port}", process):
+            import pytest
+
+            pytest.fail(f"server did not start:\n{log.read_text()}")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 from app.config import PROJECT_ROOT
 from tests.conftest import ADMIN_KEY  # the factories authenticate as this admin
 from tests.factories import bearer, earn_credential
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, serving
 
 INTEROP = PROJECT_ROOT / "tests" / "interop"
 
@@ -40,31 +38,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     port = free_port()
     public = f"http://localhost:{port}"
     env = {
-        **os.environ,
         "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
         "SKILLPROOF_KEYS_DIR": str(root / "keys"),
         "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
         "SKILLPROOF_PUBLIC_URL": public,
         "SKILLPROOF_RATE_LIMITS": "off",
     }
-    log = root / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )
-    origin = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_healthy(origin, process):
-            pytest.fail(f"server did not start:\n{log.read_text()}")
-        yield public, origin
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(root, env, port):
+        yield public, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.config import PROJECT_ROOT
-from tests.servers import free_port, wait_until_healthy
+from tests.servers import free_port, serving
 
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 3.0
@@ -42,7 +38,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     admin_key = "sk_ops-test-admin-key-0123456789abcdef"
     env = {
-        **os.environ,
         "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
         "SKILLPROOF_KEYS_DIR": str(root / "keys"),
         "SKILLPROOF_ADMIN_API_KEY": admin_key,
@@ -50,24 +45,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "SKILLPROOF_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         "SKILLPROOF_RATE_LIMIT_FAILED_AUTH": "5/minute",
     }
-    log = root / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_healthy(url, process):
-            pytest.fail(f"server did not start:\n{log.read_text()}")
-        yield Server(url=url, host="127.0.0.1", port=port, log=log, admin_key=admin_key)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(root, env, port):
+        yield Server(url=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port, log=root / "server.log",
+                     admin_key=admin_key)
 
 
 async def _slow_client(server: Server, first: bytes, trickle: bytes, results: list[tuple[float, bytes]]) -> None:

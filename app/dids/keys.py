@@ -98,13 +98,10 @@ def key_from_multikey(value: object) -> PublicKey:
 
 def multikey(key: PublicKey) -> str:
     """The Multikey (publicKeyMultibase) of a public key; P-256 points compressed."""
-    if isinstance(key, Ed25519PublicKey):
-        data = ED25519_PREFIX + key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    elif isinstance(key, EllipticCurvePublicKey) and isinstance(key.curve, SECP256R1):
-        data = P256_PREFIX + key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
-    else:
-        raise BadKey("Only Ed25519 and P-256 keys have a Multikey here.")
-    return "z" + base58.b58encode(data).decode("ascii")
+    try:
+        return jose.public_key_multibase(key)
+    except jose.JoseError as exc:
+        raise BadKey(exc.message) from None
 
 
 def key_from_jwk(jwk: Any) -> PublicKey:
