@@ -37,16 +37,13 @@ __all__ = [
     "UnsupportedCryptosuite",
     "VerifiedProof",
     "add_proof",
-    "ed25519_multikey",
     "hash_data",
-    "public_key_from_multikey",
     "verify_proof",
 ]
 
 PROOF_TYPE: Final = "DataIntegrityProof"
 CRYPTOSUITE: Final = "eddsa-rdfc-2022"
 # Multicodec prefixes (varint): ed25519-pub 0xed, ed25519-priv 0x1300 (Controlled Identifiers §2.2.2, Multikey).
-_ED25519_PUB: Final = b"\xed\x01"
 _ED25519_PRIV: Final = b"\x80\x26"
 # XML Schema dateTimeStamp with seconds precision and a time zone, as `created` must be (VC Data Integrity §2.1).
 _DATETIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
@@ -86,19 +83,6 @@ class VerifiedProof:
     verification_method: str
     proof_purpose: str
     created: str | None
-
-
-def ed25519_multikey(public_key: ed25519.Ed25519PublicKey) -> str:
-    """publicKeyMultibase of an Ed25519 key: 'z' + base58btc(0xed01 || key), the z6Mk... form."""
-    return "z" + base58.b58encode(_ED25519_PUB + public_key.public_bytes_raw()).decode("ascii")
-
-
-def public_key_from_multikey(value: str) -> ed25519.Ed25519PublicKey:
-    """The Ed25519 key of a z6Mk... publicKeyMultibase; ValueError if it is not one."""
-    raw = _multibase_decode(value)
-    if len(raw) != 34 or raw[:2] != _ED25519_PUB:
-        raise ValueError("not an Ed25519 Multikey (expected 0xed01 and 32 bytes)")
-    return ed25519.Ed25519PublicKey.from_public_bytes(raw[2:])
 
 
 def private_key_from_multikey(value: str) -> ed25519.Ed25519PrivateKey:
