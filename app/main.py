@@ -44,6 +44,7 @@ from app.status_lists.service import DatabaseStatusLookup
 from app.strict_json import StrictJsonBodies
 from app.verification import trusted
 from app.verification.batch import DatabaseBatchStatus
+from app.verification.fast_path import VerifyFastPath
 from app.verification.router import router as verification_router
 from app.verification.service import FormerUrlStatusLookup, LocalKeyResolver, Verifier
 from app.verification.vc_api import router as vc_api_router
@@ -97,6 +98,19 @@ class BodyLimit:
 
 
 
+class SkillproofApp(FastAPI):
+    """FastAPI, with the verify route served ahead of routing (app.verification.fast_path) once set."""
+
+    verify_fast_path: VerifyFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.verify_fast_path
+        if fast is not None and scope["type"] == "http" and fast.handles(scope):
+            await fast(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
@@ -147,11 +161,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.job_runner = JobRunner(database, settings, app.state.generator)
         app.state.job_runner.start()
         local_resolver = LocalKeyResolver(keystore, settings.issuer_did, identity.former_dids)
-        local_lookup = FormerUrlStatusLookup(
-            DatabaseStatusLookup(database.engine, settings.base_url), settings.base_url, identity.former_urls
-        )
+        own_lists = DatabaseStatusLookup(database.engine, settings.base_url)
+        local_lookup = FormerUrlStatusLookup(own_lists, settings.base_url, identity.former_urls)
         app.state.verifier = Verifier(
-            local_resolver, local_lookup, _now, bind=trusted.router(settings, local_resolver, local_lookup, _now)
+            local_resolver, local_lookup, _now, bind=trusted.router(settings, local_resolver, local_lookup, _now),
+            inline=own_lists.reads_in_microseconds,
         )
         app.state.batch_status = DatabaseBatchStatus(database.engine, settings.base_url, identity.former_urls)
         uninstall_sighup = install_sighup_reload(keystore)
@@ -163,7 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database.dispose()
             await rate_limiter.aclose()
 
-    app = FastAPI(
+    app = SkillproofApp(
         title="Skillproof",
         version="0.1.0",
         summary="Skill assessments that end in verifiable Open Badges 3.0 credentials.",
@@ -227,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
+    app.verify_fast_path = VerifyFastPath(app, settings, rate_limiter)
     _document_validation_errors_as_error_body(app, routers)
     return app
 

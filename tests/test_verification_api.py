@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 
 from app.credentials import jose
+from tests.conftest import ADMIN_KEY
 from tests.factories import earn_credential
 
 
@@ -203,3 +204,30 @@ def test_an_es256_issuer_has_one_signature_per_credential(settings: Any, tmp_pat
         twin = jws.rpartition(".")[0] + "." + _b64(raw[:32] + (order - s).to_bytes(32, "big"))
         assert _codes(es_client, jws) == []
         assert _codes(es_client, twin) == ["invalid_signature"]
+
+
+def test_the_fast_path_answers_as_the_routed_endpoint(client: TestClient, token: str) -> None:
+    """POST /v1/credentials/verify is served ahead of routing (app.verification.fast_path); a query string sends
+    the same request through the framework's routing to the documented endpoint. Both answer every input alike."""
+    header, payload, signature = _segments(token)
+    ldp = client.get(f"/v1/credentials/{payload['jti'].removeprefix('urn:uuid:')}",
+                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["ldp"]
+    tampered = _token(header, {**payload, "name": "Forged"}, signature)
+    bodies: list[bytes] = [
+        json.dumps({"verifiableCredential": token}).encode(),
+        json.dumps({"verifiableCredential": ldp}).encode(),
+        json.dumps({"verifiableCredential": tampered}).encode(),
+        json.dumps({"verifiableCredential": token, "options": {"expectedHolder": "did:key:z6Mkwrong"}}).encode(),
+        json.dumps({"verifiableCredential": token, "options": {"expectedHolder": 7}}).encode(),
+        b'{"verifiableCredential": "a", "verifiableCredential": "b"}',
+        b"not json", b"[1]", b'{"n": 1e999}', b'{"s": "\\ud800"}', b"",
+        json.dumps({"verifiableCredential": token, "pad": "x" * 70_000}).encode(),
+    ]
+    for body in bodies:
+        fast = client.post("/v1/credentials/verify", content=body, headers={"content-type": "application/json"})
+        routed = client.post("/v1/credentials/verify?via=router", content=body,
+                             headers={"content-type": "application/json"})
+        assert (fast.status_code, fast.json()) == (routed.status_code, routed.json()), body[:80]
+        assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+        assert fast.headers["x-request-id"] and fast.headers["x-request-id"] != routed.headers["x-request-id"]
+    assert fast.status_code == 413  # the last body is over the verify route's 64 KB

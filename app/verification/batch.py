@@ -1,10 +1,8 @@
 """Verifying many credentials at once, with the status reads of the whole batch done together.
 
-The pure verifier asks for status one entry at a time, after the signature. A batch runs it twice: the
-first pass verifies every credential and records the entries it asks for; those are then read in one
-query per status list; the second pass re-runs each credential that had entries against those values,
-its signature taken from the first pass (a per-batch VerifiedTokens), so every verdict is exactly the one
-`verify_credential` gives and the status rules live in the verifier alone.
+Each credential is checked up to its status (verifier.check_credential); the entries they all name are
+then read in one query per status list, and each verdict is finished with those values, so every verdict
+is exactly the one `verify_credential` gives and the status rules live in the verifier alone.
 """
 
 from __future__ import annotations
@@ -40,17 +38,6 @@ class BatchStatusReader(Protocol):
     """Reads many entries at once: each one's value, or the StatusUnavailable it would have raised."""
 
     def read_many(self, requests: Iterable[StatusRequest]) -> StatusValues: ...
-
-
-class _Recorder:
-    """A status lookup that answers 0 and remembers what was asked (first pass: the answers are discarded)."""
-
-    def __init__(self) -> None:
-        self.asked: list[StatusRequest] = []
-
-    def __call__(self, status_list_credential: str, index: int, purpose: str, size: int = 1) -> Any:
-        self.asked.append(StatusRequest(status_list_credential, index, purpose, size))
-        return 0
 
 
 class _Answers:
@@ -92,31 +79,19 @@ def verify_many(
     skip: Callable[[int], VerificationResult | None] = lambda _: None,
 ) -> list[VerificationResult]:
     """The verdict on each credential, in order; `skip(i)` may give a verdict without verifying (e.g. malformed)."""
-    tokens = pure.VerifiedTokens(max_entries=max(1, len(credentials)))
-    results: list[VerificationResult | None] = []
-    asked: dict[int, list[StatusRequest]] = {}
+    checked: list[VerificationResult | pure.PendingStatus] = []
     for position, credential in enumerate(credentials):
         given = skip(position)
-        if given is not None:
-            results.append(given)
-            continue
-        recorder = _Recorder()
-        result = pure.verify_credential(
-            credential, resolve_key=resolve_key, lookup_status=recorder, now=now, verified_tokens=tokens
-        )
-        if recorder.asked:
-            asked[position] = recorder.asked
-            results.append(None)
-        else:
-            results.append(result)
-    if asked:
-        answers = _Answers(status.read_many(request for requests in asked.values() for request in requests))
-        for position in asked:
-            results[position] = pure.verify_credential(
-                credentials[position], resolve_key=resolve_key, lookup_status=answers, now=now,
-                verified_tokens=tokens,
-            )
-    return [result for result in results if result is not None]
+        checked.append(given if given is not None else pure.check_credential(
+            credential, resolve_key=resolve_key, now=now
+        ))
+    pending = [item for item in checked if isinstance(item, pure.PendingStatus)]
+    if not pending:
+        return [item for item in checked if isinstance(item, VerificationResult)]
+    answers = _Answers(status.read_many(
+        StatusRequest(*request) for item in pending for request in item.status_requests
+    ))
+    return [item.finish(answers) if isinstance(item, pure.PendingStatus) else item for item in checked]
 
 
 class DatabaseBatchStatus:

@@ -61,14 +61,22 @@ class Verifier:
         lookup_status: pure.StatusLookup,
         clock: Callable[[], dt.datetime],
         bind: Callable[[], tuple[pure.KeyResolver, pure.StatusLookup]] | None = None,
+        inline: bool = False,
     ):
         self.resolve_key = resolve_key
         self.lookup_status = lookup_status
         self.clock = clock
         # With other issuers trusted: a resolver and lookup per call, so status lists follow the key's issuer.
         self.bind = bind
+        # True when a vc+jwt verifies in tens of microseconds, status read included (own keys, SQLite): the
+        # caller may then verify on the event loop instead of paying a worker-thread round trip.
+        self.inline = inline and bind is None
         # Process memory only as a cache: another replica without it reaches the same verdicts.
         self.verified_tokens = pure.VerifiedTokens()
+
+    def runs_inline(self, credential: object) -> bool:
+        """Whether verifying `credential` is quick enough for the event loop (not a Data Integrity proof)."""
+        return self.inline and not (isinstance(credential, dict) and "proof" in credential)
 
     def verify(self, credential: object) -> VerificationResult:
         resolve_key, lookup_status = self.bind() if self.bind else (self.resolve_key, self.lookup_status)

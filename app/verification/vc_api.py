@@ -25,7 +25,7 @@ from app.verification.router import (
     parse_body,
     read_body,
     verify_many_json,
-    verify_one,
+    verify_result,
 )
 from app.verification.verifier import Problem, VerificationResult
 
@@ -138,7 +138,7 @@ async def verify_credential(request: Request) -> Response:
     if duplicate:
         result = service.malformed("The request holds duplicate JSON keys.")
     else:
-        result = await to_thread.run_sync(verify_one, request, body["verifiableCredential"], holder)
+        result = await verify_result(request.app.state.verifier, body["verifiableCredential"], holder)
     return json_response(vc_api_result(result), 200 if result.verified else 400)
 
 

@@ -23,6 +23,7 @@ from app.verification.errors import StatusUnavailable, UnknownKey, UntrustedIssu
 __all__ = [
     "CHECKS",
     "KeyResolver",
+    "PendingStatus",
     "Problem",
     "PublicKey",
     "StatusLookup",
@@ -31,6 +32,7 @@ __all__ = [
     "UntrustedIssuer",
     "VerificationError",
     "VerificationResult",
+    "check_credential",
     "verify_credential",
 ]
 
@@ -265,6 +267,11 @@ def _status_entries(value: object, found: _Findings) -> list[_StatusEntry]:
     return entries
 
 
+def _is_read(entry: _StatusEntry) -> bool:
+    """Whether _check_status_entry looks this entry up (others are reported without a read)."""
+    return entry.purpose == messages.MESSAGE_PURPOSE or (entry.purpose in _STATUS_ERRORS and entry.size == 1)
+
+
 def _check_status_entry(
     entry: _StatusEntry, lookup_status: StatusLookup, found: _Findings, passed: dict[str, int], failed: dict[str, int]
 ) -> None:
@@ -456,10 +463,31 @@ def verify_credential(
     verified_tokens: VerifiedTokens | None = None,
     status_optional_issuers: frozenset[str] = frozenset(),
 ) -> VerificationResult:
-    """Verify a `vc+jwt` (compact, or enveloped) and return the verdict; never raises for bad input.
+    """Verify a `vc+jwt` (compact, or enveloped) or a Data Integrity credential; never raises for bad input.
 
     A credential without `credentialStatus` is `invalid_credential`, unless its issuer is in
     `status_optional_issuers` (then it is a `no_status` warning).
+    """
+    checked = check_credential(
+        vc, resolve_key=resolve_key, now=now, leeway=leeway, verified_tokens=verified_tokens,
+        status_optional_issuers=status_optional_issuers,
+    )
+    return checked if isinstance(checked, VerificationResult) else checked.finish(lookup_status)
+
+
+def check_credential(
+    vc: object,
+    *,
+    resolve_key: KeyResolver,
+    now: datetime,
+    leeway: timedelta = timedelta(seconds=60),
+    verified_tokens: VerifiedTokens | None = None,
+    status_optional_issuers: frozenset[str] = frozenset(),
+) -> VerificationResult | PendingStatus:
+    """Everything but the status reads: the verdict if it is already final, else what is left to read.
+
+    verify_credential is this followed by PendingStatus.finish; a batch checks all its credentials first,
+    reads every status entry they name together, then finishes each one.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -467,7 +495,7 @@ def verify_credential(
         opened = _open_data_integrity(vc, resolve_key)
         if isinstance(opened, VerificationResult):
             return opened
-        return _judge(*opened, lookup_status, now, leeway, status_optional_issuers)
+        return _check_all_but_status(*opened, now, leeway, status_optional_issuers)
     token, problem = _unwrap(vc)
     if problem is not None or token is None:
         problem = problem or Problem("malformed", "No credential was given.")
@@ -503,7 +531,7 @@ def verify_credential(
         if verified_tokens is not None:
             verified_tokens.put(token, parsed, public_key)
     checks.append("signature")
-    return _judge(payload, issuer_id, checks, lookup_status, now, leeway, status_optional_issuers)
+    return _check_all_but_status(payload, issuer_id, checks, now, leeway, status_optional_issuers)
 
 
 class _NoIssuer(Exception):
@@ -540,18 +568,44 @@ def _open_data_integrity(
     return proven.document, issuer_id, ["parse", "algorithm", "issuer", "key", "signature"]
 
 
-def _judge(
+@dataclass
+class PendingStatus:
+    """A credential checked up to its status: what the verdict needs is the value of each entry it names."""
+
+    credential: dict[str, Any]
+    checks: list[str]
+    found: _Findings
+    entries: list[_StatusEntry]
+
+    @property
+    def status_requests(self) -> list[tuple[str, int, str, int]]:
+        """(list URL, index, purpose, size) of each entry finish() will look up."""
+        return [(entry.list_url, entry.list_index, entry.purpose, entry.size)
+                for entry in self.entries if _is_read(entry)]
+
+    def finish(self, lookup_status: StatusLookup) -> VerificationResult:
+        """The verdict, with each entry read through `lookup_status`."""
+        found, checks = _Findings(list(self.found.errors), list(self.found.warnings)), list(self.checks)
+        passed = {"revocation": 0, "suspension": 0}
+        failed = {"revocation": 0, "suspension": 0}
+        for entry in self.entries:
+            _check_status_entry(entry, lookup_status, found, passed, failed)
+        for purpose in ("revocation", "suspension"):
+            if passed[purpose] and not failed[purpose]:
+                checks.append(f"status:{purpose}")
+        return VerificationResult(not found.errors, self.credential, checks, found.warnings, found.errors)
+
+
+def _check_all_but_status(
     payload: dict[str, Any],
     issuer_id: str,
     checks: list[str],
-    lookup_status: StatusLookup,
     now: datetime,
     leeway: timedelta,
     status_optional_issuers: frozenset[str],
-) -> VerificationResult:
-    """Everything after the signature, the same for vc+jwt and Data Integrity: credential, validity, status."""
+) -> PendingStatus:
+    """Everything after the signature but the status reads, the same for vc+jwt and Data Integrity."""
     found = _Findings()
-    errors_before = len(found.errors)
     valid_from, valid_until, dates_ok = _check_credential(payload, issuer_id, found)
     if "credentialStatus" in payload:
         entries = _status_entries(payload["credentialStatus"], found)
@@ -562,17 +616,8 @@ def _judge(
         # Every credential this issuer makes carries status; one without could never be revoked.
         entries = []
         found.error("invalid_credential", "The credential has no credentialStatus, so it cannot be revoked.")
-    if len(found.errors) == errors_before:
+    if not found.errors:
         checks.append("credential")
     if _check_period(payload, valid_from, valid_until, now, leeway, found) and dates_ok:
         checks.append("validity_period")
-
-    passed = {"revocation": 0, "suspension": 0}
-    failed = {"revocation": 0, "suspension": 0}
-    for entry in entries:
-        _check_status_entry(entry, lookup_status, found, passed, failed)
-    for purpose in ("revocation", "suspension"):
-        if passed[purpose] and not failed[purpose]:
-            checks.append(f"status:{purpose}")
-
-    return VerificationResult(not found.errors, payload, checks, found.warnings, found.errors)
+    return PendingStatus(payload, checks, found, entries)
