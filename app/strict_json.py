@@ -16,6 +16,7 @@ import re
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
+import orjson
 from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -155,6 +156,10 @@ def loads(raw: bytes, *, allow_duplicate_keys: bool = False, mark_duplicate_keys
 
     mark_duplicate_keys: objects that repeat a key are DuplicateKeysDict instead of an error.
     """
+    if not (allow_duplicate_keys or mark_duplicate_keys or _looks_spaced(raw)):
+        value = _compact(raw)
+        if value is not _NOT_COMPACT:
+            return value
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -168,15 +173,50 @@ def loads(raw: bytes, *, allow_duplicate_keys: bool = False, mark_duplicate_keys
         raise
     except ValueError as exc:
         raise JsonSyntaxError(str(exc)) from None
+    _check_rules_of_text(raw, value)
+    return value
+
+
+_NOT_COMPACT: Final = object()
+
+
+def _looks_spaced(raw: bytes) -> bool:
+    """Whitespace between the first tokens: not compact, so not worth the round trip (only a guess, never a verdict)."""
+    head = raw[:128]
+    return b'": ' in head or b", " in head or b"\n" in head
+
+
+def _compact(raw: bytes) -> Any:
+    """orjson's parse of `raw` if `raw` is exactly orjson's serialisation of that parse, else _NOT_COMPACT.
+
+    Compact JSON (a signed token's payload, a script's body) then costs a fifth of the strict parse. The
+    round trip proves what orjson does not check: a repeated key would have been dropped, making the
+    serialisation shorter. orjson itself refuses invalid UTF-8, lone surrogates, NaN and ±Infinity (1e400
+    too), and its writer integers past ±(2^53 - 1); NUL and nesting depth are checked below, as after the
+    strict parser.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _NOT_COMPACT  # the strict parser names the fault
+    try:
+        # OPT_STRICT_INTEGER refuses integers beyond ±MAX_SAFE_INTEGER, as _safe_int does.
+        if orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER) != raw:
+            return _NOT_COMPACT
+    except orjson.JSONEncodeError:  # an unsafe integer, or deeper than orjson writes: the strict parser decides
+        return _NOT_COMPACT
+    _check_rules_of_text(raw, value)
+    return value
+
+
+def _check_rules_of_text(raw: bytes, value: Any) -> None:
+    """NUL, lone surrogates and nesting depth, checked on the parsed value when the raw text could break them."""
     # Walk the tree only when the raw text could break a rule (keeps the common path fast):
     # depth <= number of containers; a lone surrogate or NUL needs a \u escape (raw control bytes are syntax errors).
     # (A single-byte find is memchr-fast; `b"\\u" in raw` and bytes.count measured several times slower.)
     strings = raw.find(b"\\") != -1 and (_NUL_ESCAPE in raw or _SURROGATE_ESCAPE.search(raw) is not None)
     if strings or len(raw) - len(raw.translate(None, b"[{")) > MAX_DEPTH:
         _check_structure(value, strings=strings)
-    return value
-
-
 
 
 def _is_json_body(scope: Scope) -> bool:

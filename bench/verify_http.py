@@ -1,10 +1,11 @@
-"""POST /v1/credentials/verify and /verify-batch under wrk, beside a bare FastAPI route and raw Ed25519.
+"""POST /v1/credentials/verify and /verify-batch under wrk, beside a bare FastAPI route and raw signature verify.
 
 Server and wrk are each pinned to one core with taskset (BENCH_SERVER_CPUS, default "1"; BENCH_CLIENT_CPUS,
-default "0"): 1 wrk thread, 32 connections, a Lua script posting the bodies. Verify is measured on distinct
-credentials in turn (more than the verified-token cache holds, so every request verifies its signature) and
-on one credential repeated. Batch: 1,000 distinct credentials per request, in credentials per second,
-beside cryptography's Ed25519 verify of the same-size message on one core in this process.
+default "0"): 1 wrk thread, 32 connections, a Lua script posting the bodies. Two servers, one signing with
+ES256 (the default) and one with EdDSA. Verify is measured on distinct credentials in turn (more than the
+verified-token cache holds, so every request verifies its signature) and on one credential repeated. Batch:
+1,000 distinct credentials per request, in credentials per second, beside cryptography's Ed25519 and P-256
+verify of a message of the token's size on the server's core.
 """
 
 from __future__ import annotations
@@ -97,16 +98,23 @@ def wrk(server: Server, path: str, bodies: list[str], directory: Path, *, second
     return float(rate.group(1)), 1000 * cpu / int(total.group(1)), p99_ms
 
 
-def raw_ed25519(message_size: int) -> float:
-    """cryptography's Ed25519PublicKey.verify per second on one core, for a message of the token's size."""
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+def raw_verify_rates(message_size: int) -> dict[str, float]:
+    """cryptography's Ed25519 and ECDSA P-256/SHA-256 verify per second on the server's core, for a message of
+    the token's size: the crypto floor of EdDSA and ES256 tokens."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-    key = ed25519.Ed25519PrivateKey.generate()
     message = os.urandom(message_size)
-    signature, public = key.sign(message), key.public_key()
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    ed_signature, ed_public = ed_key.sign(message), ed_key.public_key()
+    p256 = ec.ECDSA(hashes.SHA256())
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ec_signature, ec_public = ec_key.sign(message, p256), ec_key.public_key()
     if _pin(SERVER_CPUS):
         os.sched_setaffinity(0, {int(SERVER_CPUS.split(",")[0])})
-    return time_interleaved({"ed25519": lambda: public.verify(signature, message)})["ed25519"].median
+    timings = time_interleaved({"EdDSA": lambda: ed_public.verify(ed_signature, message),
+                                "ES256": lambda: ec_public.verify(ec_signature, message, p256)})
+    return {alg: timing.median for alg, timing in timings.items()}
 
 
 def _earn(api: Api, count: int) -> list[str]:
@@ -123,76 +131,105 @@ def _earn(api: Api, count: int) -> list[str]:
     return tokens
 
 
+Figures = tuple[float, float, float]  # (requests/s, server CPU ms per request, p99 ms)
+
+
+def _skillproof(alg: str, directory: Path, seconds: int, *, repeat: bool) -> tuple[list[str], dict[str, Figures]]:
+    """A `skillproof serve` signing with `alg` on its own SQLite database: its tokens and wrk figures for verify
+    (distinct credentials; one repeated if `repeat`) and verify-batch."""
+    home = directory / alg
+    home.mkdir()
+    env = {**skillproof_env(sqlite_url(home), home), "SKILLPROOF_SIGNING_ALG": alg}
+    subprocess.run([SKILLPROOF, "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
+    port = free_port()
+    figures: dict[str, Figures] = {}
+    with _server(f"skillproof-{alg}", [SKILLPROOF, "serve", "--host", "127.0.0.1", "--port", str(port)], home, env,
+                 port) as server:
+        server.start()
+        with Api(server) as api:
+            tokens = _earn(api, DISTINCT)  # even when quick: fewer would let repeats hit the caches
+        single = [json.dumps({"verifiableCredential": token}) for token in tokens]
+        figures["verify"] = wrk(server, "/v1/credentials/verify", single, home, seconds=seconds,
+                                connections=CONNECTIONS, expect='"verified":true')
+        if repeat:
+            figures["repeat"] = wrk(server, "/v1/credentials/verify", single[:1], home, seconds=seconds,
+                                    connections=CONNECTIONS, expect='"verified":true')
+        batches = [json.dumps({"verifiableCredentials": [tokens[(start + i) % len(tokens)] for i in range(BATCH)]})
+                   for start in range(0, len(tokens), 97)]
+        figures["batch"] = wrk(server, "/v1/credentials/verify-batch", batches, home, seconds=seconds, connections=2,
+                               expect='"results":[{"verified":true')
+    return tokens, figures
+
+
 def run(quick: bool = False) -> BenchResult:
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is needed (Debian: apt-get install -y wrk)")
     seconds = 3 if quick else 10
-    rows: list[list[str]] = []
     with workdir() as directory:
-        env = skillproof_env(sqlite_url(directory), directory)
-        subprocess.run([SKILLPROOF, "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
+        tokens, es256 = _skillproof("ES256", directory, seconds, repeat=True)  # the default signing algorithm
+        ed_tokens, eddsa = _skillproof("EdDSA", directory, seconds, repeat=False)
         port = free_port()
-        real = _server("skillproof", [SKILLPROOF, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                       directory, env, port)
-        with real:
-            real.start()
-            with Api(real) as api:
-                tokens = _earn(api, DISTINCT)  # even when quick: fewer would let repeats hit the caches
-            single = [json.dumps({"verifiableCredential": token}) for token in tokens]
-            verify_cold = wrk(real, "/v1/credentials/verify", single, directory, seconds=seconds,
-                              connections=CONNECTIONS, expect='"verified":true')
-            verify_repeat = wrk(real, "/v1/credentials/verify", single[:1], directory, seconds=seconds,
-                                connections=CONNECTIONS, expect='"verified":true')
-            batches = [json.dumps({"verifiableCredentials": [tokens[(start + i) % len(tokens)] for i in range(BATCH)]})
-                       for start in range(0, len(tokens), 97)]
-            batch = wrk(real, "/v1/credentials/verify-batch", batches, directory, seconds=seconds, connections=2,
-                        expect='"results":[{"verified":true')
-        port = free_port()
-        bare_server = _server("bare", [PYTHON, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1",
-                                       "--port", str(port), "--workers", "1", "--no-access-log", "--log-level",
-                                       "warning"], directory, {}, port)
-        with bare_server:
+        with _server("bare", [PYTHON, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port",
+                              str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                     directory, {}, port) as bare_server:
             bare_server.start(ready_path="/")
-            bare = wrk(bare_server, "/v1/credentials/verify", single, directory, seconds=seconds,
-                       connections=CONNECTIONS, expect="")
-    raw = raw_ed25519(len(tokens[0]))
-    per_credential = batch[0] * BATCH
-    for label, (rate, cpu, p99) in (("bare FastAPI POST (baseline)", bare),
-                                    ("verify, distinct credentials in turn", verify_cold),
-                                    ("verify, one credential repeated", verify_repeat)):
-        rows.append([label, f"{rate:,.0f}", f"{rate / bare[0]:.2f}×", f"{cpu:.3f}", f"{p99:.1f}"])
-    http_ratio, repeat_ratio, batch_ratio = verify_cold[0] / bare[0], verify_repeat[0] / bare[0], per_credential / raw
+            bare = wrk(bare_server, "/v1/credentials/verify", [json.dumps({"verifiableCredential": t}) for t in tokens],
+                       directory, seconds=seconds, connections=CONNECTIONS, expect="")
+    raw = raw_verify_rates(len(tokens[0]))
+    rows = [[label, f"{rate:,.0f}", f"{rate / bare[0]:.2f}×", f"{cpu:.3f}", f"{p99:.1f}"]
+            for label, (rate, cpu, p99) in (("bare FastAPI POST (baseline)", bare),
+                                            ("verify ES256 (default), distinct credentials in turn", es256["verify"]),
+                                            ("verify ES256 (default), one credential repeated", es256["repeat"]),
+                                            ("verify EdDSA, distinct credentials in turn", eddsa["verify"]))]
+    per_credential = {"ES256": es256["batch"][0] * BATCH, "EdDSA": eddsa["batch"][0] * BATCH}
+    cpu_per_credential_us = {"ES256": es256["batch"][1] / BATCH * 1000, "EdDSA": eddsa["batch"][1] / BATCH * 1000}
+    batch_rows = [["cryptography Ed25519 verify, one core (baseline)", f"{raw['EdDSA']:,.0f}", "1.00×", "", ""],
+                  ["cryptography ECDSA P-256 verify, one core", f"{raw['ES256']:,.0f}",
+                   f"{raw['ES256'] / raw['EdDSA']:.2f}×", "1.00×", ""]]
+    for alg, figures in (("EdDSA", eddsa), ("ES256", es256)):
+        batch_rows.append([f"verify-batch of {alg} credentials, {BATCH} per request (wrk -c2)",
+                           f"{per_credential[alg]:,.0f}", f"{per_credential[alg] / raw['EdDSA']:.2f}×",
+                           f"{per_credential[alg] / raw['ES256']:.2f}×",
+                           f"{figures['batch'][0]:.2f} req/s, {cpu_per_credential_us[alg]:.0f} µs CPU/credential"])
+    http_ratio = es256["verify"][0] / bare[0]
+    repeat_ratio = es256["repeat"][0] / bare[0]
+    eddsa_http_ratio = eddsa["verify"][0] / bare[0]
+    batch_ratio = per_credential["EdDSA"] / raw["EdDSA"]
+    es256_batch_ratio = per_credential["ES256"] / raw["ES256"]
     return BenchResult(
         key="verify_http",
         title="2. POST /v1/credentials/verify and /verify-batch over HTTP (wrk)",
         tables=[
             Table(["server, request", "req/s", "ratio", "server CPU ms/req", "p99 ms"], rows,
                   f"wrk -t1 -c{CONNECTIONS}, {seconds} s after 2 s warm-up, pinned to CPU {CLIENT_CPUS}; server "
-                  f"(`skillproof serve`, rate limits off, SQLite; bare: uvicorn, one worker) pinned to CPU "
-                  f"{SERVER_CPUS}; token {len(tokens[0]):,} characters, {len(tokens)} distinct"),
-            Table(["what", "credentials/s", "ratio"], [
-                ["cryptography Ed25519 verify, one core (baseline)", f"{raw:,.0f}", "1.00×"],
-                [f"verify-batch, {BATCH} per request (wrk -c2), server on one core", f"{per_credential:,.0f}",
-                 f"{batch_ratio:.2f}×"],
-            ], f"batch: {batch[0]:.2f} requests/s, server CPU {batch[1]:.0f} ms per request, p99 {batch[2]:.0f} ms"),
+                  f"(`skillproof serve`, rate limits off, SQLite, status read on every call; bare: uvicorn, one "
+                  f"worker) pinned to CPU {SERVER_CPUS}; token {len(tokens[0]):,} characters (EdDSA "
+                  f"{len(ed_tokens[0]):,}), {len(tokens)} distinct"),
+            Table(["what", "credentials/s", "vs Ed25519", "vs P-256", "detail"], batch_rows,
+                  "batch: 1,000 distinct credentials per request, every one's signature, claims, issuer and status "
+                  "checked; raw verify timed in this process pinned to the server's core"),
         ],
         targets=[
             Target(f"verify ≥ {TARGET_HTTP}× the bare endpoint (wrk, distinct credentials)", http_ratio >= TARGET_HTTP,
-                   f"{http_ratio:.2f}× ({verify_cold[0]:,.0f} vs {bare[0]:,.0f} req/s); one credential repeated "
-                   f"{repeat_ratio:.2f}×"),
-            Target(f"verify-batch ≥ {TARGET_BATCH}× raw Ed25519 verify per core", batch_ratio >= TARGET_BATCH,
-                   f"{batch_ratio:.2f}× ({per_credential:,.0f} vs {raw:,.0f} /s); by server CPU per credential "
-                   f"{(1000 / raw) / (batch[1] / BATCH):.2f}× "
-                   f"({batch[1] / BATCH * 1000:.0f} µs vs {1e6 / raw:.0f} µs)"),
+                   f"{http_ratio:.2f}× ({es256['verify'][0]:,.0f} vs {bare[0]:,.0f} req/s); one credential "
+                   f"repeated {repeat_ratio:.2f}×; EdDSA credentials {eddsa_http_ratio:.2f}×"),
+            Target(f"verify-batch ≥ {TARGET_BATCH}× raw Ed25519 verify per core (Ed25519-signed credentials)",
+                   batch_ratio >= TARGET_BATCH,
+                   f"{batch_ratio:.2f}× ({per_credential['EdDSA']:,.0f} vs {raw['EdDSA']:,.0f} /s); ES256 "
+                   f"(default) credentials {es256_batch_ratio:.2f}× raw P-256 verify "
+                   f"({per_credential['ES256']:,.0f} vs {raw['ES256']:,.0f} /s)"),
         ],
         headline=[
-            [f"POST /v1/credentials/verify, wrk {CONNECTIONS} conns, distinct credentials",
-             f"{verify_cold[0]:,.0f} req/s ({verify_cold[1]:.2f} ms CPU)", f"{bare[0]:,.0f} req/s bare FastAPI",
-             f"{http_ratio:.2f}×"],
-            ["  same, one credential repeated", f"{verify_repeat[0]:,.0f} req/s", f"{bare[0]:,.0f} req/s",
+            [f"POST /v1/credentials/verify, wrk {CONNECTIONS} conns, distinct ES256 credentials",
+             f"{es256['verify'][0]:,.0f} req/s ({es256['verify'][1]:.2f} ms CPU)",
+             f"{bare[0]:,.0f} req/s bare FastAPI", f"{http_ratio:.2f}×"],
+            ["  same, one credential repeated", f"{es256['repeat'][0]:,.0f} req/s", f"{bare[0]:,.0f} req/s",
              f"{repeat_ratio:.2f}×"],
-            [f"POST /v1/credentials/verify-batch ({BATCH} per request)", f"{per_credential:,.0f} credentials/s",
-             f"{raw:,.0f} /s Ed25519 verify", f"{batch_ratio:.2f}×"],
+            [f"POST /v1/credentials/verify-batch ({BATCH} EdDSA per request)",
+             f"{per_credential['EdDSA']:,.0f} credentials/s", f"{raw['EdDSA']:,.0f} /s Ed25519 verify",
+             f"{batch_ratio:.2f}×"],
+            [f"  same, {BATCH} ES256 (default) per request", f"{per_credential['ES256']:,.0f} credentials/s",
+             f"{raw['ES256']:,.0f} /s P-256 verify", f"{es256_batch_ratio:.2f}×"],
         ],
         notes=["taskset pins server and wrk to a core each, so the client never takes the server's CPU; the "
                "machine is shared, so runs vary (compare ratios from the same run, not figures across runs).",

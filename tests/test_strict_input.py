@@ -142,6 +142,34 @@ def test_parser_accepts_ordinary_json_unchanged() -> None:
         strict_json.loads(b"not json")
 
 
+@pytest.mark.parametrize("name", sorted(BAD_ANSWERS))
+def test_compact_json_breaking_a_rule_is_refused_like_any_other(name: str) -> None:
+    """Compact bodies take orjson's path (app.strict_json._compact); each rule still holds on it."""
+    compact = f'{{"answer":[{BAD_ANSWERS[name]}]}}'.encode()
+    with pytest.raises(strict_json.StrictJsonError):
+        strict_json.loads(compact)
+
+
+@pytest.mark.parametrize("raw", [b'{"a":1,"a":2}', b'{"a":{"b":1,"b":1}}', b'[{"k":"v","k":"v"}]'])
+def test_compact_json_repeating_a_key_is_refused(raw: bytes) -> None:
+    with pytest.raises(strict_json.DuplicateKeyError):
+        strict_json.loads(raw)
+    assert strict_json.loads(raw, allow_duplicate_keys=True) == json.loads(raw)
+
+
+def test_compact_and_spaced_json_parse_to_the_same_value() -> None:
+    value = {"a": [1, -2, 0, 2**53 - 1, -(2**53 - 1), 1.5e300, 0.1, -0.0, "é😀", "\n\"/", None, True, False, {}],
+             "b": {"c": "d", "e": []}}
+    spaced = json.dumps(value).encode()
+    compact = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    assert strict_json.loads(compact) == strict_json.loads(spaced) == value
+    assert strict_json.loads(b"[" * 64 + b"]" * 64) is not None  # the deepest accepted nesting, compact
+    with pytest.raises(strict_json.StrictJsonError):
+        strict_json.loads(b"[" * 65 + b"]" * 65)
+    with pytest.raises(strict_json.StrictJsonError):
+        strict_json.loads(b"[" * 300 + b"]" * 300)  # deeper than orjson writes
+
+
 def test_405_names_every_method_the_path_takes(client: TestClient) -> None:
     response = client.delete("/v1/assessments", headers=ADMIN)
     assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"

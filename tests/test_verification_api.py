@@ -154,7 +154,7 @@ def test_repeat_verifications_hit_the_verified_tokens_cache(client: TestClient, 
     assert _codes(client, token) == []
     cached = verifier.verified_tokens.get(token)
     # A hit needs the resolver to hand back the very key object that verified the token.
-    assert cached is not None and cached[1] is keystore.public_key(kid)
+    assert cached is not None and cached is keystore.public_key(kid)
     assert _codes(client, token) == []
 
 

@@ -57,6 +57,27 @@ def test_revocation_and_suspension_show_at_once(client: TestClient, earned: list
     assert [result["verified"] for result in _batch(client, tokens)] == [False, True, True]
 
 
+def test_verdicts_stay_in_order_across_chunks(client: TestClient, earned: list[dict[str, Any]]) -> None:
+    """Batches are checked and status-read CHUNK at a time: positions and status hold across the seams."""
+    from app.verification.batch import CHUNK
+
+    tokens = [item["credential"]["jwt"] for item in earned]
+    assert client.post(f"/v1/credentials/{earned[1]['credential']['id']}/revoke", json={},
+                       headers=ADMIN).status_code == 200
+    count = 2 * CHUNK + 7
+    credentials: list[Any] = [tokens[index % 3] for index in range(count)]
+    for position in (CHUNK - 1, CHUNK, count - 1):
+        credentials[position] = "not a jws"
+    expected = ["malformed" if credential == "not a jws" else "revoked" if credential == tokens[1] else None
+                for credential in credentials]
+    results = _batch(client, credentials)
+    assert [result["errors"][0]["code"] if result["errors"] else None for result in results] == expected
+    assert [result["credential"]["id"] for result in results if result["verified"]] == [
+        next(item["credential"]["credential"]["id"] for item in earned if item["credential"]["jwt"] == credential)
+        for credential, code in zip(credentials, expected, strict=True) if code is None
+    ]
+
+
 def test_empty_batch_is_empty_results(client: TestClient) -> None:
     assert _batch(client, []) == []
 

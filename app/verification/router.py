@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -166,8 +166,8 @@ async def verify(request: Request) -> Response:
     return json_response(await verify_response(request.app.state, raw))
 
 
-def verify_many_json(request: Request, credentials: list[Any], holder: str | None) -> list[dict[str, Any]]:
-    """The verify response of each credential, in order (status read per list for all of them at once)."""
+def verify_many_results(request: Request, credentials: list[Any], holder: str | None) -> Iterator[VerificationResult]:
+    """The verdict on each credential, in order, with the holder check (status read per list and chunk)."""
     state = request.app.state
     verifier: service.Verifier = state.verifier
 
@@ -177,15 +177,19 @@ def verify_many_json(request: Request, credentials: list[Any], holder: str | Non
             return service.malformed("The credential holds duplicate JSON keys.")
         return None
 
-    results = batch.verify_many(
+    for result in batch.verify_many(
         credentials, resolve_key=verifier.resolve_key, status=state.batch_status, now=verifier.clock(), skip=skip
-    )
-    out = []
-    for result in results:
+    ):
         result = with_holder(result, holder)
         metrics.record_verification(result.verified, [problem.code for problem in result.errors])
-        out.append(result.to_json())
-    return out
+        yield result
+
+
+def verify_many_json(request: Request, credentials: list[Any], holder: str | None) -> list[orjson.Fragment]:
+    """The verify response of each credential, in order, each serialised as it comes so that its decoded
+    credential can go at once (batch.CHUNK)."""
+    return [orjson.Fragment(orjson.dumps(result.to_json()))
+            for result in verify_many_results(request, credentials, holder)]
 
 
 @router.post(

@@ -24,7 +24,7 @@ from app.verification.router import (
     json_response,
     parse_body,
     read_body,
-    verify_many_json,
+    verify_many_results,
     verify_result,
 )
 from app.verification.verifier import Problem, VerificationResult
@@ -182,29 +182,22 @@ async def verify_presentation(request: Request) -> Response:
     credentials = raw_credentials if isinstance(raw_credentials, list) else [raw_credentials]
     if len(credentials) > request.app.state.settings.verify_batch_max_items:
         raise BadRequest("The presentation holds too many credentials.", code="validation_error")
-    results = await to_thread.run_sync(verify_many_json, request, credentials, holder) if credentials else []
+    results: list[VerificationResult] = await to_thread.run_sync(
+        lambda: list(verify_many_results(request, credentials, holder))) if credentials else []
     if not credentials:
         problems.append(Problem("malformed", "The presentation holds no verifiableCredential."))
-    credential_results = [vc_api_result(_from_json(result)) for result in results]
-    verified = not problems and all(result["verified"] for result in results)
+    credential_results = [vc_api_result(result) for result in results]
+    verified = not problems and all(result.verified for result in results)
     return json_response({
         "verified": verified,
         "verifiablePresentation": presentation,
         "checks": ["presentation"] if verified else [],
         "warnings": [],
         "errors": [problem.code for problem in problems]
-        + sorted({error["code"] for result in results for error in result["errors"]}),
+        + sorted({error.code for result in results for error in result.errors}),
         "problemDetails": [problem_detail(problem) for problem in problems],
         "results": {"presentation": {}, "credentials": credential_results},
     })
-
-
-def _from_json(result: dict[str, Any]) -> VerificationResult:
-    return VerificationResult(
-        verified=result["verified"], credential=result["credential"], checks=result["checks"],
-        warnings=[Problem(w["code"], w["message"]) for w in result["warnings"]],
-        errors=[Problem(e["code"], e["message"]) for e in result["errors"]],
-    )
 
 
 __all__ = ["problem_detail", "router", "vc_api_result"]

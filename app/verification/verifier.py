@@ -9,6 +9,7 @@ Only achievements verify here: an OpenBadgeCredential or AchievementCredential w
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -425,30 +426,40 @@ def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
 
 
 class VerifiedTokens:
-    """A bounded LRU of tokens whose parse and signature already succeeded, with the key that verified them.
+    """A bounded LRU of tokens whose signature already verified: each token's SHA-256 and the key that verified it.
 
-    Sound because a signature over fixed bytes under a fixed key never changes its verdict: a hit still
-    resolves the issuer's key afresh (trust and kid checked every time) and is used only when that key is
-    the very object that verified the token; everything after the signature (credential rules, validity
-    period, status) runs on every call. The cached payload must not be mutated by callers.
+    Sound because a signature over fixed bytes under a fixed key never changes its verdict: a hit still parses
+    the token and resolves the issuer's key afresh (trust and kid checked every time), and skips only the
+    signature, when that key is the very object that verified the token; everything after the signature
+    (credential rules, validity period, status) runs on every call. Only digests are kept, not the tokens
+    or their parsed payloads: a cache of a thousand decoded credentials cost every miss more (allocation in
+    cold memory, freeing an evicted tree) than the signature it saved on a hit.
     """
 
     def __init__(self, max_entries: int = 1024):
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[jose.ParsedJws, object]] = OrderedDict()
+        self._entries: OrderedDict[bytes, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> tuple[jose.ParsedJws, object] | None:
+    @staticmethod
+    def digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode("ascii")).digest()
+
+    def key_for(self, digest: bytes) -> object | None:
+        """The key that verified the token with this digest, if it is remembered."""
         with self._lock:
-            found = self._entries.get(token)
+            found = self._entries.get(digest)
             if found is not None:
-                self._entries.move_to_end(token)
+                self._entries.move_to_end(digest)
             return found
 
-    def put(self, token: str, parsed: jose.ParsedJws, key: object) -> None:
+    def get(self, token: str) -> object | None:
+        return self.key_for(self.digest(token))
+
+    def put(self, digest: bytes, key: object) -> None:
         with self._lock:
-            self._entries[token] = (parsed, key)
-            self._entries.move_to_end(token)
+            self._entries[digest] = key
+            self._entries.move_to_end(digest)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
@@ -501,15 +512,10 @@ def check_credential(
         problem = problem or Problem("malformed", "No credential was given.")
         return _stop(["parse"] if problem.code == "unsupported_algorithm" else [], problem.code, problem.message)
     checks: list[str] = []
-    cached = verified_tokens.get(token) if verified_tokens is not None else None
-    if cached is not None:
-        parsed, verified_key = cached
-    else:
-        verified_key = None
-        try:
-            parsed = jose.parse_compact(token)
-        except jose.JoseError as exc:
-            return _stop(["parse"] if isinstance(exc, jose.UnsupportedAlgorithm) else [], exc.code, exc.message)
+    try:
+        parsed = jose.parse_compact(token)
+    except jose.JoseError as exc:
+        return _stop(["parse"] if isinstance(exc, jose.UnsupportedAlgorithm) else [], exc.code, exc.message)
     checks += ["parse", "algorithm"]
 
     payload = parsed.payload
@@ -523,13 +529,14 @@ def check_credential(
     except (UntrustedIssuer, UnknownKey) as exc:
         return _stop(checks, exc.code, _message(exc, _DEFAULT_MESSAGES[exc.code]))
     checks.append("key")
-    if verified_key is not public_key:
+    digest = verified_tokens.digest(token) if verified_tokens is not None else b""
+    if verified_tokens is None or verified_tokens.key_for(digest) is not public_key:
         try:
             jose.verify_signature(parsed, public_key)
         except jose.JoseError as exc:
             return _stop(checks, exc.code, exc.message)
         if verified_tokens is not None:
-            verified_tokens.put(token, parsed, public_key)
+            verified_tokens.put(digest, public_key)
     checks.append("signature")
     return _check_all_but_status(payload, issuer_id, checks, now, leeway, status_optional_issuers)
 
