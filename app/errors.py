@@ -14,6 +14,7 @@ AppError(code, status, detail)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -94,6 +95,15 @@ class Busy(ServiceUnavailable):
 
     def __init__(self, detail: str = "The server is busy; retry after a short wait."):
         super().__init__(detail, headers={"Retry-After": str(self.retry_after_seconds)})
+
+
+def validation_detail(errors: Sequence[Mapping[str, Any]]) -> str:
+    """One sentence from pydantic's (or FastAPI's) validation errors: `location: message; ...`, the first five."""
+    parts = []
+    for error in errors[:5]:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "The request is not valid."
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

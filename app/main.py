@@ -29,8 +29,9 @@ from app.auth.router import api_keys_router
 from app.auth.router import router as auth_router
 from app.config import Settings
 from app.credentials.router import router as credentials_router
+from app.credentials.router import vc_api_router as vc_api_issuer_router
 from app.db import Database, get_session
-from app.errors import AppError, ErrorBody, PayloadTooLarge
+from app.errors import AppError, ErrorBody, PayloadTooLarge, validation_detail
 from app.issuer import service as issuer_service
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
@@ -96,8 +97,6 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
-
-
 class SkillproofApp(FastAPI):
     """FastAPI, with the verify route served ahead of routing (app.verification.fast_path) once set."""
 
@@ -109,14 +108,6 @@ class SkillproofApp(FastAPI):
             await fast(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
-
-
-def _validation_detail(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        parts.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts) or "The request is not valid."
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -190,7 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "validation_error", "detail": _validation_detail(exc)}, status_code=422)
+        return JSONResponse({"error": "validation_error", "detail": validation_detail(exc.errors())}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -225,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     routers = (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
-        credentials_router, api_keys_router, audit_router, vc_api_router,
+        credentials_router, api_keys_router, audit_router, vc_api_router, vc_api_issuer_router,
     )
     for router in routers:
         app.include_router(router)

@@ -15,7 +15,7 @@ import pytest
 
 from app.config import PROJECT_ROOT
 from tests.conftest import ADMIN_KEY  # the factories authenticate as this admin
-from tests.factories import bearer, earn_credential
+from tests.factories import bearer, earn_credential, new_learner
 from tests.servers import free_port, serving
 
 INTEROP = PROJECT_ROOT / "tests" / "interop"
@@ -120,3 +120,21 @@ def test_digital_bazaar_refuses_a_tampered_ldp_credential(
     result = digital_bazaar(server, ldp, tmp_path)
     assert result["verified"] is False
     assert result["errors"]
+
+
+def test_digital_bazaar_verifies_a_manual_award_and_reads_its_revocation(
+    server: tuple[str, str], client: httpx.Client, tmp_path: Path
+) -> None:
+    learner = new_learner(client)  # type: ignore[arg-type]  # httpx.Client is TestClient's base
+    achievement = f"{server[0]}/v1/achievements/python/foundation"
+    response = client.post("/credentials/issue", json={"credential": {"credentialSubject": {
+        "id": learner["subject_id"], "achievement": {"id": achievement}}}})
+    assert response.status_code == 201, response.text
+    ldp = response.json()["verifiableCredential"]
+    assert ldp["evidence"][0]["name"] == "Manual award"
+    result = digital_bazaar(server, ldp, tmp_path)
+    assert result["verified"] is True, result
+    assert set(status_values(result).values()) == {"valid"}
+
+    assert client.post(f"{response.headers['Location']}/revoke", json={}).status_code == 200
+    assert "revoked" in status_values(digital_bazaar(server, ldp, tmp_path)).values()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
-from app.config import PROJECT_ROOT
+from app.config import PROJECT_ROOT, Settings
+from app.main import create_app
 from app.openapi_export import openapi_document
-from tests.conftest import alembic_config
+from tests.conftest import ADMIN_KEY, PUBLIC_URL, alembic_config, migrated_database
+from tests.factories import ADMIN, earn_credential, new_learner
 
 
 def test_models_match_the_migrations(database_url: str) -> None:
@@ -126,3 +130,46 @@ def test_the_one_entry_status_migration_keeps_legacy_credentials_working(
     with pytest.raises(RuntimeError, match="message"):
         command.downgrade(config, "0003_verifier_issuer_identity")
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own at the migration head (a migration test changes the schema)."""
+    with migrated_database(request, tmp_path) as url:
+        yield url
+
+
+def test_the_awards_migration_refuses_to_downgrade_while_awards_exist(fresh_database: str, keys_dir: Path) -> None:
+    """0006 down: refused while a manual award exists (nothing changes); once none is left, graded ones survive it."""
+    url = fresh_database
+    config = alembic_config(url)
+    settings = Settings(database_url=url, keys_dir=keys_dir, public_url=PUBLIC_URL, admin_api_key=ADMIN_KEY,
+                        default_max_attempts=0, default_retake_cooldown_seconds=0)
+    with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
+        graded = earn_credential(client, item_count=2)["credential"]
+        subject_id = new_learner(client)["subject_id"]
+        issued = client.post("/credentials/issue", headers=ADMIN, json={"credential": {"credentialSubject": {
+            "id": subject_id, "achievement": {"id": f"{PUBLIC_URL}/v1/achievements/python/foundation"}}}})
+        assert issued.status_code == 201, issued.text
+    award_id = issued.headers["Location"].rsplit("/", 1)[1]
+    engine = create_engine(url)
+
+    with pytest.raises(RuntimeError, match=r"1 manually awarded credential\(s\) exist"):
+        command.downgrade(config, "0005_credential_ldp")
+    with engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        kinds = dict(connection.execute(text("SELECT id, kind FROM credentials")).all())
+    assert version == "0006_credential_awards" and kinds == {graded["id"]: "graded", award_id: "award"}
+
+    # Deleting issued credentials is the operator's deliberate act, not the migration's.
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM status_entries WHERE credential_id = :id"), {"id": award_id})
+        connection.execute(text("DELETE FROM credentials WHERE id = :id"), {"id": award_id})
+    command.downgrade(config, "0005_credential_ldp")
+    columns = {column["name"]: column for column in inspect(engine).get_columns("credentials")}
+    assert "kind" not in columns and not columns["attempt_id"]["nullable"] and not columns["assessment_id"]["nullable"]
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, kind, attempt_id FROM credentials")).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(graded["id"], "graded", graded["attempt_id"])]

@@ -1,4 +1,4 @@
-"""Pure: the Open Badges 3.0 OpenBadgeCredential for a passing grade (VC Data Model 2.0).
+"""Pure: the Open Badges 3.0 OpenBadgeCredential for a passing grade or a manual award (VC Data Model 2.0).
 
 How the credential is secured (vc+jwt today, Data Integrity or SD-JWT later) is not this module's concern.
 """
@@ -24,6 +24,7 @@ SKILLPROOF_CONTEXT: dict[str, Any] = {
     "contentHash": f"{TERMS_NAMESPACE}contentHash",
 }
 CREDENTIAL_CONTEXT: list[Any] = [VC_CONTEXT_V2, OB_CONTEXT, SKILLPROOF_CONTEXT]
+ACHIEVEMENTS_PATH = "/v1/achievements/"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Achievement:
     skill_name: str
     skill_description: str
     level: str
-    pass_percent: float
+    # The score an assessment required; None for a manual award (no score, no ResultDescription).
+    pass_percent: float | None
     mastery_bands: tuple[MasteryBand, ...] = ()
 
 
@@ -68,6 +70,13 @@ class Evidence:
     attempt_number: int | None = None
     max_attempts: int | None = None
     retake_cooldown_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class AwardEvidence:
+    """A manual award by an admin: no assessment, no attempt; `awarded_by` names the admin (key and label)."""
+
+    awarded_by: str
 
 
 # Where an assessment's items came from, as its credentials state it (the bundled bank's keys are public).
@@ -101,12 +110,23 @@ def timestamp(moment: dt.datetime) -> str:
 
 
 def achievement_id(base_url: str, skill_id: str, level: str) -> str:
-    return f"{base_url}/v1/achievements/{skill_id}/{level}"
+    return f"{base_url}{ACHIEVEMENTS_PATH}{skill_id}/{level}"
 
 
 def evidence_id(base_url: str, assessment_id: str) -> str:
     """The public evidence view of an assessment (no key needed)."""
     return f"{base_url}/v1/assessments/{assessment_id}/evidence"
+
+
+def parse_achievement_id(base_url: str, value: str) -> tuple[str, str] | None:
+    """(skill id, level) of one of our achievement ids (achievement_id's inverse), or None."""
+    prefix = f"{base_url}{ACHIEVEMENTS_PATH}"
+    if not value.startswith(prefix):
+        return None
+    skill_id, slash, level = value[len(prefix):].partition("/")
+    if not skill_id or not slash or not level or "/" in level:
+        return None
+    return skill_id, level
 
 
 def achievement_image(base_url: str, skill_id: str, skill_name: str, level: str) -> dict[str, Any]:
@@ -118,38 +138,47 @@ def achievement_image(base_url: str, skill_id: str, skill_name: str, level: str)
     }
 
 
+def _criteria_narrative(achievement: Achievement) -> str:
+    if achievement.pass_percent is None:
+        return (
+            f"Awarded by the issuer for {achievement.skill_name} at {achievement.level} level, without a "
+            "Skillproof assessment; the credential's evidence names who awarded it."
+        )
+    return (
+        f"Scored at least {_percent_text(achievement.pass_percent)}% on a timed, auto-graded "
+        f"{achievement.skill_name} assessment at {achievement.level} level, taken under Skillproof's published rules."
+    )
+
+
 def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, Any]:
     """The OB 3.0 Achievement: what was shown, at which level, by which criteria."""
     achievement_uri = achievement_id(issuer.url, achievement.skill_id, achievement.level)
-    percent = _percent_text(achievement.pass_percent)
-    return {
+    document: dict[str, Any] = {
         "id": achievement_uri,
         "type": ["Achievement"],
         "achievementType": "Competency",
         "name": f"{achievement.skill_name} ({achievement.level})",
         "description": achievement.skill_description,
         "image": achievement_image(issuer.url, achievement.skill_id, achievement.skill_name, achievement.level),
-        "criteria": {
-            "narrative": (
-                f"Scored at least {percent}% on a timed, auto-graded {achievement.skill_name} assessment "
-                f"at {achievement.level} level, taken under Skillproof's published rules."
-            )
-        },
+        "criteria": {"narrative": _criteria_narrative(achievement)},
         "creator": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
         "tag": [achievement.skill_id, achievement.level],
-        "resultDescription": [
-            {
-                "id": f"{achievement_uri}#score",
-                "type": ["ResultDescription"],
-                "name": "Score (percent of the maximum)",
-                "resultType": "Percent",
-                "valueMin": "0",
-                "valueMax": "100",
-                "requiredValue": percent,
-            },
-            *([_mastery_description(achievement, achievement_uri)] if achievement.mastery_bands else []),
-        ],
     }
+    if achievement.pass_percent is None:
+        return document  # a manual award required no score: no ResultDescription to state one against
+    document["resultDescription"] = [
+        {
+            "id": f"{achievement_uri}#score",
+            "type": ["ResultDescription"],
+            "name": "Score (percent of the maximum)",
+            "resultType": "Percent",
+            "valueMin": "0",
+            "valueMax": "100",
+            "requiredValue": _percent_text(achievement.pass_percent),
+        },
+        *([_mastery_description(achievement, achievement_uri)] if achievement.mastery_bands else []),
+    ]
+    return document
 
 
 def public_achievement(
@@ -229,22 +258,83 @@ def _credential_status(entries: list[StatusEntryRef]) -> dict[str, Any] | list[d
     return built[0] if len(built) == 1 else built
 
 
+def _results(
+    achievement: Achievement, achievement_json: dict[str, Any], score_percent: float | None, mastery: str | None
+) -> list[dict[str, Any]]:
+    """The subject's Results: the score and, with mastery bands, the level reached; none without a score."""
+    if score_percent is None:
+        return []
+    return [
+        {
+            "type": ["Result"],
+            "resultDescription": achievement_json["resultDescription"][0]["id"],
+            "value": _percent_text(score_percent),
+            "status": "Completed",
+        },
+        *(
+            [
+                {
+                    "type": ["Result"],
+                    "resultDescription": achievement_json["resultDescription"][1]["id"],
+                    "achievedLevel": mastery_level_id(achievement_json["id"], mastery),
+                }
+            ]
+            if mastery is not None and achievement.mastery_bands
+            else []
+        ),
+    ]
+
+
+def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, Any]:
+    """OB 3.0 Evidence: the frozen assessment and the attempt, or who awarded it by hand."""
+    if isinstance(evidence, AwardEvidence):
+        return {
+            "type": ["Evidence"],
+            "name": "Manual award",
+            "narrative": f"Awarded by admin {evidence.awarded_by}, not earned in a Skillproof assessment.",
+            "genre": "Award",
+        }
+    return {
+        "id": evidence_id(issuer.url, evidence.assessment_id),
+        "type": ["Evidence"],
+        "name": evidence.assessment_title,
+        "narrative": (
+            f"Attempt {evidence.attempt_id} on assessment {evidence.assessment_id} "
+            f"({evidence.item_count} items), frozen with content hash sha256 {evidence.content_hash}."
+            + (f" Items from the {evidence.item_source}." if evidence.item_source else "")
+            + retake_policy_text(evidence)
+        ),
+        "genre": "Assessment",
+        "assessmentId": evidence.assessment_id,
+        "contentHash": evidence.content_hash,
+        "attemptId": evidence.attempt_id,
+    }
+
+
 def build_credential(
     *,
     credential_id: str,
     issuer: Issuer,
     subject_id: str,
     achievement: Achievement,
-    evidence: Evidence,
-    score_percent: float,
+    evidence: Evidence | AwardEvidence,
+    score_percent: float | None,
     mastery: str | None = None,
     status_entries: list[StatusEntryRef],
     issued_at: dt.datetime,
     valid_until: dt.datetime | None = None,
     identifier: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The unsigned credential document; `identifier` holds the holder's IdentityObjects (identity.py)."""
+    """The unsigned credential document; `identifier` holds the holder's IdentityObjects (identity.py).
+
+    A manual award (AwardEvidence) has no score: its subject carries no `result` (OB 3.0 AchievementSubject
+    result is 0..*), and its achievement, built with pass_percent None, no ResultDescription.
+    """
     achievement_json = achievement_document(achievement, issuer)
+    subject: dict[str, Any] = {"id": subject_id, "type": ["AchievementSubject"], "achievement": achievement_json}
+    results = _results(achievement, achievement_json, score_percent, mastery)
+    if results:
+        subject["result"] = results
     credential: dict[str, Any] = {
         "@context": CREDENTIAL_CONTEXT,
         "id": f"urn:uuid:{credential_id}",
@@ -252,51 +342,12 @@ def build_credential(
         "name": achievement_json["name"],
         "issuer": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
         "validFrom": timestamp(issued_at),
-        "credentialSubject": {
-            "id": subject_id,
-            "type": ["AchievementSubject"],
-            "achievement": achievement_json,
-            "result": [
-                {
-                    "type": ["Result"],
-                    "resultDescription": achievement_json["resultDescription"][0]["id"],
-                    "value": _percent_text(score_percent),
-                    "status": "Completed",
-                },
-                *(
-                    [
-                        {
-                            "type": ["Result"],
-                            "resultDescription": achievement_json["resultDescription"][1]["id"],
-                            "achievedLevel": mastery_level_id(achievement_json["id"], mastery),
-                        }
-                    ]
-                    if mastery is not None and achievement.mastery_bands
-                    else []
-                ),
-            ],
-        },
-        "evidence": [
-            {
-                "id": evidence_id(issuer.url, evidence.assessment_id),
-                "type": ["Evidence"],
-                "name": evidence.assessment_title,
-                "narrative": (
-                    f"Attempt {evidence.attempt_id} on assessment {evidence.assessment_id} "
-                    f"({evidence.item_count} items), frozen with content hash sha256 {evidence.content_hash}."
-                    + (f" Items from the {evidence.item_source}." if evidence.item_source else "")
-                    + retake_policy_text(evidence)
-                ),
-                "genre": "Assessment",
-                "assessmentId": evidence.assessment_id,
-                "contentHash": evidence.content_hash,
-                "attemptId": evidence.attempt_id,
-            }
-        ],
+        "credentialSubject": subject,
+        "evidence": [_evidence(evidence, issuer)],
         "credentialStatus": _credential_status(status_entries),
     }
     if identifier:
-        credential["credentialSubject"]["identifier"] = identifier
+        subject["identifier"] = identifier
     if valid_until is not None:
         credential["validUntil"] = timestamp(valid_until)
     return credential

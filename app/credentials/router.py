@@ -1,18 +1,36 @@
-"""Reading credentials and changing their status."""
+"""Reading credentials and changing their status; manual awards through the W3C VC API issuer route."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from app.credentials import badge_image, builder, service
-from app.credentials.schemas import CredentialOut, CredentialStatus, StatusChange, StatusChanged
-from app.deps import AdminOnly, AuditDep, ClockDep, CurrentLearner, CurrentPrincipal, SessionDep, SettingsDep
+from app.credentials import awards, badge_image, builder, service
+from app.credentials.schemas import (
+    CredentialOut,
+    CredentialStatus,
+    IssueRequest,
+    IssueResponse,
+    StatusChange,
+    StatusChanged,
+)
+from app.deps import (
+    AdminOnly,
+    AuditDep,
+    ClockDep,
+    CurrentLearner,
+    CurrentPrincipal,
+    KeyStoreDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.errors import NotFound, error_responses
 
 router = APIRouter(tags=["credentials"])
+# The W3C VC API issuer, beside the VC API verifier routes (app/verification/vc_api.py): no /v1 prefix.
+vc_api_router = APIRouter(tags=["VC API"])
 
 
 @router.get("/v1/achievements/{skill_id}/{level}", responses=error_responses(404))
@@ -105,3 +123,50 @@ def reinstate(
 ) -> StatusChanged:
     """Lift a suspension (revocation is final)."""
     return _change("reinstate", credential_id, body, principal, session, now, audit)
+
+
+async def issue_request(request: Request) -> IssueRequest:
+    """The body of POST /credentials/issue, read by hand: the VC API answers bad input with 400, not 422."""
+    return awards.parse_request(await request.body())
+
+
+@vc_api_router.post(
+    "/credentials/issue",
+    status_code=201,
+    response_model=IssueResponse,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": IssueRequest.model_json_schema(by_alias=True)}}}},
+    responses={
+        201: {"description": "Issued: the credential in its Data Integrity form",
+              "headers": {"Location": {"schema": {"type": "string"},
+                                       "description": "/v1/credentials/{id}: the record (vc+jwt form, status)"}}},
+        **error_responses(400, 401, 403, 413),
+    },
+)
+def issue_credential(
+    principal: AdminOnly,
+    body: Annotated[IssueRequest, Depends(issue_request)],
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    keystore: KeyStoreDep,
+    now: ClockDep,
+    audit: AuditDep,
+) -> IssueResponse:
+    """VC API: a manual award (admin) of a known achievement to a known learner, evidence "awarded by admin".
+
+    400 `invalid_json`, `validation_error`, `issuer_mismatch`, `unknown_achievement`, `unknown_learner`;
+    a refused request writes nothing. The credential carries a status entry and both proofs (vc+jwt, ldp).
+    """
+    record = awards.award(
+        session, settings=settings, keystore=keystore, skills=request.app.state.generator.skills, request=body,
+        actor=principal, now=now,
+    )
+    audit.record("credential.award", "credential", record.id, details={
+        "learner_id": record.learner_id,
+        "achievement": body.credential.credentialSubject.achievement.id,
+    })
+    response.headers["Location"] = f"/v1/credentials/{record.id}"
+    assert record.ldp is not None  # awards.award refuses otherwise
+    return IssueResponse(verifiableCredential=record.ldp)

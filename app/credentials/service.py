@@ -1,4 +1,4 @@
-"""Issuing credentials for passing grades, reading them, and changing their status."""
+"""Issuing credentials (for passing grades and manual awards), reading them, and changing their status."""
 
 from __future__ import annotations
 
@@ -46,26 +46,10 @@ def issue(
     grade: Grade,
     now: dt.datetime,
 ) -> Credential:
-    """Record the unsigned credential with its status entries, then sign it; one transaction."""
-    credential_id = str(uuid.uuid4())
-    record = Credential(
-        id=credential_id, attempt_id=attempt.id, learner_id=learner.id, assessment_id=assessment.id,
-        document={}, jwt=None, kid=None, issued_at=now,
-    )
-    # Core statements, not the unit of work: the record is built here and stays out of the session.
-    connection = session.connection()
-    # The unique attempt_id makes a second credential for this attempt fail here.
-    connection.execute(insert(Credential), {
-        column.key: getattr(record, column.key) for column in Credential.__table__.columns
-    })
-    entries = status_lists.allocate(
-        session, credential_id=credential_id, now=now, capacity=settings.status_list_capacity
-    )
+    """The credential of a passing grade, recorded and signed (record_and_sign)."""
     valid_days = assessment.rubric.get("credential_valid_days")
-    document = builder.build_credential(
-        credential_id=credential_id,
-        issuer=issuer_of(settings),
-        subject_id=learner.did or learner.subject_urn,
+    return record_and_sign(
+        session, settings=settings, keystore=keystore, learner=learner, now=now,
         achievement=builder.Achievement(
             skill_id=assessment.skill,
             skill_name=assessment.skill_name,
@@ -90,6 +74,51 @@ def issue(
         ),
         score_percent=grade.percent,
         mastery=grade.mastery,
+        valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
+    )
+
+
+def record_and_sign(
+    session: Session,
+    *,
+    settings: Settings,
+    keystore: FileKeyStore,
+    learner: Learner,
+    now: dt.datetime,
+    achievement: builder.Achievement,
+    evidence: builder.Evidence | builder.AwardEvidence,
+    score_percent: float | None,
+    mastery: str | None = None,
+    valid_until: dt.datetime | None = None,
+) -> Credential:
+    """Record the unsigned credential with its status entry, then sign it (vc+jwt and ldp); one transaction.
+
+    The one path of every credential: graded (Evidence of an attempt) or a manual award (AwardEvidence).
+    """
+    credential_id = str(uuid.uuid4())
+    graded = evidence if isinstance(evidence, builder.Evidence) else None
+    record = Credential(
+        id=credential_id, kind="graded" if graded else "award", learner_id=learner.id,
+        attempt_id=graded.attempt_id if graded else None, assessment_id=graded.assessment_id if graded else None,
+        document={}, jwt=None, kid=None, ldp=None, issued_at=now,
+    )
+    # Core statements, not the unit of work: the record is built here and stays out of the session.
+    connection = session.connection()
+    # The unique attempt_id makes a second credential for this attempt fail here.
+    connection.execute(insert(Credential), {
+        column.key: getattr(record, column.key) for column in Credential.__table__.columns
+    })
+    entries = status_lists.allocate(
+        session, credential_id=credential_id, now=now, capacity=settings.status_list_capacity
+    )
+    document = builder.build_credential(
+        credential_id=credential_id,
+        issuer=issuer_of(settings),
+        subject_id=learner.did or learner.subject_urn,
+        achievement=achievement,
+        evidence=evidence,
+        score_percent=score_percent,
+        mastery=mastery,
         status_entries=[
             builder.StatusEntryRef(
                 purpose=entry.purpose,
@@ -99,7 +128,7 @@ def issue(
             for entry in entries
         ],
         issued_at=now,
-        valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
+        valid_until=valid_until,
         # A fresh salt per credential: two credentials of one learner cannot be linked by their identityHash.
         identifier=[identity.email_identity(learner.email, secrets.token_hex(16))] if learner.email else None,
     )
@@ -134,6 +163,7 @@ def credential_json(session: Session, record: Credential) -> dict[str, Any]:
     """The API view of a credential."""
     return {
         "id": record.id,
+        "kind": record.kind,
         "attempt_id": record.attempt_id,
         "assessment_id": record.assessment_id,
         "learner_id": record.learner_id,
