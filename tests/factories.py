@@ -103,3 +103,17 @@ def earn_credential(
     if not legacy_status:
         assert_issued(credential)
     return {"learner": learner, "assessment": assessment, "attempt": attempt, "grade": grade, "credential": credential}
+
+
+def verify_response(client: TestClient, credential: Any) -> dict[str, Any]:
+    """POST /v1/credentials/verify of one credential: the 200 response body (verified or not)."""
+    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    assert result["verified"] is (not result["errors"])
+    return result
+
+
+def verify_codes(client: TestClient, credential: Any) -> list[str]:
+    """The error codes of verifying one credential (empty when it verifies)."""
+    return [error["code"] for error in verify_response(client, credential)["errors"]]

@@ -13,7 +13,7 @@ from joserfc import jws
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
-from tests.factories import ADMIN, earn_credential, new_learner
+from tests.factories import ADMIN, earn_credential, new_learner, verify_response
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
 
@@ -25,13 +25,6 @@ def _independent_verify(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
         result = jws.deserialize_compact(token, KeySet.import_key_set(jwks), algorithms=["EdDSA", "ES256"])
     payload: dict[str, Any] = json.loads(result.payload)
     return payload
-
-
-def _verify(client: TestClient, credential: Any) -> dict[str, Any]:
-    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def test_credential_is_an_open_badge_with_evidence_and_status(client: TestClient) -> None:
@@ -94,7 +87,7 @@ def test_independent_library_verifies_with_only_the_jwks(client: TestClient) -> 
 
 def test_verify_endpoint_accepts_a_fresh_credential(client: TestClient) -> None:
     body = earn_credential(client)["credential"]
-    result = _verify(client, body["jwt"])
+    result = verify_response(client, body["jwt"])
     assert result["verified"] is True and result["errors"] == []
     assert result["credential"] == body["credential"]
     assert {"signature", "status:revocation", "status:suspension"} <= set(result["checks"])
@@ -105,13 +98,13 @@ def test_revoke_suspend_reinstate_show_at_once(client: TestClient) -> None:
     credential_id, token = body["id"], body["jwt"]
     suspended = client.post(f"/v1/credentials/{credential_id}/suspend", json={"reason": "review"}, headers=ADMIN)
     assert suspended.status_code == 200 and suspended.json()["status"] == {"revoked": False, "suspended": True}
-    assert [e["code"] for e in _verify(client, token)["errors"]] == ["suspended"]
+    assert [e["code"] for e in verify_response(client, token)["errors"]] == ["suspended"]
     reinstated = client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
     assert reinstated.json()["status"]["suspended"] is False
-    assert _verify(client, token)["verified"] is True
+    assert verify_response(client, token)["verified"] is True
     revoked = client.post(f"/v1/credentials/{credential_id}/revoke", json={"reason": "cheating"}, headers=ADMIN)
     assert revoked.status_code == 200 and revoked.json()["status"]["revoked"] is True
-    result = _verify(client, token)
+    result = verify_response(client, token)
     assert result["verified"] is False and [e["code"] for e in result["errors"]] == ["revoked"]
     again = client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
     assert again.status_code == 409 and again.json()["error"] == "credential_revoked"
@@ -184,7 +177,7 @@ def test_revoked_while_suspended_is_value_3_and_final(client: TestClient) -> Non
     revoked = client.post(f"{path}/revoke", json={"reason": "fraud"}, headers=ADMIN)
     assert revoked.status_code == 200 and revoked.json()["status"] == {"revoked": True, "suspended": True}
     assert _entry_value(client, entry) == 3
-    result = _verify(client, token)
+    result = verify_response(client, token)
     assert result["verified"] is False and [e["code"] for e in result["errors"]] == ["revoked", "suspended"]
     assert not {"status:revocation", "status:suspension"} & set(result["checks"])
     for action, code in (("reinstate", "credential_revoked"), ("suspend", "credential_revoked"),
@@ -198,7 +191,7 @@ def test_revoked_while_suspended_is_value_3_and_final(client: TestClient) -> Non
 def test_suspended_verifies_as_not_revoked(client: TestClient) -> None:
     body = earn_credential(client)["credential"]
     client.post(f"/v1/credentials/{body['id']}/suspend", headers=ADMIN)
-    result = _verify(client, body["jwt"])
+    result = verify_response(client, body["jwt"])
     assert [e["code"] for e in result["errors"]] == ["suspended"]
     assert "status:revocation" in result["checks"] and "status:suspension" not in result["checks"]
 
@@ -218,20 +211,20 @@ def test_a_legacy_two_entry_credential_still_verifies_suspends_and_revokes(
     assert all("statusSize" not in entry for entry in entries)
     revocation, suspension = entries
     credential_id, token = body["id"], body["jwt"]
-    assert _verify(client, token)["verified"] is True
-    assert {"status:revocation", "status:suspension"} <= set(_verify(client, token)["checks"])
+    assert verify_response(client, token)["verified"] is True
+    assert {"status:revocation", "status:suspension"} <= set(verify_response(client, token)["checks"])
 
     client.post(f"/v1/credentials/{credential_id}/suspend", headers=ADMIN)
     assert (_entry_value(client, revocation), _entry_value(client, suspension)) == (0, 1)
-    assert [e["code"] for e in _verify(client, token)["errors"]] == ["suspended"]
+    assert [e["code"] for e in verify_response(client, token)["errors"]] == ["suspended"]
     client.post(f"/v1/credentials/{credential_id}/reinstate", headers=ADMIN)
-    assert _verify(client, token)["verified"] is True
+    assert verify_response(client, token)["verified"] is True
     # A new credential now gets a message entry, while the legacy one keeps its lists.
     assert isinstance(earn_credential(client, item_count=2)["credential"]["credential"]["credentialStatus"], dict)
     revoked = client.post(f"/v1/credentials/{credential_id}/revoke", headers=ADMIN)
     assert revoked.json()["status"] == {"revoked": True, "suspended": False}
     assert (_entry_value(client, revocation), _entry_value(client, suspension)) == (1, 0)
-    assert [e["code"] for e in _verify(client, token)["errors"]] == ["revoked"]
+    assert [e["code"] for e in verify_response(client, token)["errors"]] == ["revoked"]
     refused = client.post(f"/v1/credentials/{credential_id}/suspend", headers=ADMIN)
     assert refused.status_code == 409 and refused.json()["error"] == "credential_revoked"
 
@@ -256,8 +249,8 @@ def test_rotated_key_keeps_old_credentials_verifying(client: TestClient) -> None
     methods = client.get("/.well-known/did.json").json()["verificationMethod"]
     assert {m["id"].split("#")[1] for m in methods} >= {old_kid, new_kid}
     new = earn_credential(client)["credential"]["jwt"]
-    assert _verify(client, old)["verified"] is True
-    assert _verify(client, new)["verified"] is True
+    assert verify_response(client, old)["verified"] is True
+    assert verify_response(client, new)["verified"] is True
     header = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))
     assert header["kid"] == f"{client.get('/.well-known/did.json').json()['id']}#{new_kid}"
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from app.credentials import data_integrity as di
 from app.credentials import jose, jsonld
 from tests import vectors
-from tests.factories import earn_credential
+from tests.factories import earn_credential, verify_codes
 from tests.test_jsonld import credential as safe_credential
 
 VECTORS = Path(__file__).parent / "vectors" / "vc-di-eddsa"
@@ -249,14 +249,6 @@ def earned_ldp(client: TestClient) -> dict[str, Any]:
     if earned["credential"]["ldp"] is None:
         pytest.skip("the issued credential still has terms no context defines (i7-doc defines them); no ldp")
     return earned
-
-
-def verify_codes(client: TestClient, credential: Any) -> list[str]:
-    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
-    assert response.status_code == 200, response.text
-    result = response.json()
-    assert result["verified"] is (not result["errors"])
-    return [error["code"] for error in result["errors"]]
 
 
 def test_an_issued_credential_carries_its_ldp_form(client: TestClient, settings: Any) -> None:

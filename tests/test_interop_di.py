@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,27 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import PROJECT_ROOT
 from tests.conftest import ADMIN_KEY  # the factories authenticate as this admin
 from tests.factories import bearer, earn_credential, new_learner
+from tests.node import INTEROP, node_or_skip
 from tests.servers import free_port, serving
-
-INTEROP = PROJECT_ROOT / "tests" / "interop"
-
-
-def _node_or_skip() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: the Digital Bazaar interop test needs Node.js 20+")
-    if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc").is_dir():
-        pytest.skip("tests/interop/node_modules is missing: run `make node-deps` (needs npm)")
-    return node
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """skillproof serve on 127.0.0.1; yields (public URL on localhost, the address it listens on)."""
-    _node_or_skip()
+    node_or_skip("@digitalbazaar/vc")
     root = tmp_path_factory.mktemp("di-server")
     port = free_port()
     public = f"http://localhost:{port}"
@@ -58,7 +46,7 @@ def digital_bazaar(server: tuple[str, str], credential: dict[str, Any], tmp_path
     path = tmp_path / "credential.json"
     path.write_text(json.dumps(credential))
     done = subprocess.run(
-        [_node_or_skip(), str(INTEROP / "di_verify.mjs"), server[0], str(path), server[1]],
+        [node_or_skip("@digitalbazaar/vc"), str(INTEROP / "di_verify.mjs"), server[0], str(path), server[1]],
         capture_output=True, text=True, timeout=120, cwd=INTEROP,
     )
     assert done.returncode == 0, done.stderr

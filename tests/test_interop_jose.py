@@ -7,30 +7,18 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from app.config import PROJECT_ROOT
 from app.credentials import jose
 from app.keys.keystore import FileKeyStore
 from tests.e2e.test_server_flow import earn_credential_over_http, running_server
+from tests.node import INTEROP, node_or_skip
 
-INTEROP = PROJECT_ROOT / "tests" / "interop"
 SCRIPT = INTEROP / "jose_verify.mjs"
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: npm jose interop not run (install Node.js 20+)")
-    if not (INTEROP / "node_modules" / "jose").is_dir():
-        pytest.skip("tests/interop/node_modules is missing: run `make node-deps` for the npm jose interop test")
-    return node
 
 
 def _node_verify(node: str, tokens: dict[str, str], server: str, issuer: str) -> dict[str, Any]:
@@ -51,7 +39,7 @@ def _tampered(token: str) -> str:
 
 
 def test_npm_jose_verifies_with_the_jwks_and_through_the_did_document(tmp_path: Path) -> None:
-    node = _node()
+    node = node_or_skip("jose")
     with running_server(tmp_path) as server:
         body = earn_credential_over_http(server)["credential"]
         token = body["jwt"]

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import warnings
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from joserfc import jws
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
 from tests.factories import ADMIN, earn_credential
-
-INTEROP = Path(__file__).parent / "interop"
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH (install Node.js >= 20 to run the interop tests)")
-    if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc-bitstring-status-list").is_dir():
-        pytest.skip("tests/interop/node_modules is missing (run `make node-deps`)")
-    return node
+from tests.node import INTEROP, node_or_skip
 
 
 def _list_payload(client: TestClient, url: str) -> dict[str, Any]:
@@ -42,7 +29,7 @@ def _list_payload(client: TestClient, url: str) -> dict[str, Any]:
 
 
 def test_digital_bazaar_decode_list_reads_revoked_suspended_and_valid(client: TestClient) -> None:
-    node = _node()
+    node = node_or_skip("@digitalbazaar/vc-bitstring-status-list")
     states: dict[str, list[str]] = {
         "valid": [], "suspended": ["suspend"], "revoked": ["revoke"],
         "revoked while suspended": ["suspend", "revoke"], "reinstated": ["suspend", "reinstate"],

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from app.config import Settings
 from tests.conformance import assert_issued
 from tests.conftest import PUBLIC_URL
-from tests.factories import ADMIN, bearer, earn_credential, new_learner
+from tests.factories import ADMIN, bearer, earn_credential, new_learner, verify_response
 
 ACHIEVEMENT = f"{PUBLIC_URL}/v1/achievements/sql/intermediate"
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -57,13 +57,6 @@ def written(settings: Settings) -> dict[str, int]:
     return counts
 
 
-def verify(client: TestClient, credential: Any) -> dict[str, Any]:
-    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
 def test_an_award_is_issued_in_both_forms_and_verifies(client: TestClient, settings: Settings) -> None:
     learner = new_learner(client, email="grace@example.com")
     before = written(settings)
@@ -102,7 +95,7 @@ def test_an_award_is_issued_in_both_forms_and_verifies(client: TestClient, setti
     assert mine["id"] == credential_id and mine["kind"] == "award"
 
     for form in (record["jwt"], record["ldp"]):
-        result = verify(client, form)
+        result = verify_response(client, form)
         assert result["verified"] is True, result["errors"]
         assert {"signature", "status:revocation", "status:suspension"} <= set(result["checks"])
     holder = client.post("/v1/credentials/verify", json={"verifiableCredential": record["jwt"],
@@ -133,14 +126,14 @@ def test_revoking_or_suspending_an_award_shows_in_verify(client: TestClient) -> 
     record = award(client, new_learner(client))
     credential_id = record["id"]
     assert client.post(f"/v1/credentials/{credential_id}/suspend", json={}, headers=ADMIN).status_code == 200
-    assert [e["code"] for e in verify(client, record["jwt"])["errors"]] == ["suspended"]
+    assert [e["code"] for e in verify_response(client, record["jwt"])["errors"]] == ["suspended"]
     assert client.post(f"/v1/credentials/{credential_id}/reinstate", json={}, headers=ADMIN).status_code == 200
-    assert verify(client, record["ldp"])["verified"] is True
+    assert verify_response(client, record["ldp"])["verified"] is True
     revoked = client.post(f"/v1/credentials/{credential_id}/revoke", json={"reason": "awarded in error"},
                           headers=ADMIN)
     assert revoked.status_code == 200 and revoked.json()["status"] == {"revoked": True, "suspended": False}
     for form in (record["jwt"], record["ldp"]):
-        assert [e["code"] for e in verify(client, form)["errors"]] == ["revoked"]
+        assert [e["code"] for e in verify_response(client, form)["errors"]] == ["revoked"]
     vc_api = client.post("/credentials/verify", json={"verifiableCredential": record["ldp"]})
     assert vc_api.status_code == 400 and vc_api.json()["errors"] == ["revoked"]
     assert client.get(f"/v1/credentials/{credential_id}", headers=ADMIN).json()["status"]["revoked"] is True

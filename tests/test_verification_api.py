@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.credentials import jose
 from tests.conftest import ADMIN_KEY
-from tests.factories import earn_credential
+from tests.factories import earn_credential, verify_codes
 
 
 def _b64(data: bytes) -> str:
@@ -31,14 +31,6 @@ def _token(header: dict[str, Any], payload: dict[str, Any], signature: str) -> s
     return ".".join([_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()), signature])
 
 
-def _codes(client: TestClient, credential: Any) -> list[str]:
-    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
-    assert response.status_code == 200, response.text
-    result = response.json()
-    assert result["verified"] is (not result["errors"])
-    return [error["code"] for error in result["errors"]]
-
-
 @pytest.fixture
 def token(client: TestClient) -> str:
     jwt: str = earn_credential(client, item_count=3)["credential"]["jwt"]
@@ -46,7 +38,7 @@ def token(client: TestClient) -> str:
 
 
 def test_good_credential_verifies(client: TestClient, token: str) -> None:
-    assert _codes(client, token) == []
+    assert verify_codes(client, token) == []
 
 
 def _issuer_gone(segment: str) -> bool:
@@ -71,7 +63,7 @@ def test_every_character_flip_is_rejected(client: TestClient, token: str) -> Non
             flipped = alphabet[(alphabet.index(text[position]) + 1) % 64]
             changed = list(parts)
             changed[segment] = text[:position] + flipped + text[position + 1:]
-            codes = _codes(client, ".".join(changed))
+            codes = verify_codes(client, ".".join(changed))
             assert codes, (segment, position)
             allowed = {"malformed", "invalid_signature", "unsupported_algorithm", "unknown_key", "untrusted_issuer"}
             if segment == 1 and _issuer_gone(changed[1]):
@@ -85,30 +77,31 @@ def test_altered_score_is_invalid_signature(client: TestClient, token: str) -> N
     header, payload, signature = _segments(token)
     payload["credentialSubject"]["result"][0]["value"] = "100" if payload["credentialSubject"]["result"][0][
         "value"] != "100" else "99"
-    assert _codes(client, _token(header, payload, signature)) == ["invalid_signature"]
+    assert verify_codes(client, _token(header, payload, signature)) == ["invalid_signature"]
 
 
 def test_alg_none_and_hs256_with_the_public_key_are_unsupported(client: TestClient, token: str) -> None:
     header, payload, _ = _segments(token)
-    assert _codes(client, _token({**header, "alg": "none"}, payload, "")) == ["unsupported_algorithm"]
+    assert verify_codes(client, _token({**header, "alg": "none"}, payload, "")) == ["unsupported_algorithm"]
     jwk = client.get("/.well-known/jwks.json").json()["keys"][0]
     public_bytes = base64.urlsafe_b64decode(jwk["x"] + "==")
     forged_header = {**header, "alg": "HS256"}
     signing_input = f"{_b64(json.dumps(forged_header).encode())}.{_b64(json.dumps(payload).encode())}"
     for secret in (public_bytes, json.dumps(jwk).encode()):
         mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-        assert _codes(client, f"{signing_input}.{_b64(mac)}") == ["unsupported_algorithm"]
+        assert verify_codes(client, f"{signing_input}.{_b64(mac)}") == ["unsupported_algorithm"]
 
 
 def test_unknown_kid_wrong_typ_and_foreign_key(client: TestClient, token: str) -> None:
     header, payload, signature = _segments(token)
-    assert _codes(client, _token({**header, "kid": "not-a-published-kid"}, payload, signature)) == ["unknown_key"]
-    assert _codes(client, _token({**header, "typ": "JWT"}, payload, signature)) == ["malformed"]
+    assert verify_codes(client, _token({**header, "kid": "not-a-published-kid"}, payload, signature)) == ["unknown_key"]
+    assert verify_codes(client, _token({**header, "typ": "JWT"}, payload, signature)) == ["malformed"]
     stranger = ed25519.Ed25519PrivateKey.generate()
     forged = jose.sign_compact(payload, stranger, kid=header["kid"], alg="EdDSA")
-    assert _codes(client, forged) == ["invalid_signature"]
+    assert verify_codes(client, forged) == ["invalid_signature"]
     other_issuer = {**payload, "issuer": {**payload["issuer"], "id": "did:web:evil.example"}}
-    assert _codes(client, jose.sign_compact(other_issuer, stranger, kid="k1", alg="EdDSA")) == ["untrusted_issuer"]
+    stranger_token = jose.sign_compact(other_issuer, stranger, kid="k1", alg="EdDSA")
+    assert verify_codes(client, stranger_token) == ["untrusted_issuer"]
 
 
 def test_duplicate_keys_are_malformed(client: TestClient, token: str) -> None:
@@ -117,13 +110,13 @@ def test_duplicate_keys_are_malformed(client: TestClient, token: str) -> None:
     assert response.status_code == 200 and response.json()["errors"][0]["code"] == "malformed"
     header_b64, payload_b64, signature = token.split(".")
     doubled = _b64(base64.urlsafe_b64decode(header_b64 + "==")[:-1] + b',"alg":"EdDSA"}')
-    assert _codes(client, f"{doubled}.{payload_b64}.{signature}") == ["malformed"]
+    assert verify_codes(client, f"{doubled}.{payload_b64}.{signature}") == ["malformed"]
 
 
 def test_enveloped_form_verifies(client: TestClient, token: str) -> None:
     enveloped = {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": "EnvelopedVerifiableCredential",
                  "id": f"data:application/vc+jwt,{token}"}
-    assert _codes(client, enveloped) == []
+    assert verify_codes(client, enveloped) == []
 
 
 def test_not_json_missing_field_and_oversize_bodies(client: TestClient, token: str) -> None:
@@ -144,18 +137,18 @@ def test_not_json_missing_field_and_oversize_bodies(client: TestClient, token: s
     response = client.post(url, content=chunks(), headers=headers)
     assert response.status_code == 413
     for credential in (42, None, ["a"], "", {"no": "proof"}):
-        assert _codes(client, credential) == ["malformed"], credential
+        assert verify_codes(client, credential) == ["malformed"], credential
 
 
 def test_repeat_verifications_hit_the_verified_tokens_cache(client: TestClient, token: str) -> None:
     verifier = client.app.state.verifier  # type: ignore[attr-defined]
     keystore = client.app.state.keystore  # type: ignore[attr-defined]
     kid = _segments(token)[0]["kid"].rpartition("#")[2]  # the keystore's kid: the DID URL's fragment
-    assert _codes(client, token) == []
+    assert verify_codes(client, token) == []
     cached = verifier.verified_tokens.get(token)
     # A hit needs the resolver to hand back the very key object that verified the token.
     assert cached is not None and cached is keystore.public_key(kid)
-    assert _codes(client, token) == []
+    assert verify_codes(client, token) == []
 
 
 def test_our_own_status_list_credential_does_not_verify(client: TestClient, token: str) -> None:
@@ -180,10 +173,10 @@ def test_a_cty_vp_header_on_a_signed_credential_is_malformed(client: TestClient,
     _, payload, _ = _segments(token)
     resigned = pyjwt.encode(payload, key.private_key, algorithm=key.alg,
                             headers={"typ": "vc+jwt", "cty": "vp", "kid": key.kid})
-    assert _codes(client, resigned) == ["malformed"]
+    assert verify_codes(client, resigned) == ["malformed"]
     # ES256 by default now: signed by jose, which gives the low-S form the verifier requires.
     same_with_vc = jose.sign_compact(payload, key.private_key, kid=key.kid, alg=key.alg)
-    assert _codes(client, same_with_vc) == []
+    assert verify_codes(client, same_with_vc) == []
 
 
 def test_an_es256_issuer_has_one_signature_per_credential(settings: Any, tmp_path: Any) -> None:
@@ -202,8 +195,8 @@ def test_an_es256_issuer_has_one_signature_per_credential(settings: Any, tmp_pat
         s = int.from_bytes(raw[32:], "big")
         assert s <= order // 2  # we issue low-S only
         twin = jws.rpartition(".")[0] + "." + _b64(raw[:32] + (order - s).to_bytes(32, "big"))
-        assert _codes(es_client, jws) == []
-        assert _codes(es_client, twin) == ["invalid_signature"]
+        assert verify_codes(es_client, jws) == []
+        assert verify_codes(es_client, twin) == ["invalid_signature"]
 
 
 def test_the_fast_path_answers_as_the_routed_endpoint(client: TestClient, token: str) -> None:

@@ -8,16 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import ADMIN, earn_credential
+from tests.factories import ADMIN, earn_credential, verify_response
 
 BATCH = "/v1/credentials/verify-batch"
-
-
-def _single(client: TestClient, credential: Any) -> dict[str, Any]:
-    response = client.post("/v1/credentials/verify", json={"verifiableCredential": credential})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def _batch(client: TestClient, credentials: list[Any], **extra: Any) -> list[dict[str, Any]]:
@@ -39,7 +32,7 @@ def test_results_in_order_and_equal_to_single_verify(client: TestClient, earned:
     credentials: list[Any] = [good[0], "not a jws", tampered, {"no": "proof"}, good[2], 42, good[0]]
     results = _batch(client, credentials)
     assert [result["verified"] for result in results] == [True, False, False, False, True, False, True]
-    assert results == [_single(client, credential) for credential in credentials]
+    assert results == [verify_response(client, credential) for credential in credentials]
     assert results[0]["credential"]["id"] == earned[0]["credential"]["credential"]["id"]
     assert results[4]["credential"]["id"] == earned[2]["credential"]["credential"]["id"]
 
@@ -52,7 +45,7 @@ def test_revocation_and_suspension_show_at_once(client: TestClient, earned: list
     results = _batch(client, tokens)
     codes = [[error["code"] for error in result["errors"]] for result in results]
     assert codes == [["revoked"], [], ["suspended"]]
-    assert results == [_single(client, token) for token in tokens]
+    assert results == [verify_response(client, token) for token in tokens]
     assert client.post(f"/v1/credentials/{ids[2]}/reinstate", json={}, headers=ADMIN).status_code == 200
     assert [result["verified"] for result in _batch(client, tokens)] == [False, True, True]
 
