@@ -157,6 +157,8 @@ def test_the_awards_migration_refuses_to_downgrade_while_awards_exist(fresh_data
         assert issued.status_code == 201, issued.text
     award_id = issued.headers["Location"].rsplit("/", 1)[1]
     engine = create_engine(url)
+    # Down to 0006 first: on PostgreSQL a refused downgrade rolls back all of its steps, later ones included.
+    command.downgrade(config, "0006_credential_awards")
 
     with pytest.raises(RuntimeError, match=r"1 manually awarded credential\(s\) exist"):
         command.downgrade(config, "0005_credential_ldp")
