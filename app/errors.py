@@ -6,6 +6,7 @@ AppError(code, status, detail)
  ├── Forbidden             403 forbidden
  ├── NotFound              404 not_found
  ├── Conflict              409 (already_submitted, attempt_expired, not_published, ...)
+ ├── Gone                  410 gone (a share page taken down by its learner)
  ├── PayloadTooLarge       413 payload_too_large
  ├── Unprocessable         422 (validation_error, idempotency_key_reused, invalid_response, ...)
  └── ServiceUnavailable    503 (signing key unavailable, ...)
@@ -72,6 +73,11 @@ class Conflict(AppError):
     default_code = "conflict"
 
 
+class Gone(AppError):
+    status = 410
+    default_code = "gone"
+
+
 class PayloadTooLarge(AppError):
     status = 413
     default_code = "payload_too_large"
@@ -114,6 +120,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The API key lacks the required role",
         404: "Not found (or not yours)",
         409: "Conflict with the current state",
+        410: "Gone: it was there and has been taken down",
         413: "Body too large",
         422: "Invalid input",
         503: "Service unavailable",

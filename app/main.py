@@ -40,6 +40,7 @@ from app.ops.access import AccessMiddleware
 from app.ops.ratelimit import RateLimiter, RateLimitMiddleware, document_429
 from app.ops.responses import send_json_error
 from app.ops.router import router as ops_router
+from app.pages.router import router as pages_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.strict_json import StrictJsonBodies
@@ -216,7 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     routers = (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
-        credentials_router, api_keys_router, audit_router, vc_api_router, vc_api_issuer_router,
+        credentials_router, api_keys_router, audit_router, vc_api_router, vc_api_issuer_router, pages_router,
     )
     for router in routers:
         app.include_router(router)

@@ -6,6 +6,7 @@ from app.auth import models as auth_models
 from app.credentials import models as credentials_models
 from app.db import Base
 from app.issuer import models as issuer_models
+from app.pages import models as pages_models
 from app.status_lists import models as status_lists_models
 
 metadata = Base.metadata
@@ -17,5 +18,6 @@ __all__ = [
     "credentials_models",
     "issuer_models",
     "metadata",
+    "pages_models",
     "status_lists_models",
 ]

@@ -41,6 +41,8 @@ PUBLIC_ROUTES: dict[str, str] = {
     "/c/{share_id}": "public",
     "/c/{share_id}/badge.svg": "public",
     "/c/{share_id}/badge.png": "public",
+    "/c/{share_id}/credential.jwt": "public",
+    "/c/{share_id}/credential.json": "public",
     "/metrics": "public",  # a scraper must not lose metrics to a lockout of its address
 }
 # Never limited: probes must answer even for a client that is locked out.

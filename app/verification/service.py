@@ -78,10 +78,11 @@ class Verifier:
         """Whether verifying `credential` is quick enough for the event loop (not a Data Integrity proof)."""
         return self.inline and not (isinstance(credential, dict) and "proof" in credential)
 
-    def verify(self, credential: object) -> VerificationResult:
+    def verify(self, credential: object, now: dt.datetime | None = None) -> VerificationResult:
+        """The verdict at `now` (default: this verifier's clock; the share page passes the request's clock)."""
         resolve_key, lookup_status = self.bind() if self.bind else (self.resolve_key, self.lookup_status)
         result = pure.verify_credential(
-            credential, resolve_key=resolve_key, lookup_status=lookup_status, now=self.clock(),
+            credential, resolve_key=resolve_key, lookup_status=lookup_status, now=now or self.clock(),
             verified_tokens=self.verified_tokens,
         )
         metrics.record_verification(result.verified, [problem.code for problem in result.errors])

@@ -1,0 +1,47 @@
+"""The HTML of the public pages: one Jinja2 environment (autoescape on), the inline stylesheet and its CSP hash,
+and the headers every page answer carries. The later /verify page reuses base.html and page_headers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).parent / "templates"
+_ENV = Environment(
+    loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=False,
+    keep_trailing_newline=True,
+)
+# Inline CSS (no external asset), allowed by its hash: CSP3 §8.4 (hash-source) matches the <style> element's text.
+CSS = (TEMPLATES / "page.css").read_text(encoding="utf-8")
+CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode("utf-8")).digest()).decode("ascii")
+# No script, no frames, no plugins, no fetches; images only from us or data: (the badge); no form posts anywhere.
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self' data:; form-action 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# A revocation, suspension or take-down must show within a minute: caches revalidate on every request.
+PAGE_CACHE_CONTROL = "no-cache"
+
+
+def render(template: str, **context: Any) -> str:
+    """A page from templates/, with the stylesheet and site name every page uses."""
+    return _ENV.get_template(template).render(css=Markup(CSS), **context)  # noqa: S704 (our own file, not input)
+
+
+def page_headers(*, indexable: bool = False, csp: str = CONTENT_SECURITY_POLICY) -> dict[str, str]:
+    """The caching and privacy headers of every public page answer (issue 8, point 7)."""
+    headers = {
+        "Cache-Control": PAGE_CACHE_CONTROL,
+        "Content-Security-Policy": csp,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+    }
+    if not indexable:
+        headers["X-Robots-Tag"] = "noindex"
+    return headers
