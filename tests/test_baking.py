@@ -262,6 +262,8 @@ def test_images_without_a_credential_say_so(badge_png: bytes) -> None:
                  f'<svg xmlns="{SVG_NS}" xmlns:openbadges="{OB_NS}"><openbadges:credential/></svg>'.encode()):
         with pytest.raises(baking.NoCredentialError) as caught:
             baking.extract(data)
+        with pytest.raises(baking.NoCredentialError):
+            baking.extract_text(data)
         assert caught.value.code == "no_baked_credential"
         assert "no credential is baked" in caught.value.detail
 

@@ -117,8 +117,12 @@ def _credential_of(text: str, where: str) -> str | dict[str, Any]:
 
 def extract_text(data: bytes) -> str:
     """The baked credential's own text (a Compact JWS or JSON, unparsed), from a PNG or SVG image."""
-    text, _ = _extract(data)
-    return text
+    text, where = _extract(data)
+    if not text.strip():
+        raise NoCredentialError(f"The {where} is empty: no credential is baked in this image.")
+    if len(text.encode()) > MAX_CREDENTIAL_BYTES:
+        raise BakedBadgeError(f"The {where} is over {MAX_CREDENTIAL_BYTES} bytes.")
+    return text.strip()
 
 
 def extract(data: bytes) -> str | dict[str, Any]:
@@ -323,7 +327,7 @@ def _extract_svg(data: bytes) -> str:
     if verify is not None:
         if not _COMPACT_JWS.fullmatch(verify.strip()):
             raise BakedBadgeError("The SVG's openbadges:credential verify attribute is not a Compact JWS.")
-        return str(verify)
+        return str(verify).strip()
     return body
 
 
