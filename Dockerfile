@@ -8,6 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SKILLPROOF_DATABASE_URL=sqlite:////data/db/skillproof.db
 
 WORKDIR /srv/skillproof
+# libcairo2 and a font: CairoSVG renders the PNG badge from the achievement SVG (app/credentials/badge_png.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libcairo2 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 # Dependencies first, exactly as locked (versions and hashes), so this layer is cached across code changes.
 COPY requirements.lock ./
 RUN pip install --require-hashes -r requirements.lock

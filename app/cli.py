@@ -327,11 +327,12 @@ def _is_file(source: str) -> bool:
         return False
 
 
-def _fetch(url: str, api_key: str | None) -> str:
-    """The body at an http(s) URL (a JWS, a credential, or the JSON of GET /v1/credentials/{id})."""
+def _fetch(url: str, api_key: str | None) -> bytes:
+    """The body at an http(s) URL (a JWS, a credential, the JSON of GET /v1/credentials/{id}, or a baked badge)."""
     import httpx
 
-    headers = {"Accept": "application/json, application/vc+jwt, application/vc, text/plain;q=0.5"}
+    headers = {"Accept": "application/json, application/vc+jwt, application/vc, image/png;q=0.5, image/svg+xml;q=0.5, "
+                         "text/plain;q=0.5"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     with httpx.stream("GET", url, headers=headers, timeout=30, follow_redirects=True) as response:
@@ -343,20 +344,41 @@ def _fetch(url: str, api_key: str | None) -> str:
             body += chunk
             if len(body) > MAX_FETCH_BYTES:
                 raise CliError(f"GET {url}: the body is over {MAX_FETCH_BYTES} bytes")
-        return body.decode("utf-8", errors="replace")
+        return body
+
+
+def _baked_or_text(data: bytes, origin: str, *, lenient: bool = False) -> str:
+    """The credential text baked in a PNG or SVG badge (OB 3.0 §5.3), else the bytes as UTF-8 text."""
+    from app.credentials import baking
+
+    if baking.kind_of(data) is not None:
+        try:
+            return baking.extract_text(data)
+        except baking.BakedBadgeError as exc:
+            raise CliError(f"{origin}: {exc.detail}") from None
+    try:
+        return data.decode("utf-8-sig", errors="replace" if lenient else "strict")
+    except UnicodeDecodeError:
+        raise CliError(f"{origin} is not a text file (a JWS or JSON) nor a baked PNG or SVG badge") from None
+
+
+def _read_file(source: str) -> bytes:
+    from app.credentials import baking
+
+    path = Path(source)
+    if path.stat().st_size > baking.MAX_IMAGE_BYTES:
+        raise CliError(f"{source} is over {baking.MAX_IMAGE_BYTES} bytes: not a credential or a badge")
+    return path.read_bytes()
 
 
 def _read_credential(source: str, api_key: str | None) -> str:
-    """The text of what to verify: stdin (-), a URL, a file, or the argument itself."""
+    """The text of what to verify: stdin (-), a URL, a file (a baked PNG or SVG badge too), or the argument itself."""
     if source == "-":
-        return sys.stdin.read()
+        return _baked_or_text(sys.stdin.buffer.read(), "standard input")
     if source.startswith(("http://", "https://")):
-        return _fetch(source, api_key)
+        return _baked_or_text(_fetch(source, api_key), source[:80], lenient=True)
     if _is_file(source):
-        try:
-            return Path(source).read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise CliError(f"{source} is not a text file (a JWS or JSON)") from None
+        return _baked_or_text(_read_file(source), source[:80])
     text = source.strip()
     if COMPACT_JWS.match(text) or text.startswith("{"):
         return text
@@ -464,8 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="verify a credential through a service's verify endpoint")
     verify.add_argument(
         "credential",
-        help="a compact JWS; a file holding a JWS, a credential with an embedded proof, or the JSON of "
-             "GET /v1/credentials/{id}; - for standard input; or an http(s) URL to fetch one of these from",
+        help="a compact JWS; a file holding a JWS, a credential with an embedded proof, the JSON of "
+             "GET /v1/credentials/{id}, or a baked badge (PNG or SVG, Open Badges 3.0 §5.3); - for standard input; "
+             "or an http(s) URL to fetch one of these from",
     )
     verify.add_argument("--url", default="http://127.0.0.1:8000", help="the Skillproof service that verifies")
     verify.add_argument("--api-key", default=None, help="bearer key sent when fetching an http(s) URL")
