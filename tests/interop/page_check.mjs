@@ -1,0 +1,83 @@
+// Opens a page in headless Chromium (Debian's, by default /usr/bin/chromium) and reports what a user and an
+// accessibility audit see: axe-core's WCAG 2.1 A/AA violations, the text of chosen elements, the order in which
+// the keyboard's Tab key reaches links, buttons and fields (and whether each shows a focus outline), whether the
+// page scrolls sideways, and a screenshot per viewport. Driven by tests/browser.py; reads one JSON request on
+// stdin, writes one JSON answer on stdout.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+const request = JSON.parse(readFileSync(0, "utf8"));
+const browser = await chromium.launch({
+  executablePath: request.chromium || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+const answer = { viewports: {} };
+try {
+  for (const viewport of request.viewports) {
+    // bypassCSP only so that axe's script can be added; the page's own CSP is what the tests check elsewhere.
+    const context = await browser.newContext({
+      viewport: { width: viewport.width, height: viewport.height },
+      // axe-core needs script and timers to run; our pages carry no script of their own (tests assert that),
+      // so what is rendered is what a browser without JavaScript shows.
+      javaScriptEnabled: true,
+      bypassCSP: true,
+    });
+    const page = await context.newPage();
+    const consoleErrors = [];
+    page.on("console", (message) => { if (message.type() === "error") consoleErrors.push(message.text()); });
+    const response = await page.goto(request.url, { waitUntil: "load" });
+    const status = response ? response.status() : 0;
+
+    const texts = {};
+    for (const [name, selector] of Object.entries(request.selectors || {})) {
+      const element = await page.$(selector);
+      texts[name] = element ? (await element.innerText()).trim() : null;
+    }
+
+    const focusOrder = [];
+    for (let step = 0; step < (request.tabs ?? 40); step++) {
+      await page.keyboard.press("Tab");
+      const focused = await page.evaluate(() => {
+        const element = document.activeElement;
+        if (!element || element === document.body) return null;
+        const style = getComputedStyle(element);
+        const outlined = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
+        return {
+          tag: element.tagName.toLowerCase(),
+          text: (element.innerText || element.getAttribute("aria-label") || element.getAttribute("name") || "")
+            .trim().slice(0, 80),
+          href: element.getAttribute("href"),
+          visibleFocus: outlined || style.boxShadow !== "none",
+        };
+      });
+      if (focused === null) break;
+      const last = focusOrder[focusOrder.length - 1];
+      if (focusOrder.length && last.tag === focused.tag && last.text === focused.text && last.href === focused.href) break;
+      focusOrder.push(focused);
+    }
+
+    const scrollsSideways = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    await page.evaluate(AXE_SOURCE);
+    const axe = await page.evaluate(async () => {
+      const result = await window.axe.run(document, {
+        runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+      });
+      return result.violations.map((violation) => ({
+        id: violation.id, impact: violation.impact, help: violation.help,
+        nodes: violation.nodes.map((node) => node.target.join(" ")).slice(0, 5),
+      }));
+    });
+    if (request.screenshotDir) {
+      await page.screenshot({ path: `${request.screenshotDir}/${request.name || "page"}-${viewport.name}.png`, fullPage: true });
+    }
+    answer.viewports[viewport.name] = { status, texts, focusOrder, scrollsSideways, violations: axe, consoleErrors };
+    await context.close();
+  }
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(answer));
