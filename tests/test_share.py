@@ -406,3 +406,31 @@ def test_share_pages_are_rate_limited_as_public_routes() -> None:
     for template in ("/c/{share_id}", "/c/{share_id}/credential.jwt", "/c/{share_id}/credential.json",
                      "/c/{share_id}/badge.svg", "/c/{share_id}/badge.png"):
         assert PUBLIC_ROUTES[template] == "public"
+
+
+@pytest.mark.parametrize("kind", ["svg", "png"])
+def test_baked_badges_carry_the_credential_and_verify(client: TestClient, earned: dict[str, Any], kind: str) -> None:
+    from app.credentials import baking
+
+    credential = earned["credential"]
+    url = share(client, credential["id"], earned["learner"]["headers"])["url"]
+    response = client.get(f"{url}/badge.{kind}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == {"svg": "image/svg+xml", "png": "image/png"}[kind]
+    assert response.headers["content-disposition"].startswith("inline")
+    assert baking.kind_of(response.content) == kind
+    baked = baking.extract(response.content)
+    assert baked == credential["jwt"]
+    assert verify_response(client, baked)["verified"] is True
+    assert client.post(f"/v1/credentials/{credential['id']}/revoke", json={}, headers=ADMIN).status_code == 200
+    assert [e["code"] for e in verify_response(client, baking.extract(client.get(f"{url}/badge.{kind}").content))[
+        "errors"]] == ["revoked"]
+    assert client.delete(f"/v1/credentials/{credential['id']}/share",
+                         headers=earned["learner"]["headers"]).status_code == 204
+    assert client.get(f"{url}/badge.{kind}").status_code == 410
+
+
+def test_no_other_badge_formats(client: TestClient, earned: dict[str, Any]) -> None:
+    url = share(client, earned["credential"]["id"], earned["learner"]["headers"])["url"]
+    assert client.get(f"{url}/badge.gif").status_code == 404
+    assert client.get("/c/" + "A" * 32 + "/badge.png").status_code == 404

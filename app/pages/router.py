@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from app.credentials import baking
 from app.credentials import service as credentials_service
 from app.deps import AuditDep, ClockDep, CurrentLearner, SessionDep, SettingsDep
 from app.errors import error_responses
@@ -180,3 +181,38 @@ def share_json(share_id: str, session: SessionDep) -> Response:
         raise service.ShareNotFound("This credential was issued before Data Integrity proofs: use credential.jwt.")
     return Response(orjson.dumps(record.ldp), media_type="application/vc", headers=_download_headers(
         _filename(record.document, ".json")))
+
+
+_BADGE_RESPONSES: dict[int | str, dict[str, Any]] = {**error_responses(404, 410, 503)}
+
+
+def _badge(share_id: str, kind: Literal["svg", "png"], session: SessionDep) -> Response:
+    _, record = service.shared(session, share_id)
+    filename = _filename(record.document, f".{kind}")
+    headers = {**_download_headers(filename),
+               # Shown inline (link previews, <img>); an SVG may style itself but never run script.
+               "Content-Disposition": f'inline; filename="{filename}"',
+               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"}
+    return Response(service.baked_badge(record, kind), media_type=baking.media_type(kind), headers=headers)
+
+
+@router.get(
+    "/c/{share_id}/badge.svg",
+    response_class=Response,
+    responses={200: {"description": "The SVG badge with the credential baked in (Open Badges 3.0 §5.3.2)",
+                     "content": {"image/svg+xml": {}}}, **_BADGE_RESPONSES},
+)
+def share_badge_svg(share_id: str, session: SessionDep) -> Response:
+    """The badge to post or keep, as SVG, its vc+jwt baked in: any OB 3.0 verifier reads it back."""
+    return _badge(share_id, "svg", session)
+
+
+@router.get(
+    "/c/{share_id}/badge.png",
+    response_class=Response,
+    responses={200: {"description": "The PNG badge with the credential baked in (Open Badges 3.0 §5.3.1)",
+                     "content": {"image/png": {}}}, **_BADGE_RESPONSES},
+)
+def share_badge_png(share_id: str, session: SessionDep) -> Response:
+    """The badge to post or keep, as PNG (an iTXt `openbadgecredential` chunk holds the vc+jwt)."""
+    return _badge(share_id, "png", session)

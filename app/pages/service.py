@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.assessments import freeze
 from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
-from app.credentials import badge_image, builder
+from app.credentials import badge_image, badge_png, baking, builder
 from app.credentials.models import Credential
 from app.errors import Gone, NotFound
 from app.pages import view
@@ -141,6 +142,29 @@ def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def badge_svg(record: Credential) -> str:
+    """The achievement's SVG badge for a credential, as its skill, level and issuer name say."""
+    document = record.document
+    skill_id, skill_name, level = view.skill_and_level(document)
+    issuer_name = str(_mapping(document.get("issuer")).get("name") or "")
+    return badge_image.achievement_svg(skill_id=skill_id, skill_name=skill_name, level=level, issuer_name=issuer_name)
+
+
+def baked_badge(record: Credential, kind: Literal["svg", "png"]) -> bytes:
+    """The badge with the credential baked in (OB 3.0 §5.3): its vc+jwt, or its Data Integrity JSON if it has none."""
+    credential: str | dict[str, Any] = record.jwt if record.jwt else record.ldp or record.document
+    svg = badge_svg(record)
+    if kind == "svg":
+        return baking.bake_svg(svg, credential).encode("utf-8")
+    return baking.bake_png(_png_of(svg), credential)
+
+
+@functools.lru_cache(maxsize=256)
+def _png_of(svg: str) -> bytes:
+    # One image per achievement and issuer name, whoever holds it: rendered once per process.
+    return badge_png.png_of(svg)
+
+
 def page(
     session: Session, row: CredentialShare, record: Credential, *, base_url: str, verifier: Verifier,
     now: dt.datetime,
@@ -151,7 +175,7 @@ def page(
     result = verifier.verify(record.jwt if record.jwt else record.ldp, now=now)
     status = view.live_status(result.verified, [problem.code for problem in result.errors])
     achievement = view.achievement_of(document)
-    skill_id, skill_name, level = view.skill_and_level(document)
+    _, skill_name, level = view.skill_and_level(document)
     issuer = _mapping(document.get("issuer"))
     issuer_name = str(issuer.get("name") or "")
     issued = view.parse_timestamp(document.get("validFrom"))
@@ -162,7 +186,7 @@ def page(
     criteria = _mapping(achievement.get("criteria"))
     evidence = document.get("evidence")
     first_evidence = _mapping(evidence[0] if isinstance(evidence, list) and evidence else None)
-    badge = badge_image.achievement_svg(skill_id=skill_id, skill_name=skill_name, level=level, issuer_name=issuer_name)
+    badge = badge_svg(record)
     downloads = {"jwt": f"{url}/credential.jwt", "badge_svg": f"{url}/badge.svg", "badge_png": f"{url}/badge.png"}
     if record.ldp is not None:
         downloads["json"] = f"{url}/credential.json"

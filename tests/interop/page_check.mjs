@@ -29,6 +29,8 @@ try {
     const page = await context.newPage();
     const consoleErrors = [];
     page.on("console", (message) => { if (message.type() === "error") consoleErrors.push(message.text()); });
+    const failedRequests = [];
+    page.on("response", (response) => { if (response.status() >= 400) failedRequests.push(`${response.status()} ${response.url()}`); });
     const response = await page.goto(request.url, { waitUntil: "load" });
     const status = response ? response.status() : 0;
 
@@ -61,6 +63,12 @@ try {
     }
 
     const scrollsSideways = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    // The innermost elements reaching past the right edge: what made the page scroll sideways.
+    const overflowing = await page.evaluate(() => [...document.querySelectorAll("body *")]
+      .filter((element) => element.getBoundingClientRect().right > window.innerWidth + 1)
+      .filter((element) => ![...element.children].some((child) => child.getBoundingClientRect().right > window.innerWidth + 1))
+      .slice(0, 5)
+      .map((element) => `${element.tagName.toLowerCase()}${element.id ? "#" + element.id : ""}: ${(element.textContent || "").trim().slice(0, 60)}`));
     await page.evaluate(AXE_SOURCE);
     const axe = await page.evaluate(async () => {
       const result = await window.axe.run(document, {
@@ -74,7 +82,9 @@ try {
     if (request.screenshotDir) {
       await page.screenshot({ path: `${request.screenshotDir}/${request.name || "page"}-${viewport.name}.png`, fullPage: true });
     }
-    answer.viewports[viewport.name] = { status, texts, focusOrder, scrollsSideways, violations: axe, consoleErrors };
+    answer.viewports[viewport.name] = {
+      status, texts, focusOrder, scrollsSideways, overflowing, violations: axe, consoleErrors, failedRequests,
+    };
     await context.close();
   }
 } finally {
