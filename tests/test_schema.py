@@ -57,6 +57,31 @@ def test_checked_in_openapi_is_what_the_app_serves(client: TestClient) -> None:
     assert client.get("/openapi.json").json() == checked_in
 
 
+def test_every_reference_in_the_openapi_document_resolves() -> None:
+    """A `$ref` is a JSON Pointer into the whole document (OpenAPI 3.1 §4.8.24): each must name something there."""
+    document = openapi_document()
+    references: list[str] = []
+
+    def collect(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "$ref" and isinstance(item, str):
+                    references.append(item)
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(document)
+    assert references
+    for reference in set(references):
+        assert reference.startswith("#/"), reference
+        target: object = document
+        for part in reference[2:].split("/"):
+            assert isinstance(target, dict) and part in target, f"{reference} resolves to nothing"
+            target = target[part]
+
+
 def test_every_operation_declares_its_error_responses() -> None:
     document = openapi_document()
     for path, operations in document["paths"].items():

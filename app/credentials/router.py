@@ -27,6 +27,7 @@ from app.deps import (
     SettingsDep,
 )
 from app.errors import NotFound, error_responses
+from app.openapi_bodies import json_request_body
 
 router = APIRouter(tags=["credentials"])
 # The W3C VC API issuer, beside the VC API verifier routes (app/verification/vc_api.py): no /v1 prefix.
@@ -134,8 +135,7 @@ async def issue_request(request: Request) -> IssueRequest:
     "/credentials/issue",
     status_code=201,
     response_model=IssueResponse,
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": IssueRequest.model_json_schema(by_alias=True)}}}},
+    openapi_extra=json_request_body(IssueRequest),
     responses={
         201: {"description": "Issued: the credential in its Data Integrity form",
               "headers": {"Location": {"schema": {"type": "string"},

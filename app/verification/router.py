@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope
 
 from app import strict_json
 from app.errors import PayloadTooLarge, Unprocessable, error_responses
+from app.openapi_bodies import json_request_body
 from app.ops import metrics
 from app.verification import batch, service
 from app.verification.holder import InvalidExpectedHolder, parse_expected_holder, with_holder
@@ -148,15 +149,10 @@ async def verify_response(state: State, raw: bytes) -> dict[str, Any]:
     return (await verify_result(state.verifier, body["verifiableCredential"], holder)).to_json()
 
 
-def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    # Inline: the routes read the body by hand, so FastAPI never adds these models to the components.
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
-
-
 @router.post(
     "/v1/credentials/verify",
     response_model=VerifyResponse,
-    openapi_extra=_request_body(VerifyRequest),
+    openapi_extra=json_request_body(VerifyRequest),
     responses=error_responses(413, 422),
 )
 async def verify(request: Request) -> Response:
@@ -195,7 +191,7 @@ def verify_many_json(request: Request, credentials: list[Any], holder: str | Non
 @router.post(
     "/v1/credentials/verify-batch",
     response_model=VerifyBatchResponse,
-    openapi_extra=_request_body(VerifyBatchRequest),
+    openapi_extra=json_request_body(VerifyBatchRequest),
     responses=error_responses(413, 422),
 )
 async def verify_batch(request: Request) -> Response:

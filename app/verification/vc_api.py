@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app.errors import BadRequest, Unprocessable, error_responses
+from app.openapi_bodies import json_request_body
 from app.verification import service
 from app.verification.router import (
     VerifyOptions,
@@ -107,10 +108,6 @@ def vc_api_result(result: VerificationResult) -> dict[str, Any]:
     }
 
 
-def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
-
-
 async def _body(request: Request) -> tuple[Any, bool]:
     raw = await read_body(request, request.app.state.settings.verify_max_body_bytes)
     try:
@@ -122,7 +119,7 @@ async def _body(request: Request) -> tuple[Any, bool]:
 @router.post(
     "/credentials/verify",
     response_model=VcApiVerifyResult,
-    openapi_extra=_request_body(VcApiVerifyRequest),
+    openapi_extra=json_request_body(VcApiVerifyRequest),
     responses={**error_responses(400, 413), 400: {
         "description": "Invalid input (an ErrorBody), or the credential did not verify (a VcApiVerifyResult)",
         "content": {"application/json": {"schema": {"anyOf": [
@@ -152,7 +149,7 @@ def _holder(body: dict[str, Any]) -> str | None:
 @router.post(
     "/presentations/verify",
     response_model=VcApiPresentationResult,
-    openapi_extra=_request_body(VcApiPresentationRequest),
+    openapi_extra=json_request_body(VcApiPresentationRequest),
     responses=error_responses(400, 413),
 )
 async def verify_presentation(request: Request) -> Response:
