@@ -124,7 +124,7 @@ def test_a_pasted_jws_is_valid_and_every_check_is_explained(client: TestClient, 
     assert "The signature holds" in text_of(soup, "check-signature")
     assert "Does not expire" in text_of(soup, "check-dates") and "Issued and valid from" in text_of(soup, "check-dates")
     assert "neither revoked nor suspended" in text_of(soup, "check-status")
-    assert "Not asked" in text_of(soup, "check-holder")
+    assert "No email address was typed" in text_of(soup, "check-holder")
     assert text_of(soup, "skill") == "Python programming" and text_of(soup, "level") == "foundation"
     assert text_of(soup, "mastery") == earned["grade"]["mastery"]
     # Colour and words: each state has its class and its word.

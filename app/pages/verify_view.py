@@ -217,7 +217,7 @@ def checks(
 
     # The holder.
     if holder is None:
-        out.append(Check("holder", "Holder", "none", "Not asked",
+        out.append(Check("holder", "Holder", "none", "No email address was typed",
                          "Type the email address (or DID) of the person who gave you the credential to check that "
                          "it was issued to them."))
     elif HOLDER_CHECK in done:
