@@ -40,6 +40,7 @@ from app.ops.access import AccessMiddleware
 from app.ops.ratelimit import RateLimiter, RateLimitMiddleware, document_429
 from app.ops.responses import send_json_error
 from app.ops.router import router as ops_router
+from app.pages import verify_page
 from app.pages.router import router as pages_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
@@ -70,17 +71,20 @@ def _now() -> dt.datetime:
 class BodyLimit:
     """Refuses bodies over a limit with 413 before the app reads them."""
 
-    def __init__(self, app: ASGIApp, limit: int, route_limits: dict[str, int] | None = None):
+    def __init__(self, app: ASGIApp, limit: int, route_limits: dict[str, int] | None = None,
+                 own_refusals: frozenset[str] = frozenset()):
         self.app = app
         self.limit = limit
         self.route_limits = route_limits or {}  # routes allowed a larger body (their own 413 applies)
+        # Routes that answer an oversized Content-Length themselves (a page, not JSON); the count still applies.
+        self.own_refusals = own_refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = max(self.limit, self.route_limits.get(scope.get("path", ""), 0))
-        for name, value in scope.get("headers", []):
+        for name, value in () if scope.get("path") in self.own_refusals else scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await send_json_error(send, 413, "payload_too_large", f"The body is over {limit} bytes.")
                 return
@@ -218,6 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
         credentials_router, api_keys_router, audit_router, vc_api_router, vc_api_issuer_router, pages_router,
+        verify_page.router,
     )
     for router in routers:
         app.include_router(router)
@@ -229,7 +234,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(
         BodyLimit, limit=MAX_BODY_BYTES,
-        route_limits={"/v1/credentials/verify-batch": settings.verify_batch_max_body_bytes},
+        # The verify page takes a baked badge image (up to 8 MB) and answers a larger one with its own 413 page.
+        route_limits={"/v1/credentials/verify-batch": settings.verify_batch_max_body_bytes,
+                      verify_page.PATH: verify_page.body_limit(settings)},
+        own_refusals=frozenset({verify_page.PATH}),
     )
     app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
@@ -267,7 +275,7 @@ def _document_validation_errors_as_error_body(app: FastAPI, routers: tuple[APIRo
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 response = operation.get("responses", {}).get("422")
-                if response is None:
+                if response is None or "text/html" in response.get("content", {}):  # a page's own 422 (/verify)
                     continue
                 response["description"] = "Invalid input"
                 response["content"] = {

@@ -1,5 +1,5 @@
 """The HTML of the public pages: one Jinja2 environment (autoescape on), the inline stylesheet and its CSP hash,
-and the headers every page answer carries. The later /verify page reuses base.html and page_headers."""
+and the headers every page answer carries. The /verify page (verify_page.py) reuses base.html and page_headers."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self' data:; form-action 'none'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# The verify page posts its form to itself, and nowhere else.
+VERIFY_PAGE_CSP = CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action 'self'")
 # A revocation, suspension or take-down must show within a minute: caches revalidate on every request.
 PAGE_CACHE_CONTROL = "no-cache"
 

@@ -1,7 +1,8 @@
 // Opens a page in headless Chromium (Debian's, by default /usr/bin/chromium) and reports what a user and an
 // accessibility audit see: axe-core's WCAG 2.1 A/AA violations, the text of chosen elements, the order in which
 // the keyboard's Tab key reaches links, buttons and fields (and whether each shows a focus outline), whether the
-// page scrolls sideways, and a screenshot per viewport. Driven by tests/browser.py; reads one JSON request on
+// page scrolls sideways, and a screenshot per viewport; optionally after filling and submitting a form on it
+// (`form`: {fill: {selector: text}, files: {selector: path}, submit: selector}). Driven by tests/node.py; reads one JSON request on
 // stdin, writes one JSON answer on stdout.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -31,7 +32,16 @@ try {
     page.on("console", (message) => { if (message.type() === "error") consoleErrors.push(message.text()); });
     const failedRequests = [];
     page.on("response", (response) => { if (response.status() >= 400) failedRequests.push(`${response.status()} ${response.url()}`); });
-    const response = await page.goto(request.url, { waitUntil: "load" });
+    let response = await page.goto(request.url, { waitUntil: "load" });
+    if (request.form) {
+      // Optional: fill the page's form and submit it as a person would; what is checked is the page it leads to.
+      for (const [selector, value] of Object.entries(request.form.fill || {})) await page.fill(selector, value);
+      for (const [selector, path] of Object.entries(request.form.files || {})) await page.setInputFiles(selector, path);
+      [response] = await Promise.all([
+        page.waitForNavigation({ waitUntil: "load" }),
+        page.click(request.form.submit),
+      ]);
+    }
     const status = response ? response.status() : 0;
 
     const texts = {};
