@@ -62,3 +62,20 @@ def serving(workdir: Path, env: dict[str, str], port: int) -> Iterator[subproces
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def fresh_server(root: Path, admin_key: str, *, public_host: str = "127.0.0.1") -> Iterator[tuple[str, str]]:
+    """`skillproof serve` on its own SQLite database and keys under `root`, rate limits off, `admin_key`
+    registered; yields (its public URL on `public_host`, the address it listens on)."""
+    port = free_port()
+    public = f"http://{public_host}:{port}"
+    env = {
+        "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
+        "SKILLPROOF_KEYS_DIR": str(root / "keys"),
+        "SKILLPROOF_ADMIN_API_KEY": admin_key,
+        "SKILLPROOF_PUBLIC_URL": public,
+        "SKILLPROOF_RATE_LIMITS": "off",
+    }
+    with serving(root, env, port):
+        yield public, f"http://127.0.0.1:{port}"

@@ -15,25 +15,15 @@ import pytest
 from tests.conftest import ADMIN_KEY  # the factories authenticate as this admin
 from tests.factories import bearer, earn_credential, new_learner
 from tests.node import INTEROP, node_or_skip
-from tests.servers import free_port, serving
+from tests.servers import fresh_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """skillproof serve on 127.0.0.1; yields (public URL on localhost, the address it listens on)."""
     node_or_skip("@digitalbazaar/vc")
-    root = tmp_path_factory.mktemp("di-server")
-    port = free_port()
-    public = f"http://localhost:{port}"
-    env = {
-        "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
-        "SKILLPROOF_KEYS_DIR": str(root / "keys"),
-        "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
-        "SKILLPROOF_PUBLIC_URL": public,
-        "SKILLPROOF_RATE_LIMITS": "off",
-    }
-    with serving(root, env, port):
-        yield public, f"http://127.0.0.1:{port}"
+    with fresh_server(tmp_path_factory.mktemp("di-server"), ADMIN_KEY, public_host="localhost") as addresses:
+        yield addresses
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ var/test-artifacts/screenshots. Skips, saying why, where Chromium or the npm pac
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from tests.conftest import ADMIN_KEY  # the factories authenticate as this admin
 from tests.factories import bearer, earn_credential, new_learner
 from tests.node import check_page, chromium_or_skip
-from tests.servers import free_port, serving
+from tests.servers import fresh_server
 
 SELECTORS = {"status": "#status", "holder": "#holder-name", "skill": "#skill", "level": "#level",
              "achievement": "#achievement"}
@@ -25,17 +24,8 @@ SELECTORS = {"status": "#status", "holder": "#holder-name", "skill": "#skill", "
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     chromium_or_skip()
-    root: Path = tmp_path_factory.mktemp("pages-server")
-    port = free_port()
-    env = {
-        "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
-        "SKILLPROOF_KEYS_DIR": str(root / "keys"),
-        "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
-        "SKILLPROOF_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "SKILLPROOF_RATE_LIMITS": "off",
-    }
-    with serving(root, env, port):
-        yield f"http://127.0.0.1:{port}"
+    with fresh_server(tmp_path_factory.mktemp("pages-server"), ADMIN_KEY) as (url, _):
+        yield url
 
 
 @pytest.fixture

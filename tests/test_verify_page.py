@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +24,7 @@ from app.pages import render
 from tests.conftest import ADMIN_KEY, PUBLIC_URL
 from tests.factories import ADMIN, bearer, earn_credential, new_learner
 from tests.node import check_page
-from tests.servers import free_port, serving
+from tests.servers import fresh_server
 
 EMAIL = "grace@example.com"
 
@@ -344,17 +343,8 @@ def test_security_headers(client: TestClient, earned: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """skillproof serve on 127.0.0.1 (the browser needs a real server); yields its URL."""
-    root: Path = tmp_path_factory.mktemp("verify-page-server")
-    port = free_port()
-    url = f"http://localhost:{port}"
-    env = {
-        "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
-        "SKILLPROOF_KEYS_DIR": str(root / "keys"),
-        "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
-        "SKILLPROOF_PUBLIC_URL": url,
-        "SKILLPROOF_RATE_LIMITS": "off",
-    }
-    with serving(root, env, port):
+    root = tmp_path_factory.mktemp("verify-page-server")
+    with fresh_server(root, ADMIN_KEY, public_host="localhost") as (url, _):
         yield url
 
 
