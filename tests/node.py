@@ -39,17 +39,18 @@ def chromium_or_skip() -> tuple[str, str]:
 
 def check_page(url: str, *, name: str, selectors: dict[str, str] | None = None,
                viewports: tuple[tuple[str, int, int], ...] = (("narrow", 375, 812), ("wide", 1280, 900)),
-               tabs: int = 40, form: dict[str, Any] | None = None) -> dict[str, Any]:
+               tabs: int = 40, form: dict[str, Any] | None = None, print_pdf: bool = False) -> dict[str, Any]:
     """The page in headless Chromium at each viewport: axe-core's WCAG 2.1 AA violations, the text of
-    `selectors`, the Tab order, sideways scrolling; screenshots land in var/test-artifacts/screenshots.
-    With `form` ({"fill": {selector: text}, "files": {selector: path}, "submit": selector}) the page's form is
-    filled and submitted first, and all of that is about the page the submission leads to."""
+    `selectors`, the Tab order, sideways scrolling, with `print_pdf` the number of pages it prints on (the PDF
+    kept); screenshots land in var/test-artifacts/screenshots. With `form` ({"fill": {selector: text}, "files":
+    {selector: path}, "submit": selector}) the page's form is filled and submitted first, and all of that is
+    about the page the submission leads to."""
     node, chromium = chromium_or_skip()
     shots = ARTIFACTS / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     request = {"url": url, "name": name, "chromium": chromium, "selectors": selectors or {}, "tabs": tabs,
                "viewports": [{"name": label, "width": width, "height": height} for label, width, height in viewports],
-               "screenshotDir": str(shots)}
+               "screenshotDir": str(shots), "print": print_pdf}
     if form is not None:
         request["form"] = form
     done = subprocess.run([node, str(INTEROP / "page_check.mjs")], input=json.dumps(request), capture_output=True,

@@ -61,6 +61,8 @@ def test_the_share_page_in_chromium_is_accessible_and_says_valid_then_revoked(ht
         assert view["consoleErrors"] == [] and view["failedRequests"] == [], view
 
     assert http.post(f"/v1/credentials/{credential['id']}/revoke", json={}).status_code == 200
-    after = check_page(url, name="share-revoked", selectors=SELECTORS, viewports=(("wide", 1280, 900),))
+    after = check_page(url, name="share-revoked", selectors=SELECTORS, viewports=(("wide", 1280, 900),),
+                       print_pdf=True)
     assert after["wide"]["texts"]["status"].splitlines()[0] == "Status: Revoked"
     assert after["wide"]["violations"] == []
+    assert after["wide"]["printedPages"] == 1  # the print stylesheet: a one-page certificate

@@ -89,11 +89,22 @@ try {
         nodes: violation.nodes.map((node) => node.target.join(" ")).slice(0, 5),
       }));
     });
+    // Printed as the print stylesheet lays it out (A4, as `@page` asks): how many pages it takes.
+    let printedPages = null;
+    if (request.print) {
+      const pdf = await page.pdf({ preferCSSPageSize: true, printBackground: true });
+      printedPages = (pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) || []).length;
+      if (request.screenshotDir) {
+        const { writeFileSync } = await import("node:fs");
+        writeFileSync(`${request.screenshotDir}/${request.name || "page"}-${viewport.name}.pdf`, pdf);
+      }
+    }
     if (request.screenshotDir) {
       await page.screenshot({ path: `${request.screenshotDir}/${request.name || "page"}-${viewport.name}.png`, fullPage: true });
     }
     answer.viewports[viewport.name] = {
       status, texts, focusOrder, scrollsSideways, overflowing, violations: axe, consoleErrors, failedRequests,
+      printedPages,
     };
     await context.close();
   }
