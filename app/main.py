@@ -40,7 +40,7 @@ from app.ops.access import AccessMiddleware
 from app.ops.ratelimit import RateLimiter, RateLimitMiddleware, document_429
 from app.ops.responses import send_json_error
 from app.ops.router import router as ops_router
-from app.pages import verify_page
+from app.pages import render, verify_page
 from app.pages.router import router as pages_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
@@ -239,7 +239,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       verify_page.PATH: verify_page.body_limit(settings)},
         own_refusals=frozenset({verify_page.PATH}),
     )
-    app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter)
+    app.add_middleware(RateLimitMiddleware, settings=settings, limiter=rate_limiter,
+                       refusal_page=render.rate_limited_page(settings.issuer_name))
     app.add_middleware(AccessMiddleware, settings=settings)  # outermost: every response gets a request id
     app.verify_fast_path = VerifyFastPath(app, settings, rate_limiter)
     _document_validation_errors_as_error_body(app, routers)

@@ -434,3 +434,19 @@ def test_no_other_badge_formats(client: TestClient, earned: dict[str, Any]) -> N
     url = share(client, earned["credential"]["id"], earned["learner"]["headers"])["url"]
     assert client.get(f"{url}/badge.gif").status_code == 404
     assert client.get("/c/" + "A" * 32 + "/badge.png").status_code == 404
+
+
+def test_a_rate_limited_share_page_is_a_page_and_its_downloads_stay_json(settings: Settings) -> None:
+    from app.main import create_app
+
+    changed = Settings(**{**settings.model_dump(), "rate_limit_public": "2/minute"})
+    with TestClient(create_app(changed), base_url=PUBLIC_URL, client=("203.0.113.78", 50000)) as limited:
+        page_url = f"{PUBLIC_URL}/c/{'A' * 32}"
+        assert limited.get(page_url).status_code == 404
+        assert limited.get(page_url).status_code == 404
+        refused = limited.get(page_url)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "Too many requests" in parsed(refused).get_text()
+        assert refused.headers["referrer-policy"] == "no-referrer"
+        download = limited.get(page_url + "/credential.jwt")
+        assert download.status_code == 429 and download.json()["error"] == "rate_limited"

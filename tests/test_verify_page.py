@@ -310,8 +310,14 @@ def test_the_page_shares_the_verify_rate_limit(settings: Settings) -> None:
         assert post(limited, "aaaa.bbbb.cccc").status_code == 200
         refused = post(limited, "aaaa.bbbb.cccc")
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        # A person gets a page saying what to do, with the pages' headers; the API's refusal stays JSON.
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "Too many requests" in soup_of(refused).get_text() and "try again" in soup_of(refused).get_text()
+        assert refused.headers["content-security-policy"].startswith("default-src 'none'")
+        assert limited.get("/verify").status_code == 429
         # The API's verify is out too: one group, one budget.
-        assert limited.post("/v1/credentials/verify", json={"verifiableCredential": "x"}).status_code == 429
+        api = limited.post("/v1/credentials/verify", json={"verifiableCredential": "x"})
+        assert api.status_code == 429 and api.json()["error"] == "rate_limited"
         assert limited.get("/.well-known/jwks.json").status_code == 200  # another group
 
 

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from limits import RateLimitItem, parse_many
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.service import hash_key
 from app.config import Settings
-from app.ops.responses import send_json_error
+from app.ops.responses import send_html, send_json_error
 
 logger = logging.getLogger("skillproof.ratelimit")
 
@@ -178,14 +178,20 @@ class RateLimiter:
         return max(1, math.ceil(stats.reset_time - time.time()))
 
 
+# (path, seconds to wait) -> (HTML body, headers) for a page people read, or None for a JSON refusal.
+RefusalPage = Callable[[str, int], tuple[bytes, dict[str, str]] | None]
+
+
 class RateLimitMiddleware:
     """429 + Retry-After before the app runs: public routes per IP; unknown keys from an IP that failed
     authentication too often; known principals per principal."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter):
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter, refusal_page: RefusalPage | None = None):
         self.app = app
         self.enabled = settings.rate_limits == "on"
         self.limiter = limiter
+        # Pages people read (the share and verify pages) answer a refusal as a page, not as JSON.
+        self.refusal_page = refusal_page
         self.trusted = tuple(
             ipaddress.ip_network(part.strip(), strict=False)
             for part in settings.trusted_proxies.split(",") if part.strip()
@@ -214,6 +220,11 @@ class RateLimitMiddleware:
             wait = await self.limiter.hit(group, ip)
             if wait is not None:
                 scope.setdefault("state", {})["route_template"] = template  # the route label of the refusal
+                page = self.refusal_page(scope["path"], wait) if self.refusal_page else None
+                if page is not None:
+                    scope["state"]["rate_limit_group"] = group
+                    await send_html(send, 429, page[0], {**page[1], "Retry-After": str(wait)})
+                    return
                 await _too_many(scope, send, group, wait, "Too many requests from this client; slow down.")
                 return
             await self.app(scope, receive, send)

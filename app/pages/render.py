@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,19 @@ def page_headers(*, indexable: bool = False, csp: str = CONTENT_SECURITY_POLICY)
     if not indexable:
         headers["X-Robots-Tag"] = "noindex"
     return headers
+
+
+def rate_limited_page(site_name: str) -> Callable[[str, int], tuple[bytes, dict[str, str]] | None]:
+    """The refusal page (429) of the pages people read: the share page and the verify page; None elsewhere."""
+
+    def page(path: str, retry_after: int) -> tuple[bytes, dict[str, str]] | None:
+        share_page = path.startswith("/c/") and path.count("/") == 2
+        if not (share_page or path == "/verify"):
+            return None  # downloads, badges and the API answer in JSON
+        wait = f"{retry_after} second{'s' if retry_after != 1 else ''}"
+        html = render("message.html", heading="Too many requests", site_name=site_name, indexable=False,
+                      message="This address has asked for too many pages in a short time.",
+                      hint=f"Please wait {wait} and try again.")
+        return html.encode("utf-8"), page_headers()
+
+    return page
