@@ -286,7 +286,7 @@ def _document_validation_errors_as_error_body(app: FastAPI, routers: tuple[APIRo
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
-        document_429(document)
+        document_429(document, html_paths=render.HTML_REFUSAL_PATHS)
         _document_busy(routers, document)
         app.openapi_schema = document
         return document

@@ -276,14 +276,18 @@ async def _too_many(scope: Scope, send: Send, group: str, retry_after: int, deta
     await send_json_error(send, 429, "rate_limited", detail, headers={"Retry-After": str(retry_after)})
 
 
-def document_429(document: dict[str, Any]) -> None:
-    """Every operation but the probes can answer 429 when limits are on: say so in OpenAPI."""
+def document_429(document: dict[str, Any], html_paths: Iterable[str] = ()) -> None:
+    """Every operation but the probes can answer 429 when limits are on: say so in OpenAPI (`html_paths`: pages
+    whose refusal is an HTML page)."""
+    pages = set(html_paths)
     for path, operations in document.get("paths", {}).items():
         if path in EXEMPT_PATHS:
             continue
+        content = ({"text/html": {"schema": {"type": "string"}}} if path in pages
+                   else {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}})
         for operation in operations.values():
             operation.setdefault("responses", {}).setdefault("429", {
                 "description": "Rate limited: retry after the `Retry-After` seconds",
                 "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                "content": content,
             })

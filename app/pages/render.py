@@ -50,6 +50,10 @@ def page_headers(*, indexable: bool = False, csp: str = CONTENT_SECURITY_POLICY)
     return headers
 
 
+# The pages whose rate-limit refusal is a page (as OpenAPI documents them).
+HTML_REFUSAL_PATHS = ("/c/{share_id}", "/verify")
+
+
 def rate_limited_page(site_name: str) -> Callable[[str, int], tuple[bytes, dict[str, str]] | None]:
     """The refusal page (429) of the pages people read: the share page and the verify page; None elsewhere."""
 
