@@ -2,7 +2,7 @@
 
 Revision ID: 0007_credential_shares
 Revises: 0006_credential_awards
-Create Date: 2026-12-03 10:00:00
+Create Date: 2026-12-02 10:00:00
 
 A learner shares a credential at an unguessable URL; taking it down keeps the row (the page then answers 410
 Gone, never a new credential's page). One active share per credential: `active_credential_id` is unique and
