@@ -33,8 +33,7 @@ from app.pages import render, service, verify_view
 from app.pages.models import CredentialShare
 from app.verification import trusted
 from app.verification.holder import InvalidExpectedHolder, parse_expected_holder
-from app.verification.router import verify_result
-from app.verification.service import Verifier
+from app.verification.service import Verifier, verify_result
 
 router = APIRouter(tags=["pages"])
 

@@ -126,18 +126,6 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
 
 
-def verify_one(verifier: service.Verifier, credential: object, holder: str | None) -> VerificationResult:
-    """The service's verdict on one credential, with the holder check."""
-    return with_holder(verifier.verify(credential), holder)
-
-
-async def verify_result(verifier: service.Verifier, credential: object, holder: str | None) -> VerificationResult:
-    """verify_one on the event loop when that takes microseconds, else in a worker thread (database, RDF)."""
-    if verifier.runs_inline(credential):
-        return verify_one(verifier, credential, holder)
-    return await to_thread.run_sync(verify_one, verifier, credential, holder)
-
-
 async def verify_response(state: State, raw: bytes) -> dict[str, Any]:
     """The response body of POST /v1/credentials/verify for a request body (the route and the fast path)."""
     body, duplicate = parse_body(raw)
@@ -146,7 +134,7 @@ async def verify_response(state: State, raw: bytes) -> dict[str, Any]:
     holder = expected_holder(body)
     if duplicate:
         return service.malformed("The request holds duplicate JSON keys.").to_json()
-    return (await verify_result(state.verifier, body["verifiableCredential"], holder)).to_json()
+    return (await service.verify_result(state.verifier, body["verifiableCredential"], holder)).to_json()
 
 
 @router.post(

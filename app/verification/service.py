@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from anyio import to_thread
+
 from app.keys.keystore import FileKeyStore, PublicKey
 from app.ops import metrics
 from app.verification import verifier as pure
+from app.verification.holder import with_holder
 from app.verification.verifier import Problem, VerificationResult
 
 
@@ -94,3 +97,15 @@ def malformed(message: str) -> VerificationResult:
     return VerificationResult(
         verified=False, credential=None, checks=[], warnings=[], errors=[Problem("malformed", message)]
     )
+
+
+def verify_one(verifier: Verifier, credential: object, holder: str | None) -> VerificationResult:
+    """The service's verdict on one credential, with the holder check."""
+    return with_holder(verifier.verify(credential), holder)
+
+
+async def verify_result(verifier: Verifier, credential: object, holder: str | None) -> VerificationResult:
+    """verify_one on the event loop when that takes microseconds, else in a worker thread (database, RDF)."""
+    if verifier.runs_inline(credential):
+        return verify_one(verifier, credential, holder)
+    return await to_thread.run_sync(verify_one, verifier, credential, holder)

@@ -26,7 +26,6 @@ from app.verification.router import (
     parse_body,
     read_body,
     verify_many_results,
-    verify_result,
 )
 from app.verification.verifier import Problem, VerificationResult
 
@@ -135,7 +134,7 @@ async def verify_credential(request: Request) -> Response:
     if duplicate:
         result = service.malformed("The request holds duplicate JSON keys.")
     else:
-        result = await verify_result(request.app.state.verifier, body["verifiableCredential"], holder)
+        result = await service.verify_result(request.app.state.verifier, body["verifiableCredential"], holder)
     return json_response(vc_api_result(result), 200 if result.verified else 400)
 
 
