@@ -155,3 +155,22 @@ class GenerationJob(Base):
     # Refreshed while a worker runs the job; a stale heartbeat means the worker died (restart).
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AssessmentReview(Base):
+    """A person's recorded review of a draft's items: who, when, the checklist, and which items it covered."""
+
+    __tablename__ = "assessment_reviews"
+    __table_args__ = (
+        CheckConstraint("decision IN ('approved', 'changes_requested')", name="decision_known"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    assessment_id: Mapped[str] = mapped_column(ForeignKey("assessments.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(32))
+    checklist: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    notes: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the items as reviewed: an edit after the review makes it stale.
+    items_hash: Mapped[str] = mapped_column(String(64))
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

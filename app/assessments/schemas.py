@@ -289,6 +289,36 @@ class AmendmentOut(BaseModel):
     created_at: dt.datetime
 
 
+class ReviewIn(Strict):
+    decision: Literal["approved", "changes_requested"]
+    checklist: dict[str, bool] = Field(
+        max_length=20,
+        description="Each point of the review checklist (GET .../reviews lists them) and whether it holds; "
+                    "an approval confirms every one.",
+    )
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    assessment_id: str
+    reviewer: str = Field(description="the admin key's label (or id) that recorded the review")
+    decision: str
+    checklist: dict[str, bool]
+    notes: str | None
+    items_hash: str = Field(description="SHA-256 of the items as reviewed; an edit after it makes it stale")
+    reviewed_at: dt.datetime
+
+
+class ReviewsOut(BaseModel):
+    checklist: dict[str, str] = Field(description="the checklist points and what each confirms")
+    review_required: bool = Field(description="publishing needs an approving review (LLM-generated items)")
+    current_approval: ReviewOut | None = Field(description="the latest review, if it approves the items as they are")
+    reviews: list[ReviewOut]
+
+
 class ItemStatisticsOut(BaseModel):
     item_id: str
     attempts: int = Field(description="graded attempts that showed the item")
