@@ -319,7 +319,9 @@ def start_attempt(
     server-side deadline."""
     assessment = service.get_assessment(session, assessment_id, principal)
     assert principal.learner_id is not None
-    attempt = service.start_attempt(session, assessment, principal.learner_id, now)
+    attempt = service.start_attempt(
+        session, assessment, principal.learner_id, now, pretest_max_share=settings.pretest_max_share
+    )
     return AttemptOut(**service.attempt_json(
         session, attempt, assessment, now, admin=False, settings=settings, just_started=True
     ))

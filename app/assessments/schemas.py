@@ -106,6 +106,20 @@ class AdminItemOut(ItemOut):
     scoring: str | None = Field(default=None, description="overrides the rubric's mode for this item")
     criteria: dict[str, float] | None = Field(default=None, description="competency tags and their weights")
     difficulty: Literal[1, 2, 3] | None = None
+    pretest: bool | None = Field(
+        default=None, description="true: a pretest item, shown but never scored (learners are not told which)"
+    )
+    calibration: ItemCalibrationFrozen | None = Field(
+        default=None, description="the Rasch difficulty frozen into the item when the draft was made"
+    )
+
+
+class ItemCalibrationFrozen(BaseModel):
+    """The calibration an item was frozen with: grading uses these figures, never the live table."""
+
+    difficulty: float = Field(description="logits on `scale`")
+    se: float = Field(description="standard error of the difficulty")
+    scale: str = Field(description="`rasch:<skill>/<level>@<fitted_at>`: abilities are comparable on one scale only")
 
 
 class AssessmentOut(BaseModel):
@@ -182,6 +196,16 @@ class AdminItemScoreOut(ItemScoreOut):
     bank_item_id: str = Field(description="the item's id in the assessment (admins only)")
 
 
+class AbilityOut(BaseModel):
+    """A Rasch ability estimate on a calibrated scale (present only when every scored item was calibrated)."""
+
+    estimate: float = Field(description="ability in logits on `scale` (anchor: mean calibrated item difficulty 0)")
+    standard_error: float = Field(description="standard error of the estimate, 1/sqrt(test information)")
+    scale: str = Field(description="the calibration scale: `rasch:<skill>/<level>@<fitted_at>`")
+    method: Literal["WLE"] = Field(description="Warm's weighted likelihood estimate")
+    items: int = Field(description="scored items the estimate rests on")
+
+
 class GradeOut(BaseModel):
     """A grade; learners get per-item scores only where SKILLPROOF_LEARNER_ITEM_FEEDBACK allows it."""
 
@@ -201,12 +225,17 @@ class GradeOut(BaseModel):
     credential_id: str | None
     graded_at: dt.datetime
     amended: bool = Field(default=False, description="true when an amendment regraded this attempt")
+    ability: AbilityOut | None = Field(
+        default=None, description="Rasch ability and its standard error; only when every scored item was calibrated"
+    )
 
     @model_serializer(mode="wrap")
     def _omit_hidden_items(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data: dict[str, Any] = handler(self)
         if data.get("items") is None:
             data.pop("items", None)
+        if data.get("ability") is None:
+            data.pop("ability", None)
         return data
 
 
