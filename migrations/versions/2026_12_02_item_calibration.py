@@ -1,7 +1,7 @@
 """item_calibration: Rasch difficulties, item reviews (quarantine) and the ability of a grade
 
-Revision ID: 0008_item_calibration
-Revises: 0007_credential_shares
+Revision ID: 0009_item_calibration
+Revises: 0008_assessment_reviews
 Create Date: 2026-12-02 15:30:00
 
 `item_calibrations` holds each calibrated item's current difficulty (one row per item; a run replaces the rows
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 import app.db
 
-revision: str = '0008_item_calibration'
-down_revision: str | None = '0007_credential_shares'
+revision: str = '0009_item_calibration'
+down_revision: str | None = '0008_assessment_reviews'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
