@@ -17,6 +17,7 @@ from app.grading import ability
 from app.grading.rubric import grade
 from app.main import create_app
 from tests.conftest import ADMIN_KEY, PUBLIC_URL
+from tests.conformance import assert_ob3
 from tests.factories import ADMIN, keyed, new_assessment, new_learner, start, wrong_answer
 
 RUBRIC = {"version": 2, "pass_percent": 60}
@@ -228,6 +229,17 @@ def test_calibrate_quarantine_pretest_and_ability_over_http(small_thresholds: Te
     assert graded["percent"] == 100.0 and graded["max_score"] == sum(item["points"] for item in scored)
     assert graded["ability"]["method"] == "WLE" and graded["ability"]["scale"] == scored[0]["calibration"]["scale"]
     assert graded["ability"]["standard_error"] > 0
+    # The credential carries the estimate as a second Result, described on the achievement, with its SE.
+    vc = client.get(f"/v1/credentials/{graded['credential_id']}", headers=learner["headers"]).json()["credential"]
+    assert_ob3(vc)
+    ability_result = vc["credentialSubject"]["result"][-1]
+    assert ability_result["value"] == f"{graded['ability']['estimate']:.2f}"
+    assert ability_result["standardError"] == f"{graded['ability']['standard_error']:.2f}"
+    assert ability_result["measurementScale"] == graded["ability"]["scale"]
+    described = {entry["id"]: entry for entry in vc["credentialSubject"]["achievement"]["resultDescription"]}
+    assert described[ability_result["resultDescription"]]["resultType"] == "ScaledScore"
+    assert vc["evidence"][0]["calibration"] == "calibrated"
+    assert vc["evidence"][0]["itemsPresented"] == scored_count + len(probes)
 
     released = client.post(f"/v1/item-bank/quarantine/{too_easy}/release", json={"note": "easy by design"})
     assert released.status_code == 200 and released.json()["quarantined"] is False

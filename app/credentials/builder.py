@@ -29,6 +29,9 @@ SKILLPROOF_CONTEXT: dict[str, Any] = {
     "timeLimitSeconds": f"{TERMS_NAMESPACE}timeLimitSeconds",
     "proctoring": f"{TERMS_NAMESPACE}proctoring",
     "itemSource": f"{TERMS_NAMESPACE}itemSource",
+    "calibration": f"{TERMS_NAMESPACE}calibration",
+    "standardError": f"{TERMS_NAMESPACE}standardError",
+    "measurementScale": f"{TERMS_NAMESPACE}measurementScale",
 }
 CREDENTIAL_CONTEXT: list[Any] = [VC_CONTEXT_V2, OB_CONTEXT, SKILLPROOF_CONTEXT]
 ACHIEVEMENTS_PATH = "/v1/achievements/"
@@ -80,6 +83,7 @@ class Evidence:
     items_answered: int | None = None
     time_limit_seconds: int | None = None
     proctoring: str = "unproctored"
+    calibration: str | None = None  # a CALIBRATION key
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,23 @@ ITEM_SOURCES = {
         "a recorded review was required)"
     ),
 }
+# Whether the scored items had Rasch difficulties from real responses (app/calibration) when the draft was made.
+CALIBRATION = {
+    "calibrated": "every scored item calibrated on one Rasch scale from first attempts",
+    "partial": "some scored items calibrated from first attempts, the others not yet",
+    "uncalibrated": "items not yet calibrated: their difficulty is the author's judgement",
+}
+
+
+@dataclass(frozen=True)
+class AbilityEstimate:
+    """A Rasch ability estimate of the attempt (grading/ability.py) on a calibration's logit scale."""
+
+    estimate: float
+    standard_error: float
+    scale: str
+
+
 # How the attempt was supervised; Skillproof attempts are taken online, unsupervised, over its API.
 PROCTORING = {
     "unproctored": "unproctored: taken online without supervision or an identity check during the attempt",
@@ -138,6 +159,8 @@ def attempt_conditions_text(evidence: Evidence) -> str:
     if evidence.time_limit_seconds is not None:
         parts.append(f"a time limit of {evidence.time_limit_seconds / 60:g} minutes")
     parts.append(PROCTORING.get(evidence.proctoring, evidence.proctoring))
+    if evidence.calibration is not None:
+        parts.append(CALIBRATION[evidence.calibration])
     return " Conditions: " + "; ".join(parts) + "."
 
 
@@ -322,6 +345,26 @@ def _results(
     ]
 
 
+def _ability_result(achievement_json: dict[str, Any], ability: AbilityEstimate) -> dict[str, Any]:
+    """A second Result: the Rasch ability estimate and its standard error, described on the achievement."""
+    description_id = f"{achievement_json['id']}#ability"
+    achievement_json["resultDescription"].append({
+        "id": description_id,
+        "type": ["ResultDescription"],
+        "name": "Ability estimate (Rasch, logits; 0 is the calibrated items' mean difficulty)",
+        "resultType": "ScaledScore",
+        "valueMin": "-10",
+        "valueMax": "10",
+    })
+    return {
+        "type": ["Result"],
+        "resultDescription": description_id,
+        "value": f"{ability.estimate:.2f}",
+        "standardError": f"{ability.standard_error:.2f}",
+        "measurementScale": ability.scale,
+    }
+
+
 def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, Any]:
     """OB 3.0 Evidence: the frozen assessment and the attempt, or who awarded it by hand."""
     if isinstance(evidence, AwardEvidence):
@@ -352,6 +395,7 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
     optional = {
         "itemsAnswered": evidence.items_answered, "attemptNumber": evidence.attempt_number,
         "timeLimitSeconds": evidence.time_limit_seconds, "itemSource": evidence.item_source or None,
+        "calibration": evidence.calibration,
     }
     document.update({term: value for term, value in optional.items() if value is not None})
     return document
@@ -370,6 +414,7 @@ def build_credential(
     issued_at: dt.datetime,
     valid_until: dt.datetime | None = None,
     identifier: list[dict[str, Any]] | None = None,
+    ability: AbilityEstimate | None = None,
 ) -> dict[str, Any]:
     """The unsigned credential document; `identifier` holds the holder's IdentityObjects (identity.py).
 
@@ -379,6 +424,8 @@ def build_credential(
     achievement_json = achievement_document(achievement, issuer)
     subject: dict[str, Any] = {"id": subject_id, "type": ["AchievementSubject"], "achievement": achievement_json}
     results = _results(achievement, achievement_json, score_percent, mastery)
+    if ability is not None and results:
+        results.append(_ability_result(achievement_json, ability))
     if results:
         subject["result"] = results
     credential: dict[str, Any] = {

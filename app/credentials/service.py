@@ -44,6 +44,15 @@ def items_answered(grade: Grade, presented: list[dict[str, Any]]) -> int:
     })
 
 
+def calibration_status(presented: list[dict[str, Any]]) -> str:
+    """A builder.CALIBRATION key: how many of the attempt's scored items carried a frozen Rasch difficulty."""
+    scored = [item for item in presented if not item.get("pretest")]
+    calibrated = sum(1 for item in scored if item.get("calibration"))
+    if scored and calibrated == len(scored):
+        return "calibrated"
+    return "partial" if calibrated else "uncalibrated"
+
+
 def issue(
     session: Session,
     *,
@@ -86,9 +95,14 @@ def issue(
             retake_cooldown_seconds=assessment.retake_cooldown_seconds,
             items_answered=items_answered(grade, presented),
             time_limit_seconds=assessment.time_limit_seconds,
+            calibration=calibration_status(presented),
         ),
         score_percent=grade.percent,
         mastery=grade.mastery,
+        ability=builder.AbilityEstimate(
+            estimate=grade.ability["estimate"], standard_error=grade.ability["standard_error"],
+            scale=grade.ability["scale"],
+        ) if grade.ability else None,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
     )
 
@@ -105,6 +119,7 @@ def record_and_sign(
     score_percent: float | None,
     mastery: str | None = None,
     valid_until: dt.datetime | None = None,
+    ability: builder.AbilityEstimate | None = None,
 ) -> Credential:
     """Record the unsigned credential with its status entry, then sign it (vc+jwt and ldp); one transaction.
 
@@ -144,6 +159,7 @@ def record_and_sign(
         ],
         issued_at=now,
         valid_until=valid_until,
+        ability=ability,
         # A fresh salt per credential: two credentials of one learner cannot be linked by their identityHash.
         identifier=[identity.email_identity(learner.email, secrets.token_hex(16))] if learner.email else None,
     )
