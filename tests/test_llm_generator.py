@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from app.assessments import checks, validation
-from app.assessments.generators import prompts
+from app.assessments import rules, validation
+from app.assessments.generators import prompts, solver
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.llm import (
     ITEM_TYPES,
@@ -30,9 +30,9 @@ from app.assessments.generators.llm import (
     LlmError,
     LlmGenerator,
     LlmOutputError,
-    _parse_retry_after,
     strict_schema,
 )
+from app.assessments.generators.llm_client import _parse_retry_after
 from tests.llm_server import (
     FakeLlmServer,
     FakeModel,
@@ -78,7 +78,7 @@ def generate(server: FakeLlmServer, item_count: int, item_types: tuple[str, ...]
 def assert_all_valid(kept: list[dict[str, Any]]) -> None:
     """The promise: every kept item passes every rule (against the items before it) and the validator."""
     for index, item in enumerate(kept):
-        assert checks.rule_problems(item, kept[:index]) == [], item
+        assert rules.rule_problems(item, kept[:index]) == [], item
         assert validation.item_problems(item) == [], item
 
 
@@ -610,7 +610,7 @@ def test_complete_json_gives_up_after_the_repair_attempts(server: FakeLlmServer)
     client = LlmClient(config_for(server, repair_attempts=2))
     expected = r"invalid_output: no valid answer after 3 attempts; last error: .*Invalid JSON"
     with pytest.raises(LlmOutputError, match=expected):
-        client.complete_json([{"role": "user", "content": "x"}], checks.SolverText, name="t")
+        client.complete_json([{"role": "user", "content": "x"}], solver.SolverText, name="t")
     assert len(server.requests) == 3
     assert len(server.requests[-1].messages) == 5  # question, then two (answer, repair) rounds
 

@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from app.assessments import checks
+from app.assessments import rules
 from app.assessments.generators import templates as item_templates
 from app.assessments.validation import item_problems
 
@@ -199,7 +199,7 @@ class BankGenerator:
             template_seed = random.Random(f"{seed}/{template.id}").randrange(2**31)  # noqa: S311 - reproducible
             for variant in item_templates.variants(template, self.template_variants, template_seed):
                 # A variant that happens to echo a hand-written item would fail publishing: leave it out.
-                if not checks.near_duplicate_problems(variant, bank_items):
+                if not rules.near_duplicate_problems(variant, bank_items):
                     found.append(variant)
         return found
 
