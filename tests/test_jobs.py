@@ -86,7 +86,7 @@ def test_dropped_items_are_reported_with_reasons(settings: Settings, llm: FakeLl
     good = model.single_choice("What does `len({1, 2, 2, 3})` return?", ["4", "3", "2", "It raises TypeError"], [1])
     not_an_option = model.single_choice("What does `bool([])` return?", ["True", "False", "None"], [7])
     solver_says_other = model.single_choice(
-        "Which keyword starts a function definition in Python?", ["func", "def", "lambda", "fn"], [0],
+        "Which keyword starts a function definition in Python?", ["func", "def", "lambda", "fn"], [2],
         solution="def",
     )
     model.batch("single_choice", good, not_an_option, solver_says_other)

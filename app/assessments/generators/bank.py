@@ -45,6 +45,15 @@ def option_id(item_id: str, text: str) -> str:
 
 
 def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    item = item_from_raw(raw, where)
+    problems = item_problems(item)
+    if problems:
+        raise BankError(f"{where}: {'; '.join(problems)}")
+    return item
+
+
+def item_from_raw(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The internal item of one bank entry (option texts -> ids, indexes -> keys), not yet validated."""
     unknown = set(raw) - ITEM_KEYS
     if unknown:
         raise BankError(f"{where}: unknown fields {sorted(unknown)}")
@@ -92,9 +101,6 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
         if optional in raw:
             item[optional] = raw[optional]
     item["explanation"] = raw.get("explanation")
-    problems = item_problems(item)
-    if problems:
-        raise BankError(f"{where}: {'; '.join(problems)}")
     return item
 
 
