@@ -286,6 +286,26 @@ def test_rule_failures_are_dropped_with_named_reasons(server: FakeLlmServer) -> 
     assert existing in second_request and duplicate["prompt"] not in second_request  # dropped: not "held"
 
 
+def test_items_with_writing_flaws_are_dropped_before_the_solver_is_asked(server: FakeLlmServer) -> None:
+    model = FakeModel()
+    negative = model.single_choice("Which of these is not a Python keyword?", ["def", "class", "elif", "then"], [3])
+    no_spare = model.matching("Match each literal to the type it creates.", ["[]", "{}"], ["list", "dict"],
+                              [(0, 0), (1, 1)])
+    good = model.single_choice("What does `len({1, 2, 2, 3})` return?", ["4", "3", "2"], [1])
+    spare = model.matching("Match each literal to the type of object it creates.", ["[]", "{}"],
+                           ["list", "dict", "set"], [(0, 0), (1, 1)])
+    model.batch("single_choice", negative, good)
+    model.batch("matching", no_spare, spare)
+    server.handler = model
+    result = generate(server, 2, ["single_choice", "matching"])
+
+    assert sorted(item["type"] for item in result.kept) == ["matching", "single_choice"]
+    reasons = {entry["prompt"]: [reason.split(":")[0] for reason in entry["reasons"]] for entry in result.dropped}
+    assert reasons == {negative["prompt"]: ["negative_stem"], no_spare["prompt"]: ["matching_no_extras"]}
+    asked = {received.messages[-1]["content"] for received in solver_requests(server)}
+    assert not any(negative["prompt"] in text for text in asked)  # dropped by the rules, never solved
+
+
 def test_a_type_that_yields_nothing_is_left_out_and_the_others_make_up_the_count(server: FakeLlmServer) -> None:
     model = FakeModel()
     model.batch("numeric", model.numeric("What is the value of `2 ** 3`? Give a whole number.", 8))

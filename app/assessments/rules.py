@@ -1,8 +1,8 @@
 """The rule checks on items: pure functions of item dicts, no I/O (the LLM solver check is generators/solver.py).
 
-Every problem is a short reason `name: detail`, so an admin can see why an item was dropped.
+Every problem is a short reason `name: detail`, so an admin can see why an item was dropped. Two kinds:
 
-Rules, beyond app.assessments.validation.item_problems:
+Refusals (`rule_problems`): an item that breaks one is never published. Beyond validation.item_problems:
 - all_or_none_of_the_above: no option like "All of the above", "None of these", "Both A and B" (case,
   accents, punctuation and spacing ignored; English and a few other languages); a bare "None" is allowed
   (it is a legitimate answer, for example Python's None).
@@ -12,6 +12,14 @@ Rules, beyond app.assessments.validation.item_problems:
   when both items have options, their option words must also overlap (Jaccard 0.5 or more), so two items
   with a generic stem ("Which statement is true?") but different options are not duplicates.
 - length limits: prompts 10 to 2000 characters, options 300, explanations 2000.
+
+Flaws (`flaws`): the classic item-writing flaws, found by heuristics on the prose (code cut out), so they
+warn rather than refuse: the LLM generator drops an item that shows one (`all_problems`), while a human
+author (the bank, a reviewer) decides. negative_stem, blank_in_stem, true_false_disguise, k_type,
+absolute_in_distractors, key_longest, vague_options, convergence_cue, implausible_distractors,
+tolerance_too_wide, tolerance_too_tight, word_repeat, matching_no_extras, grammatical_cue: each rule's
+docstring says what it looks for. Measured on the labelled set tests/data/item_flaws.toml
+(`python -m bench.item_flaws`; the figures are in the README).
 The structural rules of each item type (keys, options, tolerances, short-text patterns) are validation.py's.
 """
 
