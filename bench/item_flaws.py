@@ -22,7 +22,7 @@ from app.assessments.generators import bank
 
 LABELLED_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "item_flaws.toml"
 POINTS = {"single_choice": 1, "multiple_response": 2, "numeric": 1, "short_text": 1, "ordering": 2, "matching": 2}
-META = ("label", "source", "note")
+META = ("label", "source", "note", "set")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Labelled:
     item: dict[str, Any]
     label: str  # "good" or the flaw's name
     source: str
+    holdout: bool  # written after the rules' thresholds were set
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def load_labelled(path: Path = LABELLED_SET) -> list[Labelled]:
         raw.setdefault("points", POINTS.get(raw.get("type", ""), 1))
         raw.setdefault("explanation", entry.get("note") or "See the labelled set.")
         item = bank.item_from_raw(raw, f"{path.name}: item {entry['id']}")
-        loaded.append(Labelled(item=item, label=entry["label"], source=entry.get("source", "written")))
+        loaded.append(Labelled(item=item, label=entry["label"], source=entry.get("source", "written"),
+                               holdout=entry.get("set") == "holdout"))
     return loaded
 
 
@@ -88,13 +90,19 @@ def table(results: list[Result]) -> str:
         caught = sum(result.fired for result in group)
         what = "fired (false pos.)" if label == "good" else f"{caught / len(group):>7.0%}"
         lines.append(f"{label:<34}{len(group):>4}{caught:>8}  {what if label == 'good' else ''}{shown}")
-    totals = summary(results)
-    lines += [
-        "-" * 96,
-        f"flawed items caught: {totals['caught']}/{totals['flawed']} = {totals['caught_share']:.0%}; "
-        f"false positives on good items: {totals['false_positives']}/{totals['good']} = "
-        f"{totals['false_positive_share']:.1%}; n = {totals['n']}",
+    lines.append("-" * 96)
+    parts = [
+        ("all", results),
+        ("set the thresholds", [result for result in results if not result.labelled.holdout]),
+        ("holdout", [result for result in results if result.labelled.holdout]),
     ]
+    for name, part in parts:
+        totals = summary(part)
+        lines.append(
+            f"{name + ':':<20}caught {totals['caught']}/{totals['flawed']} = {totals['caught_share']:.0%}; "
+            f"false positives {totals['false_positives']}/{totals['good']} = {totals['false_positive_share']:.1%}; "
+            f"n = {totals['n']}"
+        )
     return "\n".join(lines)
 
 
