@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.assessments import checks, freeze
+from app.assessments import freeze, rules
 from app.assessments.generators.bank import option_id
 from app.assessments.models import Assessment, AssessmentReview
 from app.errors import Conflict, NotFound, Unprocessable
@@ -54,7 +54,7 @@ def all_problems(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for position, item in enumerate(items):
         others = items[:position] + items[position + 1:]
-        problems = checks.rule_problems(item, others)
+        problems = rules.rule_problems(item, others)
         if problems:
             found[str(item.get("id"))] = problems
     return found
@@ -62,7 +62,7 @@ def all_problems(items: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def _checked(item: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
     item = freeze.normalise_item(_with_option_ids(item))
-    problems = checks.rule_problems(item, others)
+    problems = rules.rule_problems(item, others)
     if problems:
         raise Unprocessable(f"Item {item.get('id')} fails the checks: {'; '.join(problems)}", code="item_invalid")
     return item

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from app.assessments import checks
+from app.assessments import rules
 from app.assessments.generators import templates as item_templates
 from app.assessments.validation import item_problems
 
@@ -46,6 +46,15 @@ def option_id(item_id: str, text: str) -> str:
 
 
 def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    item = item_from_raw(raw, where)
+    problems = item_problems(item)
+    if problems:
+        raise BankError(f"{where}: {'; '.join(problems)}")
+    return item
+
+
+def item_from_raw(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The internal item of one bank entry (option texts -> ids, indexes -> keys), not yet validated."""
     unknown = set(raw) - ITEM_KEYS
     if unknown:
         raise BankError(f"{where}: unknown fields {sorted(unknown)}")
@@ -93,9 +102,6 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
         if optional in raw:
             item[optional] = raw[optional]
     item["explanation"] = raw.get("explanation")
-    problems = item_problems(item)
-    if problems:
-        raise BankError(f"{where}: {'; '.join(problems)}")
     return item
 
 
@@ -200,7 +206,7 @@ class BankGenerator:
             template_seed = random.Random(f"{seed}/{template.id}").randrange(2**31)  # noqa: S311 - reproducible
             for variant in item_templates.variants(template, self.template_variants, template_seed):
                 # A variant that happens to echo a hand-written item would fail publishing: leave it out.
-                if not checks.near_duplicate_problems(variant, bank_items):
+                if not rules.near_duplicate_problems(variant, bank_items):
                     found.append(variant)
         return found
 
