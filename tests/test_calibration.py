@@ -16,8 +16,8 @@ from app.config import Settings
 from app.grading import ability
 from app.grading.rubric import grade
 from app.main import create_app
-from tests.conftest import ADMIN_KEY, PUBLIC_URL
 from tests.conformance import assert_ob3
+from tests.conftest import ADMIN_KEY, PUBLIC_URL
 from tests.factories import ADMIN, keyed, new_assessment, new_learner, start, wrong_answer
 
 RUBRIC = {"version": 2, "pass_percent": 60}
