@@ -71,6 +71,7 @@ def issue(
             attempt_number=attempt.attempt_number,
             max_attempts=assessment.max_attempts,
             retake_cooldown_seconds=assessment.retake_cooldown_seconds,
+            precision=assessment.precision,
         ),
         score_percent=grade.percent,
         mastery=grade.mastery,
