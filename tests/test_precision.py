@@ -54,7 +54,7 @@ def test_a_ten_item_design_at_70_is_far_from_the_rule() -> None:
     assert stated.pass_below_cut == pytest.approx(binomial_tail(10, 0.55, 7), abs=1e-12)  # 0.266
     assert stated.fail_above_cut == pytest.approx(1 - binomial_tail(10, 0.85, 7), abs=1e-12)
     assert not stated.meets_rule
-    shortest = stated.minimum_attempt_items
+    shortest = stated.minimum_attempt_length
     assert shortest is not None
     # Every length from the minimum on meets the rule; the one just below it does not.
     for n in range(shortest, precision.MAX_ATTEMPT_ITEMS + 1):
@@ -218,8 +218,8 @@ def test_a_ten_item_design_at_70_is_refused_with_its_figures(gated: TestClient) 
     assert body["error"] == "insufficient_precision"
     figures = body["precision"]
     assert figures["pass_below_cut"] == pytest.approx(binomial_tail(10, 0.55, 7), abs=1e-4)  # 26.6%
-    assert not figures["meets_rule"] and figures["attempt_items"] == 10
-    shortest = figures["minimum_attempt_items"]
+    assert not figures["meets_rule"] and figures["attempt_length"] == 10
+    shortest = figures["minimum_attempt_length"]
     assert binomial_tail(shortest, 0.55, math.ceil(0.7 * shortest)) <= 0.10
     assert "26.6%" in body["detail"] and "10%" in body["detail"] and f"at least {shortest} items" in body["detail"]
     still = gated.get(f"/v1/assessments/{ten['id']}", headers=ADMIN).json()
@@ -242,12 +242,12 @@ def test_a_design_that_meets_the_rule_is_published_and_states_its_precision(gate
 
     assert stated["pass_below_cut"] == pytest.approx(pass_chance(0.55), abs=1e-4)
     assert stated["fail_above_cut"] == pytest.approx(1 - pass_chance(0.85), abs=1e-4)
-    assert stated["pass_below_cut"] <= 0.10 and stated["meets_rule"] and stated["attempt_items"] == 30
+    assert stated["pass_below_cut"] <= 0.10 and stated["meets_rule"] and stated["attempt_length"] == 30
     assert 0.5 < stated["decision_consistency"] < 1 and stated["forms"] == 1
     # What a learner and a client see: the figures, not the admin's rule details.
     learner = new_learner(gated)
     shown = gated.get(f"/v1/assessments/{thirty['id']}", headers=learner["headers"]).json()["precision"]
-    assert shown["pass_below_cut"] == stated["pass_below_cut"] and "minimum_attempt_items" not in shown
+    assert shown["pass_below_cut"] == stated["pass_below_cut"] and "minimum_attempt_length" not in shown
     assert set(shown) <= set(stated)
     evidence = gated.get(f"/v1/assessments/{thirty['id']}/evidence").json()["precision"]
     assert evidence == shown
@@ -264,7 +264,7 @@ def test_a_design_that_meets_the_rule_is_published_and_states_its_precision(gate
 def test_a_pool_is_judged_by_the_attempts_it_draws(gated: TestClient) -> None:
     pooled = draft(gated, item_count=30, attempt_item_count=10, seed=4)
     response = gated.post(f"/v1/assessments/{pooled['id']}/publish", headers=ADMIN)
-    assert response.status_code == 422 and response.json()["precision"]["attempt_items"] == 10
+    assert response.status_code == 422 and response.json()["precision"]["attempt_length"] == 10
     assert response.json()["precision"]["forms"] > 1
 
 

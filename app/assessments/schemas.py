@@ -111,7 +111,7 @@ class AdminItemOut(ItemOut):
 class PrecisionSummaryOut(BaseModel):
     """How precise a pass is (computed at publish from the design): what a learner or a client reads."""
 
-    attempt_items: int = Field(description="items one attempt answers")
+    attempt_length: int = Field(description="items one attempt answers")
     pass_percent: float
     margin_points: float = Field(description="how far either side of the pass mark the error rates are taken")
     pass_below_cut: float = Field(
@@ -132,7 +132,7 @@ class PrecisionOut(PrecisionSummaryOut):
     """The admin's view of a design's precision: the rule, the fix, and the model behind the figures."""
 
     max_pass_below_cut: float = Field(description="the issuer's limit (SKILLPROOF_MAX_PASS_BELOW_CUT)")
-    minimum_attempt_items: int | None = Field(
+    minimum_attempt_length: int | None = Field(
         description="the least attempt length (same mix of item points) from which every longer one meets the rule; "
         "null if none up to 100 does"
     )

@@ -186,13 +186,13 @@ def precision_refusal(stated: precision_model.Precision) -> str:
     """The 422 detail: the figures, the rule and the attempt length that would meet it."""
     below = max(0.0, stated.pass_percent - stated.margin_points)
     fix = (
-        f"attempts of at least {stated.minimum_attempt_items} items would meet it"
-        if stated.minimum_attempt_items is not None
+        f"attempts of at least {stated.minimum_attempt_length} items would meet it"
+        if stated.minimum_attempt_length is not None
         else f"no attempt length up to {precision_model.MAX_ATTEMPT_ITEMS} items meets it at this pass mark"
     )
     return (
         f"Too imprecise to publish: a candidate {stated.margin_points:g} points below the pass mark (true score "
-        f"{below:g}%) would pass an attempt of {stated.attempt_items} items {stated.pass_below_cut:.1%} of the "
+        f"{below:g}%) would pass an attempt of {stated.attempt_length} items {stated.pass_below_cut:.1%} of the "
         f"time; the most allowed is {stated.max_pass_below_cut:.0%} (SKILLPROOF_MAX_PASS_BELOW_CUT). With the "
         f"same mix of item points, {fix}."
     )

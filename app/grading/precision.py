@@ -62,14 +62,14 @@ class Design:
 class Precision:
     """What the design's pass means: the error rates 15 points either side of the mark and the consistency."""
 
-    attempt_items: int
+    attempt_length: int
     pass_percent: float
     margin_points: float
     pass_below_cut: float  # P(pass) at true domain score = pass mark - margin
     fail_above_cut: float  # P(fail) at true domain score = pass mark + margin
     decision_consistency: float  # P(two attempts classify alike) over the reference distribution
     max_pass_below_cut: float
-    minimum_attempt_items: int | None  # None: not reached within MAX_ATTEMPT_ITEMS
+    minimum_attempt_length: int | None  # None: not reached within MAX_ATTEMPT_ITEMS
     item_model: str  # "equal_facility" or "item_difficulties"
     forms: int
 
@@ -80,7 +80,7 @@ class Precision:
     def to_json(self) -> dict[str, Any]:
         """The stored and shown form: probabilities rounded to 4 decimals."""
         return {
-            "attempt_items": self.attempt_items,
+            "attempt_length": self.attempt_length,
             "pass_percent": self.pass_percent,
             "margin_points": self.margin_points,
             "pass_below_cut": round(self.pass_below_cut, 4),
@@ -91,7 +91,7 @@ class Precision:
             ),
             "max_pass_below_cut": self.max_pass_below_cut,
             "meets_rule": self.meets_rule,
-            "minimum_attempt_items": self.minimum_attempt_items,
+            "minimum_attempt_length": self.minimum_attempt_length,
             "item_model": self.item_model,
             "method": "compound binomial (Lord & Novick 1968; Subkoviak 1976), partial credit as all-or-nothing",
             "forms": self.forms,
@@ -234,7 +234,7 @@ def _points_mix(pool_points: Sequence[int], length: int) -> list[int]:
     return [ordered[(index * len(ordered)) // length] for index in range(length)]
 
 
-def minimum_attempt_items(
+def minimum_attempt_length(
     pool_points: Sequence[int], pass_percent: float, *, margin: float, max_pass_below_cut: float
 ) -> int | None:
     """The least attempt length from which every longer one (up to MAX_ATTEMPT_ITEMS) meets the rule, for items
@@ -255,14 +255,14 @@ def assess(design: Design, *, margin: float = 15.0, max_pass_below_cut: float = 
     below, above = _pass_probabilities(design, [(cut - margin) / 100, (cut + margin) / 100])
     lengths = {len(form) for form in design.forms}
     return Precision(
-        attempt_items=min(lengths),
+        attempt_length=min(lengths),
         pass_percent=cut,
         margin_points=margin,
         pass_below_cut=below,
         fail_above_cut=1.0 - above,
         decision_consistency=decision_consistency(design),
         max_pass_below_cut=max_pass_below_cut,
-        minimum_attempt_items=minimum_attempt_items(
+        minimum_attempt_length=minimum_attempt_length(
             [item.points for item in design.pool], cut, margin=margin, max_pass_below_cut=max_pass_below_cut
         ),
         item_model="item_difficulties" if design.calibrated else "equal_facility",
