@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     learner_item_feedback: Literal["never", "after_final_attempt"] = "never"
     # A private item bank (the bundled bank's file format); unset: the bundled, public demo bank.
     bank_dir: Path | None = None
+    # Publishing refuses a design in which a candidate `precision_margin_points` below the pass mark passes
+    # more than `max_pass_below_cut` of the time (app/grading/precision.py); off: it publishes, and its
+    # credentials say the rule was not met. max_pass_below_cut=1 lets every design through too.
+    precision_gate: Literal["on", "off"] = "on"
+    max_pass_below_cut: float = Field(default=0.10, gt=0, le=1)
+    precision_margin_points: float = Field(default=15.0, gt=0, le=50)
+    # Reliability (KR-20 / Cronbach's alpha, SEM) is reported once an assessment has this many first attempts.
+    reliability_min_first_attempts: int = Field(default=30, ge=2, le=100_000)
 
     # Operations (app/ops): rate limits, read timeouts, metrics, logs.
     rate_limits: Literal["on", "off"] = "on"

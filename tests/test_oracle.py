@@ -37,9 +37,10 @@ def _client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def product(database_url: str, keys_dir: Path) -> Iterator[TestClient]:
-    """The app with the retake and feedback settings a deployment gets by default."""
+    """The app with the retake and feedback settings a deployment gets by default (the precision gate off: these
+    small assessments are about retakes; tests/test_precision.py runs the gate's default)."""
     with _client(Settings(database_url=database_url, keys_dir=keys_dir, public_url=PUBLIC_URL,
-                          admin_api_key=ADMIN_KEY)) as test_client:
+                          admin_api_key=ADMIN_KEY, precision_gate="off")) as test_client:
         yield test_client
 
 

@@ -45,6 +45,8 @@ class Assessment(Base):
     # Model, prompt version, temperature and seed of a generated draft; items dropped and why.
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     dropped_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # The decision precision computed at publish (grading/precision.py Precision.to_json); None before that.
+    precision: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Attempt(Base):

@@ -24,6 +24,9 @@ from app.assessments.schemas import (
     ItemStatisticsOut,
     JobAccepted,
     JobOut,
+    PrecisionOut,
+    PrecisionSummaryOut,
+    ReliabilityOut,
     ReviewIn,
     ReviewOut,
     ReviewsOut,
@@ -42,7 +45,7 @@ from app.deps import (
     SessionDep,
     SettingsDep,
 )
-from app.errors import error_responses
+from app.errors import PrecisionErrorBody, error_responses
 from app.grading import statistics
 
 router = APIRouter(tags=["assessments"])
@@ -61,12 +64,14 @@ def _learner_view(assessment: Assessment) -> AssessmentOut:
         item_count=assessment.attempt_item_count or len(assessment.items), version=assessment.version,
         supersedes_id=assessment.supersedes_id, max_attempts=assessment.max_attempts,
         retake_cooldown_seconds=assessment.retake_cooldown_seconds,
+        precision=PrecisionSummaryOut.model_validate(assessment.precision) if assessment.precision else None,
     )
 
 
 def _admin_view(assessment: Assessment) -> AdminAssessmentOut:
     return AdminAssessmentOut(
-        **_learner_view(assessment).model_dump(),
+        **_learner_view(assessment).model_dump(exclude={"precision"}),
+        precision=PrecisionOut.model_validate(assessment.precision) if assessment.precision else None,
         generator=assessment.generator, seed=assessment.seed, created_at=assessment.created_at,
         pool_size=len(assessment.items),
         items=assessment.items,  # type: ignore[arg-type]
@@ -112,18 +117,24 @@ def get_job(job_id: str, _: AdminOnly, session: SessionDep) -> JobOut:
 
 @router.post(
     "/v1/assessments/{assessment_id}/publish", response_model=AdminAssessmentOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses={
+        **error_responses(401, 403, 404, 409),
+        422: {"model": PrecisionErrorBody, "description": "An item fails the checks (`items_invalid`), or the design "
+              "is too imprecise (`insufficient_precision`, with its figures in `precision`)"},
+    },
 )
 def publish_assessment(
-    assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep
+    assessment_id: str, principal: AdminOnly, session: SessionDep, settings: SettingsDep, now: ClockDep,
+    audit: AuditDep,
 ) -> AdminAssessmentOut:
-    """Freeze a draft (refused while an item fails the checks, and for LLM items until a recorded review approves
-    them: 409 review_required); a new version retires the one it revises."""
+    """Freeze a draft (refused while an item fails the checks, while a candidate 15 points below the pass mark
+    would pass too often, and for LLM items until a recorded review approves them: 409 review_required); a new
+    version retires the one it revises."""
     assessment = service.get_assessment(session, assessment_id, principal)
     if assessment.status == "draft":
         review.refuse_invalid(assessment)
         review.refuse_unreviewed(session, assessment)
-    published = service.publish(session, assessment, now)
+    published = service.publish(session, assessment, now, settings)
     review.supersede_previous(session, published)
     audit.record("assessment.publish", "assessment", published.id, details={"content_hash": published.content_hash})
     return _admin_view(published)
@@ -267,6 +278,19 @@ def item_stats(assessment_id: str, principal: AdminOnly, session: SessionDep) ->
     return [ItemStatisticsOut(**result.to_json()) for result in results]
 
 
+@router.get("/v1/assessments/{assessment_id}/reliability", response_model=ReliabilityOut,
+            responses=error_responses(401, 403, 404))
+def reliability(
+    assessment_id: str, principal: AdminOnly, session: SessionDep, settings: SettingsDep
+) -> ReliabilityOut:
+    """KR-20 / Cronbach's alpha and the SEM (points, percent) from graded first attempts, once there are
+    SKILLPROOF_RELIABILITY_MIN_FIRST_ATTEMPTS of them (null before, with the count)."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    first = service.first_attempt_item_scores(session, assessment.id)
+    result = statistics.reliability(first, min_attempts=settings.reliability_min_first_attempts)
+    return ReliabilityOut(assessment_id=assessment.id, **result.to_json())
+
+
 @router.get(
     "/v1/assessments", response_model=list[AdminAssessmentOut] | list[AssessmentOut],
     responses=error_responses(401),
@@ -304,6 +328,7 @@ def get_evidence(assessment_id: str, session: SessionDep, settings: SettingsDep)
         content_hash=assessment.content_hash, item_count=assessment.attempt_item_count or len(assessment.items),
         time_limit_seconds=assessment.time_limit_seconds, pass_percent=assessment.pass_percent,
         published_at=assessment.published_at, version=assessment.version,
+        precision=PrecisionSummaryOut.model_validate(assessment.precision) if assessment.precision else None,
     )
 
 

@@ -122,6 +122,40 @@ class ItemCalibrationFrozen(BaseModel):
     scale: str = Field(description="`rasch:<skill>/<level>@<fitted_at>`: abilities are comparable on one scale only")
 
 
+class PrecisionSummaryOut(BaseModel):
+    """How precise a pass is (computed at publish from the design): what a learner or a client reads."""
+
+    attempt_length: int = Field(description="items one attempt answers")
+    pass_percent: float
+    margin_points: float = Field(description="how far either side of the pass mark the error rates are taken")
+    pass_below_cut: float = Field(
+        description="probability that a candidate whose true score is margin_points below the pass mark passes"
+    )
+    fail_above_cut: float = Field(
+        description="probability that a candidate whose true score is margin_points above the pass mark fails"
+    )
+    decision_consistency: float = Field(
+        description="probability that two attempts by one candidate both pass or both fail, over the reference "
+        "distribution of true scores"
+    )
+    reference_distribution: str
+    meets_rule: bool = Field(description="pass_below_cut is within the issuer's limit")
+
+
+class PrecisionOut(PrecisionSummaryOut):
+    """The admin's view of a design's precision: the rule, the fix, and the model behind the figures."""
+
+    max_pass_below_cut: float = Field(description="the issuer's limit (SKILLPROOF_MAX_PASS_BELOW_CUT)")
+    minimum_attempt_length: int | None = Field(
+        description="the least attempt length (same mix of item points) from which every longer one meets the rule; "
+        "null if none up to 100 does"
+    )
+    item_model: Literal["equal_facility", "item_difficulties"]
+    method: str
+    forms: int = Field(description="attempt forms the figures are averaged over (1 unless the attempt draws from a "
+                                   "pool)")
+
+
 class AssessmentOut(BaseModel):
     """An assessment as a learner sees it (no items until an attempt starts)."""
 
@@ -139,6 +173,10 @@ class AssessmentOut(BaseModel):
     supersedes_id: str | None
     max_attempts: int | None
     retake_cooldown_seconds: int
+    precision: PrecisionSummaryOut | None = Field(
+        default=None, description="the decision precision computed at publish (null for drafts and for "
+        "assessments published before it was computed)"
+    )
 
 
 class EvidenceOut(BaseModel):
@@ -157,6 +195,7 @@ class EvidenceOut(BaseModel):
     pass_percent: float
     published_at: dt.datetime | None
     version: int
+    precision: PrecisionSummaryOut | None = None
 
 
 class AdminAssessmentOut(AssessmentOut):
@@ -168,6 +207,7 @@ class AdminAssessmentOut(AssessmentOut):
     rubric: dict[str, Any]
     provenance: dict[str, Any] | None = Field(description="model, prompt version, temperature, seed (llm)")
     dropped_items: list[dict[str, Any]] = Field(description="generated items dropped by the checks, with reasons")
+    precision: PrecisionOut | None = None  # the fuller form of the learner's field
 
 
 class Response(Strict):
@@ -355,6 +395,29 @@ class ItemStatisticsOut(BaseModel):
     mean_score: float | None = Field(description="mean share of the item's points earned")
     discrimination: float | None = Field(description="point-biserial correlation of the item with the rest score")
     flagged: bool = Field(description="negative discrimination")
+
+
+class ReliabilityOut(BaseModel):
+    """Score reliability from first attempts; the figures are null until there are min_first_attempts of them."""
+
+    assessment_id: str
+    first_attempts: int = Field(description="graded first attempts (retakes are left out)")
+    min_first_attempts: int = Field(description="first attempts needed before figures are given "
+                                                "(SKILLPROOF_RELIABILITY_MIN_FIRST_ATTEMPTS)")
+    coefficient: float | None = Field(description="KR-20 (right/wrong items) or Cronbach's alpha")
+    method: Literal["kr20", "cronbach_alpha"] | None
+    estimation: Literal["complete", "pairwise"] | None = Field(
+        description="complete: every first attempt answered the same items; pairwise: items drawn from a pool, "
+        "item variances and covariances each estimated from the attempts that answered them"
+    )
+    items_per_attempt: int | None
+    mean_percent: float | None
+    sem_points: float | None = Field(description="standard error of measurement, in points")
+    sem_percent: float | None = Field(description="standard error of measurement, in percent of the maximum")
+    effective_items: float | None = Field(
+        description="Livingston-Lewis effective test length: the number of equally weighted right/wrong items "
+        "the scores behave like"
+    )
 
 
 class JobOut(BaseModel):

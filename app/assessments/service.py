@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import rfc8785
@@ -28,7 +29,8 @@ from app.config import Settings
 from app.credentials import service as credentials_service
 from app.credentials.models import Credential
 from app.db import new_id
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, InsufficientPrecision, NotFound, Unprocessable
+from app.grading import precision as precision_model
 from app.grading import rubric as grading
 from app.keys.keystore import FileKeyStore
 
@@ -162,10 +164,64 @@ def list_assessments(session: Session, principal: Principal, status: str | None)
     return list(session.scalars(query))
 
 
-def publish(session: Session, assessment: Assessment, now: dt.datetime) -> Assessment:
-    """Freeze: compute the content hash; a published assessment never changes."""
+PRECISION_FORMS = 32  # seeded draws a pooled design's precision is averaged over (seeds 0..31)
+
+
+def precision_design(
+    assessment: Assessment, difficulties: Mapping[str, float] | None = None
+) -> precision_model.Design:
+    """The design as the precision model sees it: the pool, the forms an attempt draws, the pass mark.
+
+    `difficulties` (item id -> Rasch difficulty in logits) is where a calibration feeds in; without it
+    every item has the same facility."""
+    known = difficulties or {}
+    pool = tuple(
+        precision_model.Item(item["id"], int(item["points"]), known.get(item["id"])) for item in assessment.items
+    )
+    count = assessment.attempt_item_count
+    if count is None or count >= len(pool):
+        forms: tuple[tuple[str, ...], ...] = (tuple(item.item_id for item in pool),)
+    else:
+        forms = tuple(tuple(freeze.draw_items(assessment.items, count, seed)) for seed in range(PRECISION_FORMS))
+    return precision_model.Design(pool=pool, forms=forms, pass_percent=assessment.pass_percent)
+
+
+def precision_of(
+    assessment: Assessment, settings: Settings, difficulties: Mapping[str, float] | None = None
+) -> precision_model.Precision:
+    """The design's precision at its pass mark under the configured rule."""
+    return precision_model.assess(
+        precision_design(assessment, difficulties),
+        margin=settings.precision_margin_points, max_pass_below_cut=settings.max_pass_below_cut,
+    )
+
+
+def precision_refusal(stated: precision_model.Precision) -> str:
+    """The 422 detail: the figures, the rule and the attempt length that would meet it."""
+    below = max(0.0, stated.pass_percent - stated.margin_points)
+    fix = (
+        f"attempts of at least {stated.minimum_attempt_length} items would meet it"
+        if stated.minimum_attempt_length is not None
+        else f"no attempt length up to {precision_model.MAX_ATTEMPT_ITEMS} items meets it at this pass mark"
+    )
+    return (
+        f"Too imprecise to publish: a candidate {stated.margin_points:g} points below the pass mark (true score "
+        f"{below:g}%) would pass an attempt of {stated.attempt_length} items {stated.pass_below_cut:.1%} of the "
+        f"time; the most allowed is {stated.max_pass_below_cut:.0%} (SKILLPROOF_MAX_PASS_BELOW_CUT). With the "
+        f"same mix of item points, {fix}."
+    )
+
+
+def publish(session: Session, assessment: Assessment, now: dt.datetime, settings: Settings) -> Assessment:
+    """Freeze: compute the content hash and the precision; a published assessment never changes.
+
+    With the precision gate on, a design below the rule is refused (422 insufficient_precision)."""
     if assessment.status == "published":
         raise Conflict("The assessment is already published.", code="already_published")
+    stated = precision_of(assessment, settings)
+    if not stated.meets_rule and settings.precision_gate == "on":
+        raise InsufficientPrecision(precision_refusal(stated), stated.to_json())
+    assessment.precision = stated.to_json()
     assessment.content_hash = freeze.content_hash(assessment.items, assessment.rubric)
     assessment.status = "published"
     assessment.published_at = now
@@ -295,6 +351,17 @@ def graded_item_scores(session: Session, assessment_id: str) -> list[list[dict[s
     rows = session.scalars(
         select(Grade.item_scores).join(Attempt, Attempt.id == Grade.attempt_id).where(
             Attempt.assessment_id == assessment_id
+        )
+    )
+    return [list(scores) for scores in rows]
+
+
+def first_attempt_item_scores(session: Session, assessment_id: str) -> list[list[dict[str, Any]]]:
+    """The item scores of every graded first attempt (attempt_number 1) on an assessment: retakes are left
+    out, since a learner who has seen the items answers them differently."""
+    rows = session.scalars(
+        select(Grade.item_scores).join(Attempt, Attempt.id == Grade.attempt_id).where(
+            Attempt.assessment_id == assessment_id, Attempt.attempt_number == 1
         )
     )
     return [list(scores) for scores in rows]

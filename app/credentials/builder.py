@@ -6,6 +6,7 @@ How the credential is secured (vc+jwt today, Data Integrity or SD-JWT later) is 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,8 @@ class Evidence:
     time_limit_seconds: int | None = None
     proctoring: str = "unproctored"
     calibration: str | None = None  # a CALIBRATION key
+    # The design's precision as computed at publish (grading/precision.py Precision.to_json); None: not stated.
+    precision: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,24 @@ def retake_policy_text(evidence: Evidence) -> str:
     hours = evidence.retake_cooldown_seconds / 3600
     spacing = f", at least {hours:g} h apart" if evidence.retake_cooldown_seconds else ", no wait between them"
     return f" It was the learner's attempt {evidence.attempt_number}; the assessment allows {limit}{spacing}."
+
+
+def precision_text(precision: Mapping[str, Any] | None) -> str:
+    """One or two sentences on how precise the pass is, and whether the design met the issuer's rule."""
+    if not precision:
+        return ""
+    margin = precision["margin_points"]
+    text = (
+        f" By the design's score model, a candidate whose true score is {margin:g} points below the pass mark "
+        f"passes {precision['pass_below_cut']:.1%} of the time, and one {margin:g} points above fails "
+        f"{precision['fail_above_cut']:.1%} of the time."
+    )
+    if not precision["meets_rule"]:
+        text += (
+            f" The assessment was published without meeting the issuer's precision rule (at most "
+            f"{precision['max_pass_below_cut']:.0%} below the mark)."
+        )
+    return text
 
 
 def item_source_code(generator: str, bank: str | None, reviewed: bool = False) -> str:
@@ -384,6 +405,7 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
             + (f" Items from the {ITEM_SOURCES[evidence.item_source]}." if evidence.item_source else "")
             + retake_policy_text(evidence)
             + attempt_conditions_text(evidence)
+            + precision_text(evidence.precision)
         ),
         "genre": "Assessment",
         "assessmentId": evidence.assessment_id,

@@ -96,6 +96,7 @@ def issue(
             items_answered=items_answered(grade, presented),
             time_limit_seconds=assessment.time_limit_seconds,
             calibration=calibration_status(presented),
+            precision=assessment.precision,
         ),
         score_percent=grade.percent,
         mastery=grade.mastery,
