@@ -215,6 +215,9 @@ def test_calibrate_quarantine_pretest_and_ability_over_http(small_thresholds: Te
                             max_attempts=1, seed=12)
     items = second["items"]
     assert too_easy not in {item["id"] for item in items}
+    # Its precision rests on the scored items and their calibrated difficulties, not on the pretest ones.
+    assert second["precision"]["item_model"] == "item_difficulties"
+    assert second["precision"]["attempt_length"] == scored_count
     probes = [item for item in items if item.get("pretest")]
     scored = [item for item in items if not item.get("pretest")]
     assert len(scored) == scored_count and len(probes) == min(2, pretest.max_pretest(scored_count, 0.2))

@@ -174,16 +174,26 @@ def precision_design(
 
     `difficulties` (item id -> Rasch difficulty in logits) is where a calibration feeds in; without it
     every item has the same facility."""
-    known = difficulties or {}
-    pool = tuple(
-        precision_model.Item(item["id"], int(item["points"]), known.get(item["id"])) for item in assessment.items
-    )
+    # Pretest items ride along unscored (calibration/pretest.py): the pass rests on the scored items alone.
+    scored = [item for item in assessment.items if not item.get("pretest")]
+    known = frozen_difficulties(scored) if difficulties is None else difficulties
+    pool = tuple(precision_model.Item(item["id"], int(item["points"]), known.get(item["id"])) for item in scored)
     count = assessment.attempt_item_count
     if count is None or count >= len(pool):
         forms: tuple[tuple[str, ...], ...] = (tuple(item.item_id for item in pool),)
     else:
-        forms = tuple(tuple(freeze.draw_items(assessment.items, count, seed)) for seed in range(PRECISION_FORMS))
+        forms = tuple(tuple(freeze.draw_items(scored, count, seed)) for seed in range(PRECISION_FORMS))
     return precision_model.Design(pool=pool, forms=forms, pass_percent=assessment.pass_percent)
+
+
+def frozen_difficulties(items: list[dict[str, Any]]) -> dict[str, float]:
+    """The Rasch difficulties frozen into the items, when every one carries a calibration on one scale."""
+    calibrations = [item.get("calibration") for item in items]
+    if not items or not all(isinstance(entry, dict) for entry in calibrations):
+        return {}
+    if len({entry["scale"] for entry in calibrations if isinstance(entry, dict)}) != 1:
+        return {}
+    return {item["id"]: float(item["calibration"]["difficulty"]) for item in items}
 
 
 def precision_of(
