@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.assessments import jobs, regrade, review, service
+from app.assessments import blueprints, jobs, regrade, review, service
 from app.assessments.generators.bank import BankGenerator
 from app.assessments.models import Assessment
 from app.assessments.schemas import (
@@ -17,6 +17,8 @@ from app.assessments.schemas import (
     AssessmentCreate,
     AssessmentOut,
     AttemptOut,
+    BlueprintOut,
+    CompetencyOut,
     EvidenceOut,
     GradeOut,
     ItemEdit,
@@ -57,7 +59,22 @@ def _learner_view(assessment: Assessment) -> AssessmentOut:
         content_hash=assessment.content_hash, published_at=assessment.published_at,
         item_count=assessment.attempt_item_count or len(assessment.items), version=assessment.version,
         supersedes_id=assessment.supersedes_id, max_attempts=assessment.max_attempts,
-        retake_cooldown_seconds=assessment.retake_cooldown_seconds,
+        retake_cooldown_seconds=assessment.retake_cooldown_seconds, blueprint=_blueprint_view(assessment),
+    )
+
+
+def _blueprint_view(assessment: Assessment) -> BlueprintOut | None:
+    """The frozen blueprint, with each competency's items in this assessment's attempts."""
+    frozen = assessment.rubric.get("blueprint")
+    if frozen is None:
+        return None
+    planned = blueprints.plan(frozen, assessment.attempt_item_count or len(assessment.items))
+    return BlueprintOut(
+        level_descriptor=frozen["level_descriptor"], attempt_items=frozen["attempt_items"],
+        competencies=[
+            CompetencyOut(**competency, items_per_attempt=planned[competency["criterion"]])
+            for competency in frozen["competencies"]
+        ],
     )
 
 
@@ -265,7 +282,7 @@ def get_evidence(assessment_id: str, session: SessionDep, settings: SettingsDep)
         skill=assessment.skill, skill_name=assessment.skill_name, level=assessment.level, status=assessment.status,
         content_hash=assessment.content_hash, item_count=assessment.attempt_item_count or len(assessment.items),
         time_limit_seconds=assessment.time_limit_seconds, pass_percent=assessment.pass_percent,
-        published_at=assessment.published_at, version=assessment.version,
+        published_at=assessment.published_at, version=assessment.version, blueprint=_blueprint_view(assessment),
     )
 
 

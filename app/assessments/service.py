@@ -50,17 +50,20 @@ def create_draft(
     skill = requested_skill(body, generator)
     types = tuple(body.item_types) if body.item_types else None
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    available = len(generator.pool(body.skill, body.level, seed, types))
+    available = generator.capacity(body.skill, body.level, seed, types)
     if body.item_count > available:
         raise Unprocessable(
-            f"The bank holds {available} such items for {body.skill} at {body.level}; ask for at most that many.",
+            f"The bank holds {available} such items for {body.skill} at {body.level} that can be drawn together "
+            "(no two that give each other away); ask for at most that many.",
             code="not_enough_items",
         )
     drawn = generator.draft(body.skill, body.level, body.item_count, seed, types)
     items = [freeze.normalise_item(item) for item in drawn]
+    blueprint = generator.blueprint(body.skill, body.level) if types is None else None
     return new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
                       skill_description=skill.description, items=items, seed=seed, generator_name="bank",
-                      provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now)
+                      provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now,
+                      blueprint=blueprint.to_json() if blueprint else None)
 
 
 def retake_policy(body: AssessmentCreate, settings: Settings) -> dict[str, Any]:
@@ -97,8 +100,12 @@ def rubric_for(body: AssessmentCreate) -> dict[str, Any]:
 def new_draft(
     session: Session, body: AssessmentCreate, *, skill_id: str, skill_name: str, skill_description: str,
     items: list[dict[str, Any]], seed: int, generator_name: str, provenance: dict[str, Any] | None,
-    dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime,
+    dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime, blueprint: dict[str, Any] | None = None,
 ) -> Assessment:
+    """A draft; a `blueprint` is frozen into its rubric, so its attempts draw by it for good."""
+    rubric = rubric_for(body)
+    if blueprint is not None:
+        rubric["blueprint"] = blueprint
     assessment = Assessment(
         skill=skill_id,
         skill_name=skill_name,
@@ -111,7 +118,7 @@ def new_draft(
         time_limit_seconds=body.time_limit_seconds or settings.default_time_limit_seconds,
         pass_percent=body.pass_percent,
         items=items,
-        rubric=rubric_for(body),
+        rubric=rubric,
         content_hash=None,
         created_at=now,
         attempt_item_count=body.attempt_item_count,
@@ -237,7 +244,9 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         for item_id in earlier.item_ids or []:
             attempts_ago.setdefault(item_id, position)
     seed = secrets.randbelow(2**31)
-    item_ids = freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, attempts_ago)
+    item_ids = freeze.draw_items(
+        assessment.items, assessment.attempt_item_count, seed, attempts_ago, assessment.rubric.get("blueprint")
+    )
     attempt = Attempt(
         id=new_id(),
         assessment_id=assessment.id,

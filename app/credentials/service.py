@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.assessments import freeze
+from app.assessments import blueprints, freeze
 from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.auth.service import Principal
@@ -48,6 +48,8 @@ def issue(
 ) -> Credential:
     """The credential of a passing grade, recorded and signed (record_and_sign)."""
     valid_days = assessment.rubric.get("credential_valid_days")
+    blueprint = assessment.rubric.get("blueprint")
+    shown = len(freeze.attempt_items(assessment.items, attempt.item_ids))
     return record_and_sign(
         session, settings=settings, keystore=keystore, learner=learner, now=now,
         achievement=builder.Achievement(
@@ -60,13 +62,15 @@ def issue(
                 builder.MasteryBand(name=band["name"], min_percent=band["min_percent"])
                 for band in assessment.rubric.get("mastery_bands") or []
             ),
+            level_descriptor=blueprint["level_descriptor"] if blueprint else "",
+            competencies=competency_lines(blueprint, shown) if blueprint else (),
         ),
         evidence=builder.Evidence(
             assessment_id=assessment.id,
             assessment_title=assessment.title,
             content_hash=assessment.content_hash or "",
             attempt_id=attempt.id,
-            item_count=len(freeze.attempt_items(assessment.items, attempt.item_ids)),
+            item_count=shown,
             item_source=builder.item_source(assessment.generator, (assessment.provenance or {}).get("bank")),
             attempt_number=attempt.attempt_number,
             max_attempts=assessment.max_attempts,
@@ -75,6 +79,15 @@ def issue(
         score_percent=grade.percent,
         mastery=grade.mastery,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
+    )
+
+
+def competency_lines(blueprint: dict[str, Any], count: int) -> tuple[builder.CompetencyLine, ...]:
+    """A frozen blueprint's competencies with their items in an attempt of `count` items."""
+    planned = blueprints.plan(blueprint, count)
+    return tuple(
+        builder.CompetencyLine(criterion=c["criterion"], weight=c["weight"], items=planned[c["criterion"]])
+        for c in blueprint["competencies"]
     )
 
 
