@@ -122,9 +122,13 @@ class _Draw:
         self.count = count
         self.taken: list[dict[str, Any]] = []
         self.open = {item["id"] for item in pool}  # neither taken nor an enemy of a taken item
+        # The current tier's quota left per criterion, and that criterion's items in the tier.
+        self.need: dict[str, int] = {}
+        self.members: dict[str, set[str]] = {}
 
     def allows(self, item: dict[str, Any]) -> bool:
-        """Free of enemies among the taken items, and taking it still leaves enough items to fill the draw."""
+        """Free of enemies among the taken items, and taking it still leaves enough items to fill the draw
+        and every criterion's quota (an enemy in another criterion can use up that criterion's last items)."""
         item_id = item["id"]
         if item_id not in self.open:
             return False
@@ -132,11 +136,21 @@ class _Draw:
         if not enemies:
             return True
         left = self.open - enemies - {item_id}
-        return blueprints.capacity(left, self.graph) >= self.count - len(self.taken) - 1
+        if blueprints.capacity(left, self.graph) < self.count - len(self.taken) - 1:
+            return False
+        own = primary_criterion(item)
+        for name, members in self.members.items():
+            need = self.need.get(name, 0) - (name == own)
+            if need > 0 and members & enemies and blueprints.capacity(members & left, self.graph) < need:
+                return False
+        return True
 
     def take(self, item: dict[str, Any]) -> None:
         self.taken.append(item)
         self.open -= self.graph.get(item["id"], set()) | {item["id"]}
+        name = primary_criterion(item)
+        if name in self.need:
+            self.need[name] -= 1
 
 
 def _interleaved(items: Sequence[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
@@ -212,13 +226,15 @@ def planned_draw(
             have[primary_criterion(item)] = have.get(primary_criterion(item), 0) + 1
         quotas = _tier_quotas(groups, needed, targets, have, weights, rng)
         ordered = {name: _interleaved(group, rng) for name, group in sorted(groups.items())}
-        for name, quota in sorted(quotas.items()):
+        draw.need = dict(quotas)
+        draw.members = {name: {item["id"] for item in group} for name, group in groups.items()}
+        for name in sorted(quotas):
             for item in ordered[name]:
-                if quota <= 0:
+                if draw.need[name] <= 0:
                     break
                 if draw.allows(item):
                     draw.take(item)
-                    quota -= 1
+        draw.need, draw.members = {}, {}
         # Enemies left a criterion short: the rest come from any criterion of this tier, heaviest first.
         for name in sorted(ordered, key=lambda name: (-weights.get(name, 0.0), name)):
             for item in ordered[name]:

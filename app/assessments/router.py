@@ -27,6 +27,7 @@ from app.assessments.schemas import (
     JobAccepted,
     JobOut,
     Skill,
+    SkillDetail,
     SubmitRequest,
     VoidRequest,
 )
@@ -41,7 +42,7 @@ from app.deps import (
     SessionDep,
     SettingsDep,
 )
-from app.errors import error_responses
+from app.errors import NotFound, error_responses
 from app.grading import statistics
 
 router = APIRouter(tags=["assessments"])
@@ -92,6 +93,15 @@ def _admin_view(assessment: Assessment) -> AdminAssessmentOut:
 def list_skills(request: Request, _: CurrentPrincipal) -> list[Skill]:
     """The skills and levels the generator can assess."""
     return [Skill(**skill) for skill in _generator(request).list_skills()]
+
+
+@router.get("/v1/skills/{skill_id}", response_model=SkillDetail, responses=error_responses(401, 404))
+def get_skill(skill_id: str, request: Request, _: CurrentPrincipal) -> SkillDetail:
+    """One skill, with each level's descriptor (what a pass means) and blueprint (what an attempt covers)."""
+    skill = _generator(request).skills.get(skill_id)
+    if skill is None:
+        raise NotFound("No such skill; GET /v1/skills lists them.")
+    return SkillDetail(**skill.detail())
 
 
 @router.post(
@@ -282,7 +292,7 @@ def get_evidence(assessment_id: str, session: SessionDep, settings: SettingsDep)
         skill=assessment.skill, skill_name=assessment.skill_name, level=assessment.level, status=assessment.status,
         content_hash=assessment.content_hash, item_count=assessment.attempt_item_count or len(assessment.items),
         time_limit_seconds=assessment.time_limit_seconds, pass_percent=assessment.pass_percent,
-        published_at=assessment.published_at, version=assessment.version, blueprint=_blueprint_view(assessment),
+        published_at=assessment.published_at, version=assessment.version,
     )
 
 

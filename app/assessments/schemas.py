@@ -84,8 +84,13 @@ class Skill(BaseModel):
     name: str
     description: str
     levels: list[str]
+
+
+class SkillDetail(Skill):
+    """A skill with, per level, what a pass means and the blueprint its attempts follow."""
+
     blueprints: dict[str, BlueprintOut] = Field(
-        default_factory=dict, description="per level: its descriptor and blueprint (levels without one are absent)"
+        description="per level: its descriptor and blueprint (levels without one are absent)"
     )
 
 
@@ -169,7 +174,6 @@ class EvidenceOut(BaseModel):
     pass_percent: float
     published_at: dt.datetime | None
     version: int
-    blueprint: BlueprintOut | None = Field(default=None, description="the frozen blueprint its draws follow")
 
 
 class AdminAssessmentOut(AssessmentOut):

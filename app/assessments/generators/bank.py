@@ -45,8 +45,12 @@ class Skill:
     template_enemies: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "description": self.description, "levels": list(self.levels)}
+
+    def detail(self) -> dict[str, Any]:
+        """The summary with each level's blueprint and descriptor."""
         return {
-            "id": self.id, "name": self.name, "description": self.description, "levels": list(self.levels),
+            **self.summary(),
             "blueprints": {level: blueprint.to_json() for level, blueprint in self.blueprints.items()},
         }
 

@@ -484,15 +484,18 @@ TEMPLATES: tuple[Template, ...] = (
     Template(id="technical-writing-tpl-word-count", skill_id="technical-writing", level="foundation",
              make=_writing_word_count, criteria={"clarity-and-style": 1.0}, difficulty=1),
     Template(id="technical-writing-tpl-sentence-length", skill_id="technical-writing", level="foundation",
-             make=_writing_sentence_length, criteria={"clarity-and-style": 1.0}, difficulty=1, enemies=("technical-writing-f09",)),
+             make=_writing_sentence_length, criteria={"clarity-and-style": 1.0}, difficulty=1,
+             enemies=("technical-writing-f09",)),
     Template(id="technical-writing-tpl-flesch-kincaid", skill_id="technical-writing", level="intermediate",
-             make=_writing_flesch_kincaid, criteria={"clarity-and-style": 1.0}, difficulty=3, enemies=("technical-writing-i18",)),
+             make=_writing_flesch_kincaid, criteria={"clarity-and-style": 1.0}, difficulty=3,
+             enemies=("technical-writing-i18",)),
     Template(id="web-accessibility-tpl-contrast-extreme", skill_id="web-accessibility", level="foundation",
              make=_a11y_contrast_extreme, criteria={"perceivable-content": 1.0}, difficulty=2),
     Template(id="web-accessibility-tpl-reflow", skill_id="web-accessibility", level="foundation",
              make=_a11y_reflow, criteria={"perceivable-content": 1.0}, difficulty=2),
     Template(id="web-accessibility-tpl-contrast", skill_id="web-accessibility", level="intermediate",
-             make=_a11y_contrast, criteria={"perceivable-content": 1.0}, difficulty=3, enemies=("web-accessibility-i16",)),
+             make=_a11y_contrast, criteria={"perceivable-content": 1.0}, difficulty=3,
+             enemies=("web-accessibility-i16",)),
 )
 
 
