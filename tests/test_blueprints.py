@@ -270,7 +270,7 @@ def test_a_sound_blueprint_and_enemies_load(tmp_path: Path) -> None:
     ({"enemies": 'enemies = ["demo-2"]\n'}, "x: 2 items asked, the pool holds 1 that can be drawn together"),
 ])
 def test_a_bad_blueprint_or_enemy_fails_at_load(tmp_path: Path, change: dict[str, Any], message: str) -> None:
-    with pytest.raises(BankError, match="demo.toml") as caught:
+    with pytest.raises(BankError, match=r"demo\.toml") as caught:
         load_skill(_demo(tmp_path, **change))
     assert message in str(caught.value)
 
