@@ -161,7 +161,7 @@ def test_a_bank_without_enemies_or_blueprints_drafts_as_before(tmp_path: Path) -
 def test_an_attempt_draw_avoids_enemies_inside_the_frozen_pool() -> None:
     # Enemies declared on one side only, within a frozen pool: the draw still keeps them apart, at every length
     # the pool allows, and fills the attempt.
-    pool = [{"id": f"q{n}", "criteria": {"a" if n % 2 else "b": 1}} for n in range(12)]
+    pool: list[dict[str, Any]] = [{"id": f"q{n}", "criteria": {"a" if n % 2 else "b": 1}} for n in range(12)]
     pool[0]["enemies"] = ["q1", "q2", "q3"]
     pool[4]["enemies"] = ["q5"]
     graph = blueprints.enemy_graph(pool)
