@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.assessments import freeze, rules
+from app.assessments import blueprints, freeze, rules
 from app.assessments.generators.bank import option_id
 from app.assessments.models import Assessment, AssessmentReview
 from app.errors import Conflict, NotFound, Unprocessable
@@ -27,7 +27,7 @@ REVIEW_DECISIONS = ("approved", "changes_requested")
 
 EDITABLE_FIELDS = frozenset({
     "prompt", "options", "answer", "explanation", "points", "tolerance", "accepted_answers", "case_sensitive",
-    "pattern", "scoring", "criteria", "difficulty",
+    "pattern", "scoring", "criteria", "difficulty", "enemies",
 })
 
 
@@ -122,11 +122,20 @@ def drop_item(session: Session, assessment: Assessment, item_id: str) -> Assessm
 
 
 def refuse_invalid(assessment: Assessment) -> None:
-    """Publishing refuses a draft whose items fail the checks."""
+    """Publishing refuses a draft whose items fail the rules."""
     problems = all_problems(assessment.items)
     if problems:
         listed = "; ".join(f"{item_id}: {', '.join(reasons)}" for item_id, reasons in sorted(problems.items()))
         raise Unprocessable(f"Items fail the checks: {listed}", code="items_invalid")
+    graph = blueprints.enemy_graph(assessment.items)
+    shown = assessment.attempt_item_count or len(assessment.items)
+    if graph and blueprints.capacity(graph, graph) + len(assessment.items) - len(graph) < shown:
+        pairs = sorted({tuple(sorted((item_id, other))) for item_id, others in graph.items() for other in others})
+        raise Unprocessable(
+            f"An attempt of {shown} items would have to show two enemies; drop one of "
+            f"{', '.join(f'{a} / {b}' for a, b in pairs)} or draw fewer items per attempt.",
+            code="enemies_together",
+        )
 
 
 def new_version(session: Session, source: Assessment, now: dt.datetime) -> Assessment:

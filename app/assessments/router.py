@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.assessments import jobs, regrade, review, service
+from app.assessments import blueprints, jobs, regrade, review, service
 from app.assessments.generators.bank import BankGenerator
 from app.assessments.models import Assessment
 from app.assessments.schemas import (
@@ -17,6 +17,8 @@ from app.assessments.schemas import (
     AssessmentCreate,
     AssessmentOut,
     AttemptOut,
+    BlueprintOut,
+    CompetencyOut,
     EvidenceOut,
     GradeOut,
     ItemEdit,
@@ -31,6 +33,7 @@ from app.assessments.schemas import (
     ReviewOut,
     ReviewsOut,
     Skill,
+    SkillDetail,
     SubmitRequest,
     VoidRequest,
 )
@@ -45,7 +48,7 @@ from app.deps import (
     SessionDep,
     SettingsDep,
 )
-from app.errors import PrecisionErrorBody, error_responses
+from app.errors import NotFound, PrecisionErrorBody, error_responses
 from app.grading import statistics
 
 router = APIRouter(tags=["assessments"])
@@ -65,6 +68,23 @@ def _learner_view(assessment: Assessment) -> AssessmentOut:
         supersedes_id=assessment.supersedes_id, max_attempts=assessment.max_attempts,
         retake_cooldown_seconds=assessment.retake_cooldown_seconds,
         precision=PrecisionSummaryOut.model_validate(assessment.precision) if assessment.precision else None,
+        blueprint=_blueprint_view(assessment),
+    )
+
+
+def _blueprint_view(assessment: Assessment) -> BlueprintOut | None:
+    """The frozen blueprint, with each competency's items in this assessment's attempts."""
+    frozen = assessment.rubric.get("blueprint")
+    if frozen is None:
+        return None
+    scored = sum(1 for item in assessment.items if not item.get("pretest"))
+    planned = blueprints.plan(frozen, assessment.attempt_item_count or scored)
+    return BlueprintOut(
+        level_descriptor=frozen["level_descriptor"], attempt_items=frozen["attempt_items"],
+        competencies=[
+            CompetencyOut(**competency, items_per_attempt=planned[competency["criterion"]])
+            for competency in frozen["competencies"]
+        ],
     )
 
 
@@ -83,6 +103,15 @@ def _admin_view(assessment: Assessment) -> AdminAssessmentOut:
 def list_skills(request: Request, _: CurrentPrincipal) -> list[Skill]:
     """The skills and levels the generator can assess."""
     return [Skill(**skill) for skill in _generator(request).list_skills()]
+
+
+@router.get("/v1/skills/{skill_id}", response_model=SkillDetail, responses=error_responses(401, 404))
+def get_skill(skill_id: str, request: Request, _: CurrentPrincipal) -> SkillDetail:
+    """One skill, with each level's descriptor (what a pass means) and blueprint (what an attempt covers)."""
+    skill = _generator(request).skills.get(skill_id)
+    if skill is None:
+        raise NotFound("No such skill; GET /v1/skills lists them.")
+    return SkillDetail(**skill.detail())
 
 
 @router.post(

@@ -62,11 +62,36 @@ class AssessmentCreate(Strict):
         return self
 
 
+class CompetencyOut(BaseModel):
+    criterion: str = Field(description="the item criterion this competency is")
+    weight: float = Field(description="its share of an attempt")
+    items: int = Field(description="its items in an attempt of the blueprint's standard length")
+    items_per_attempt: int | None = Field(
+        default=None, description="its items in this assessment's attempts (the counts scaled by largest remainder)"
+    )
+
+
+class BlueprintOut(BaseModel):
+    """What one attempt covers, and what the level means for someone reading a pass."""
+
+    level_descriptor: str = Field(description="what a pass at this level says the holder can do (Markdown)")
+    attempt_items: int = Field(description="the standard attempt length the item counts are for")
+    competencies: list[CompetencyOut]
+
+
 class Skill(BaseModel):
     id: str
     name: str
     description: str
     levels: list[str]
+
+
+class SkillDetail(Skill):
+    """A skill with, per level, what a pass means and the blueprint its attempts follow."""
+
+    blueprints: dict[str, BlueprintOut] = Field(
+        description="per level: its descriptor and blueprint (levels without one are absent)"
+    )
 
 
 class OmitAbsent(BaseModel):
@@ -111,6 +136,10 @@ class AdminItemOut(ItemOut):
     )
     calibration: ItemCalibrationFrozen | None = Field(
         default=None, description="the Rasch difficulty frozen into the item when the draft was made"
+    )
+
+    enemies: list[str] | None = Field(
+        default=None, description="ids of items (or templates) that give this one away: never in one attempt with it"
     )
 
 
@@ -176,6 +205,9 @@ class AssessmentOut(BaseModel):
     precision: PrecisionSummaryOut | None = Field(
         default=None, description="the decision precision computed at publish (null for drafts and for "
         "assessments published before it was computed)"
+    )
+    blueprint: BlueprintOut | None = Field(
+        default=None, description="the frozen blueprint its draws follow (null: drawn in proportion to the pool)"
     )
 
 
@@ -321,6 +353,9 @@ class _ItemDetails(Strict):
     scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
     criteria: dict[str, float] | None = None
     difficulty: Literal[1, 2, 3] | None = None
+    enemies: list[str] | None = Field(
+        default=None, max_length=50, description="ids of items never to be drawn into one attempt with this one"
+    )
 
 
 class ItemIn(_ItemDetails):

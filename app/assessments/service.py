@@ -56,27 +56,31 @@ def create_draft(
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     state = calibration.draft_state(session, body.skill, body.level, settings)
     pool = generator.pool(body.skill, body.level, seed, types, state.quarantined)
-    available = len(pool)
+    available = generator.capacity(body.skill, body.level, seed, types, state.quarantined)
     if body.item_count > available:
         raise Unprocessable(
-            f"The bank holds {available} such items for {body.skill} at {body.level}; ask for at most that many.",
+            f"The bank holds {available} such items for {body.skill} at {body.level} that can be drawn together "
+            "(no two that give each other away); ask for at most that many.",
             code="not_enough_items",
         )
     # Scored items from established items when there are enough of them; new items then ride along as pretest.
     new_items = [item for item in pool if state.is_new(item["id"])]
     pretest_items: list[dict[str, Any]] = []
     exclude = set(state.quarantined)
-    if new_items and available - len(new_items) >= body.item_count:
-        exclude |= {item["id"] for item in new_items}
+    established = exclude | {item["id"] for item in new_items}
+    if new_items and generator.capacity(body.skill, body.level, seed, types, established) >= body.item_count:
+        exclude = established
         pretest_items = pretest.choose_pretest(new_items, body.item_count, settings.pretest_max_share, seed)
     drawn = generator.draft(body.skill, body.level, body.item_count, seed, types, exclude)
     items = [freeze.normalise_item(pretest.frozen(item, state.calibrations.get(item["id"]), pretest=False))
              for item in drawn]
     items += [freeze.normalise_item(pretest.frozen({key: value for key, value in item.items() if key != "level"},
                                                    None, pretest=True)) for item in pretest_items]
+    blueprint = generator.blueprint(body.skill, body.level) if types is None else None
     return new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
                       skill_description=skill.description, items=items, seed=seed, generator_name="bank",
-                      provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now)
+                      provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now,
+                      blueprint=blueprint.to_json() if blueprint else None)
 
 
 def retake_policy(body: AssessmentCreate, settings: Settings) -> dict[str, Any]:
@@ -113,8 +117,12 @@ def rubric_for(body: AssessmentCreate) -> dict[str, Any]:
 def new_draft(
     session: Session, body: AssessmentCreate, *, skill_id: str, skill_name: str, skill_description: str,
     items: list[dict[str, Any]], seed: int, generator_name: str, provenance: dict[str, Any] | None,
-    dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime,
+    dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime, blueprint: dict[str, Any] | None = None,
 ) -> Assessment:
+    """A draft; a `blueprint` is frozen into its rubric, so its attempts draw by it for good."""
+    rubric = rubric_for(body)
+    if blueprint is not None:
+        rubric["blueprint"] = blueprint
     assessment = Assessment(
         skill=skill_id,
         skill_name=skill_name,
@@ -127,7 +135,7 @@ def new_draft(
         time_limit_seconds=body.time_limit_seconds or settings.default_time_limit_seconds,
         pass_percent=body.pass_percent,
         items=items,
-        rubric=rubric_for(body),
+        rubric=rubric,
         content_hash=None,
         created_at=now,
         attempt_item_count=body.attempt_item_count,
@@ -182,7 +190,10 @@ def precision_design(
     if count is None or count >= len(pool):
         forms: tuple[tuple[str, ...], ...] = (tuple(item.item_id for item in pool),)
     else:
-        forms = tuple(tuple(freeze.draw_items(scored, count, seed)) for seed in range(PRECISION_FORMS))
+        blueprint = assessment.rubric.get("blueprint")
+        forms = tuple(
+            tuple(freeze.draw_items(scored, count, seed, (), blueprint)) for seed in range(PRECISION_FORMS)
+        )
     return precision_model.Design(pool=pool, forms=forms, pass_percent=assessment.pass_percent)
 
 
@@ -320,7 +331,8 @@ def start_attempt(
             attempts_ago.setdefault(item_id, position)
     seed = secrets.randbelow(2**31)
     item_ids = pretest.draw_attempt(
-        assessment.items, assessment.attempt_item_count, seed, attempts_ago, pretest_max_share
+        assessment.items, assessment.attempt_item_count, seed, attempts_ago, pretest_max_share,
+        assessment.rubric.get("blueprint"),
     )
     attempt = Attempt(
         id=new_id(),

@@ -100,6 +100,12 @@ def _tag_problems(item: dict[str, Any]) -> list[str]:
     difficulty = item.get("difficulty")
     if difficulty is not None and difficulty not in (1, 2, 3):
         problems.append("difficulty_invalid: 1 (easy), 2 (medium) or 3 (hard)")
+    enemies = item.get("enemies")
+    if enemies is not None and (
+        not isinstance(enemies, list)
+        or not all(isinstance(other, str) and other and other != item.get("id") for other in enemies)
+    ):
+        problems.append("enemies_invalid: a list of other items' ids")
     return problems
 
 

@@ -13,7 +13,7 @@ import random
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from app.assessments import freeze
+from app.assessments import blueprints, freeze
 from app.grading.rubric import is_pretest
 
 
@@ -49,17 +49,23 @@ def choose_pretest(
 
 def draw_attempt(
     pool: Sequence[dict[str, Any]], count: int | None, seed: int, seen: Mapping[str, int] | Collection[str],
-    max_share: float,
+    max_share: float, blueprint: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """An attempt's item ids: `count` scored items (freeze.draw_items, unchanged when there is no pretest
-    item), plus pretest items up to `max_share` of all shown, mixed in by the seed."""
+    item), plus pretest items up to `max_share` of all shown, mixed in by the seed; never two enemies."""
     scored = [item for item in pool if not is_pretest(item)]
     pretest = [item for item in pool if is_pretest(item)]
-    ids = freeze.draw_items(scored, count, seed, seen)
+    ids = freeze.draw_items(scored, count, seed, seen, blueprint)
     if not pretest:
         return ids
     rng = random.Random(f"{seed}/pretest")  # noqa: S311 - reproducible draw, not a secret
-    taken = min(len(pretest), max_pretest(len(ids), max_share))
-    ids += rng.sample(sorted(item["id"] for item in pretest), taken)
+    graph = blueprints.enemy_graph(pool)
+    taken = max_pretest(len(ids), max_share)
+    for item_id in rng.sample(sorted(item["id"] for item in pretest), len(pretest)):
+        if taken <= 0:
+            break
+        if not graph.get(item_id, set()) & set(ids):
+            ids.append(item_id)
+            taken -= 1
     rng.shuffle(ids)
     return ids

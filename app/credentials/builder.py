@@ -59,6 +59,15 @@ class MasteryBand:
 
 
 @dataclass(frozen=True)
+class CompetencyLine:
+    """One competency of a blueprint: its criterion, its share of an attempt and its items in one attempt."""
+
+    criterion: str
+    weight: float
+    items: int
+
+
+@dataclass(frozen=True)
 class Achievement:
     skill_id: str
     skill_name: str
@@ -67,6 +76,9 @@ class Achievement:
     # The score an assessment required; None for a manual award (no score, no ResultDescription).
     pass_percent: float | None
     mastery_bands: tuple[MasteryBand, ...] = ()
+    # What the level means for a reader of the credential, and the blueprint an attempt followed (may be empty).
+    level_descriptor: str = ""
+    competencies: tuple[CompetencyLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,16 +231,39 @@ def achievement_image(base_url: str, skill_id: str, skill_name: str, level: str)
     }
 
 
+def _criterion_label(criterion: str) -> str:
+    return criterion.replace("-", " ").capitalize()
+
+
+def blueprint_narrative(level: str, descriptor: str, competencies: tuple[CompetencyLine, ...]) -> str:
+    """Markdown: what the level means, and the competencies an attempt covers (weight, items)."""
+    parts = []
+    if descriptor:
+        parts.append(f"**What {level} means.** {descriptor}")
+    if competencies:
+        total = sum(line.items for line in competencies)
+        rows = "\n".join(
+            f"| {_criterion_label(line.criterion)} | {line.weight * 100:.0f}% | {line.items} |" for line in competencies
+        )
+        parts.append(
+            f"**Blueprint.** Each attempt draws {total} items, per competency:\n\n"
+            f"| competency | weight | items |\n|---|---|---|\n{rows}"
+        )
+    return "\n\n".join(parts)
+
+
 def _criteria_narrative(achievement: Achievement) -> str:
     if achievement.pass_percent is None:
         return (
             f"Awarded by the issuer for {achievement.skill_name} at {achievement.level} level, without a "
             "Skillproof assessment; the credential's evidence names who awarded it."
         )
-    return (
+    narrative = (
         f"Scored at least {_percent_text(achievement.pass_percent)}% on a timed, auto-graded "
         f"{achievement.skill_name} assessment at {achievement.level} level, taken under Skillproof's published rules."
     )
+    described = blueprint_narrative(achievement.level, achievement.level_descriptor, achievement.competencies)
+    return f"{narrative}\n\n{described}" if described else narrative
 
 
 def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, Any]:
@@ -263,9 +298,16 @@ def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, 
 
 
 def public_achievement(
-    *, base_url: str, issuer: Issuer, skill_id: str, skill_name: str, skill_description: str, level: str
+    *, base_url: str, issuer: Issuer, skill_id: str, skill_name: str, skill_description: str, level: str,
+    level_descriptor: str = "", competencies: tuple[CompetencyLine, ...] = (),
 ) -> dict[str, Any]:
-    """The Achievement an achievement id resolves to: what every credential of it shares."""
+    """The Achievement an achievement id resolves to: what every credential of it shares, with the level's
+    descriptor and the bank's standard blueprint (each credential states the blueprint its attempt followed)."""
+    narrative = (
+        f"Passed a timed, auto-graded {skill_name} assessment at {level} level under Skillproof's "
+        "published rules; each credential states the score it required and the score achieved."
+    )
+    described = blueprint_narrative(level, level_descriptor, competencies)
     return {
         "@context": [VC_CONTEXT_V2, OB_CONTEXT],
         "id": achievement_id(base_url, skill_id, level),
@@ -274,12 +316,7 @@ def public_achievement(
         "name": f"{skill_name} ({level})",
         "description": skill_description,
         "image": achievement_image(base_url, skill_id, skill_name, level),
-        "criteria": {
-            "narrative": (
-                f"Passed a timed, auto-graded {skill_name} assessment at {level} level under Skillproof's "
-                "published rules; each credential states the score it required and the score achieved."
-            )
-        },
+        "criteria": {"narrative": f"{narrative}\n\n{described}" if described else narrative},
         "creator": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
         "tag": [skill_id, level],
     }

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.assessments import freeze, review
+from app.assessments import blueprints, freeze, review
 from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.auth.service import Principal
@@ -44,6 +44,11 @@ def items_answered(grade: Grade, presented: list[dict[str, Any]]) -> int:
     })
 
 
+def scored_count(presented: list[dict[str, Any]]) -> int:
+    """The attempt's scored items (pretest items ride along unscored)."""
+    return sum(1 for item in presented if not item.get("pretest"))
+
+
 def calibration_status(presented: list[dict[str, Any]]) -> str:
     """A builder.CALIBRATION key: how many of the attempt's scored items carried a frozen Rasch difficulty."""
     scored = [item for item in presented if not item.get("pretest")]
@@ -66,6 +71,7 @@ def issue(
 ) -> Credential:
     """The credential of a passing grade, recorded and signed (record_and_sign)."""
     valid_days = assessment.rubric.get("credential_valid_days")
+    blueprint = assessment.rubric.get("blueprint")
     presented = freeze.attempt_items(assessment.items, attempt.item_ids)
     return record_and_sign(
         session, settings=settings, keystore=keystore, learner=learner, now=now,
@@ -79,6 +85,8 @@ def issue(
                 builder.MasteryBand(name=band["name"], min_percent=band["min_percent"])
                 for band in assessment.rubric.get("mastery_bands") or []
             ),
+            level_descriptor=blueprint["level_descriptor"] if blueprint else "",
+            competencies=competency_lines(blueprint, scored_count(presented)) if blueprint else (),
         ),
         evidence=builder.Evidence(
             assessment_id=assessment.id,
@@ -105,6 +113,15 @@ def issue(
             scale=grade.ability["scale"],
         ) if grade.ability else None,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
+    )
+
+
+def competency_lines(blueprint: dict[str, Any], count: int) -> tuple[builder.CompetencyLine, ...]:
+    """A frozen blueprint's competencies with their items in an attempt of `count` items."""
+    planned = blueprints.plan(blueprint, count)
+    return tuple(
+        builder.CompetencyLine(criterion=c["criterion"], weight=c["weight"], items=planned[c["criterion"]])
+        for c in blueprint["competencies"]
     )
 
 

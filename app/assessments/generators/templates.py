@@ -33,6 +33,8 @@ class Template:
     points: int = 1
     criteria: Mapping[str, float] = field(default_factory=dict, hash=False)
     difficulty: int = 2
+    # Hand-written items (or templates) of the same skill that ask the same thing: never drawn with a variant.
+    enemies: tuple[str, ...] = ()
 
 
 def _exact() -> dict[str, float]:
@@ -456,41 +458,44 @@ def _a11y_reflow(rng: random.Random) -> Variant:
 
 TEMPLATES: tuple[Template, ...] = (
     Template(id="python-tpl-div-mod", skill_id="python", level="foundation", make=_python_div_mod,
-             criteria={"syntax-and-types": 1.0}, difficulty=1),
+             criteria={"syntax-and-types": 1.0}, difficulty=1, enemies=("python-f03",)),
     Template(id="python-tpl-range-len", skill_id="python", level="foundation", make=_python_range_len,
-             criteria={"data-structures": 1.0}, difficulty=2),
+             criteria={"data-structures": 1.0}, difficulty=2, enemies=("python-f06",)),
     Template(id="python-tpl-negative-floor", skill_id="python", level="intermediate", make=_python_negative_floor,
              criteria={"syntax-and-types": 1.0}, difficulty=3),
     Template(id="python-tpl-comprehension-sum", skill_id="python", level="intermediate",
              make=_python_comprehension_sum, criteria={"data-structures": 1.0}, difficulty=2),
     Template(id="sql-tpl-count-nulls", skill_id="sql", level="foundation", make=_sql_count_nulls,
-             criteria={"aggregation": 1.0}, difficulty=2),
+             criteria={"aggregation": 1.0}, difficulty=2, enemies=("sql-f02",)),
     Template(id="sql-tpl-join-rows", skill_id="sql", level="intermediate", make=_sql_join_rows,
              criteria={"joins": 1.0}, difficulty=3),
     Template(id="sql-tpl-group-by-null", skill_id="sql", level="intermediate", make=_sql_group_by_null,
              criteria={"aggregation": 1.0}, difficulty=2),
     Template(id="git-tpl-reset-log", skill_id="git", level="foundation", make=_git_reset_log,
-             criteria={"undoing-and-history": 1.0}, difficulty=2),
+             criteria={"undoing-and-history": 1.0}, difficulty=2, enemies=("git-f16",)),
     Template(id="git-tpl-range-count", skill_id="git", level="intermediate", make=_git_range_count,
-             criteria={"branching-and-merging": 1.0}, difficulty=3),
+             criteria={"branching-and-merging": 1.0}, difficulty=3, enemies=("git-i17",)),
     Template(id="spreadsheets-tpl-average", skill_id="spreadsheets", level="foundation", make=_sheets_average,
              criteria={"functions-and-statistics": 1.0}, difficulty=2),
     Template(id="spreadsheets-tpl-countif", skill_id="spreadsheets", level="foundation", make=_sheets_countif,
-             criteria={"functions-and-statistics": 1.0}, difficulty=1),
+             criteria={"functions-and-statistics": 1.0}, difficulty=1, enemies=("spreadsheets-f09",)),
     Template(id="spreadsheets-tpl-round", skill_id="spreadsheets", level="intermediate", make=_sheets_round,
-             criteria={"functions-and-statistics": 1.0}, difficulty=2),
+             criteria={"functions-and-statistics": 1.0}, difficulty=2, enemies=("spreadsheets-i09",)),
     Template(id="technical-writing-tpl-word-count", skill_id="technical-writing", level="foundation",
              make=_writing_word_count, criteria={"clarity-and-style": 1.0}, difficulty=1),
     Template(id="technical-writing-tpl-sentence-length", skill_id="technical-writing", level="foundation",
-             make=_writing_sentence_length, criteria={"clarity-and-style": 1.0}, difficulty=1),
+             make=_writing_sentence_length, criteria={"clarity-and-style": 1.0}, difficulty=1,
+             enemies=("technical-writing-f09",)),
     Template(id="technical-writing-tpl-flesch-kincaid", skill_id="technical-writing", level="intermediate",
-             make=_writing_flesch_kincaid, criteria={"clarity-and-style": 1.0}, difficulty=3),
+             make=_writing_flesch_kincaid, criteria={"clarity-and-style": 1.0}, difficulty=3,
+             enemies=("technical-writing-i18",)),
     Template(id="web-accessibility-tpl-contrast-extreme", skill_id="web-accessibility", level="foundation",
              make=_a11y_contrast_extreme, criteria={"perceivable-content": 1.0}, difficulty=2),
     Template(id="web-accessibility-tpl-reflow", skill_id="web-accessibility", level="foundation",
              make=_a11y_reflow, criteria={"perceivable-content": 1.0}, difficulty=2),
     Template(id="web-accessibility-tpl-contrast", skill_id="web-accessibility", level="intermediate",
-             make=_a11y_contrast, criteria={"perceivable-content": 1.0}, difficulty=3),
+             make=_a11y_contrast, criteria={"perceivable-content": 1.0}, difficulty=3,
+             enemies=("web-accessibility-i16",)),
 )
 
 
