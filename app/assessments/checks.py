@@ -12,6 +12,8 @@ Rules, beyond app.assessments.validation.item_problems:
   when both items have options, their option words must also overlap (Jaccard 0.5 or more), so two items
   with a generic stem ("Which statement is true?") but different options are not duplicates.
 - length limits: prompts 10 to 2000 characters, options 300, explanations 2000.
+- matching_without_spare (new items only, `new_item_problems`): a matching item written now offers more
+  right options than left ones; drafts and frozen items written before the rule still publish.
 The structural rules of each item type (keys, options, tolerances, short-text patterns) are validation.py's.
 """
 
@@ -57,6 +59,14 @@ def rule_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> lis
     problems += _giveaway_problems(item)
     problems += near_duplicate_problems(item, others)
     return problems
+
+
+def new_item_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:
+    """rule_problems plus the rules for items written from now on (LLM and admin-written items)."""
+    problems = rule_problems(item, others)
+    if any(problem.startswith("type_unknown") for problem in problems):
+        return problems
+    return problems + validation.spare_right_problems(item)
 
 
 def _texts(options: object) -> list[str] | None:
@@ -154,7 +164,8 @@ def _giveaway_problems(item: dict[str, Any]) -> list[str]:
 
 def _words(text: str) -> frozenset[str]:
     # Operators count as tokens: `7 // 2` and `2 ** 3` are different questions with the same words around them.
-    return frozenset(re.findall(r"\w+|[^\w\s`.,;:?!'\"()\[\]]+", grading.normalise_text(text)))
+    folded = grading.normalise_text(text, version=grading.FOLD_ONLY_VERSION)
+    return frozenset(re.findall(r"\w+|[^\w\s`.,;:?!'\"()\[\]]+", folded))
 
 
 def jaccard(first: frozenset[str], second: frozenset[str]) -> float:
@@ -262,7 +273,9 @@ def _no_check(answer: Any) -> None:
 
 def full_marks(item: dict[str, Any], response: object) -> bool:
     """Whether the grader gives this response every point: the solver's answer 'matches the key'."""
-    return grading.score_item(item, response, {}) == Fraction(item["points"])
+    # The item is not frozen yet: it will be graded under the current rubric version.
+    current = {"version": grading.RUBRIC_VERSION}
+    return grading.score_item(item, response, current) == Fraction(item["points"])
 
 
 def _pose(item: dict[str, Any], rng: random.Random) -> _Question:

@@ -16,7 +16,7 @@ from app.errors import Conflict, NotFound, Unprocessable
 
 EDITABLE_FIELDS = frozenset({
     "prompt", "options", "answer", "explanation", "points", "tolerance", "accepted_answers", "case_sensitive",
-    "pattern", "scoring", "criteria", "difficulty",
+    "pattern", "scoring", "criteria", "difficulty", "keep_order",
 })
 
 
@@ -51,7 +51,7 @@ def all_problems(items: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def _checked(item: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
     item = freeze.normalise_item(_with_option_ids(item))
-    problems = checks.rule_problems(item, others)
+    problems = checks.new_item_problems(item, others)
     if problems:
         raise Unprocessable(f"Item {item.get('id')} fails the checks: {'; '.join(problems)}", code="item_invalid")
     return item

@@ -106,6 +106,9 @@ class AdminItemOut(ItemOut):
     scoring: str | None = Field(default=None, description="overrides the rubric's mode for this item")
     criteria: dict[str, float] | None = Field(default=None, description="competency tags and their weights")
     difficulty: Literal[1, 2, 3] | None = None
+    keep_order: bool | None = Field(
+        default=None, description="single_choice and multiple_response: options are shown in this order, unshuffled"
+    )
 
 
 class AssessmentOut(BaseModel):
@@ -252,6 +255,10 @@ class _ItemDetails(Strict):
     scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
     criteria: dict[str, float] | None = None
     difficulty: Literal[1, 2, 3] | None = None
+    keep_order: bool | None = Field(
+        default=None, description="single_choice and multiple_response: show the options in the order given "
+        "(numbers, ranges, versions), never shuffled"
+    )
 
 
 class ItemIn(_ItemDetails):

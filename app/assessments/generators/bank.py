@@ -12,14 +12,14 @@ from typing import Any
 
 from app.assessments import checks
 from app.assessments.generators import templates as item_templates
-from app.assessments.validation import item_problems
+from app.assessments.validation import item_problems, spare_right_problems
 
 BANK_DIR = Path(__file__).parent / "bank_data"
 SKILL_KEYS = {"id", "name", "description", "levels", "items"}
 ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "options", "answer", "explanation",
     "tolerance", "relative_tolerance", "accepted_answers", "case_sensitive", "pattern",
-    "pairs", "extra_right", "criteria", "difficulty",
+    "pairs", "extra_right", "criteria", "difficulty", "keep_order",
 }
 
 
@@ -91,8 +91,11 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
     for optional in ("criteria", "difficulty"):
         if optional in raw:
             item[optional] = raw[optional]
+    if raw.get("keep_order") is not None:
+        item["keep_order"] = raw["keep_order"]
     item["explanation"] = raw.get("explanation")
-    problems = item_problems(item)
+    # Bank items are written now: a matching item needs a spare right option (validation.spare_right_problems).
+    problems = item_problems(item) + spare_right_problems(item)
     if problems:
         raise BankError(f"{where}: {'; '.join(problems)}")
     return item

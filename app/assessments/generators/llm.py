@@ -722,7 +722,7 @@ class LlmGenerator:
                     item_id = f"{skill_id}-llm-{number}"
                     item, reasons = to_item(item_type, draft, item_id)
                     if not reasons:
-                        reasons = checks.rule_problems(item, others)
+                        reasons = checks.new_item_problems(item, others)
                     if not reasons:
                         agrees, reason = checks.solver_agrees(
                             self.client, item, runs=self.config.solver_runs,
@@ -743,7 +743,7 @@ class LlmGenerator:
                     notes.append(f"round {round_index + 1}, {item_type}: no item kept; not asked for again")
         for index, item in enumerate(kept):
             # The promise: never an invalid item (the near-duplicate check compares with the other kept items).
-            if checks.rule_problems(item, kept[:index]):
+            if checks.new_item_problems(item, kept[:index]):
                 raise AssertionError(f"item {item['id']} was kept but fails the rule checks")
         if len(kept) < item_count:
             notes.append(f"kept {len(kept)} of the {item_count} items asked for in {self.config.max_rounds} rounds")
