@@ -13,7 +13,16 @@ from joserfc import jws
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
-from tests.factories import ADMIN, earn_credential, new_learner, verify_response
+from tests.factories import (
+    ADMIN,
+    correct_responses,
+    earn_credential,
+    keyed,
+    new_assessment,
+    new_learner,
+    start,
+    verify_response,
+)
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
 
@@ -284,3 +293,26 @@ def test_the_achievement_id_resolves(client: TestClient) -> None:
     body = public.json()
     assert body["id"] == achievement["id"] and body["type"] == ["Achievement"] and body["name"] == achievement["name"]
     assert client.get("/v1/achievements/git/wizard").status_code == 404
+
+
+def test_the_credential_says_what_the_pass_rests_on(client: TestClient) -> None:
+    """Items presented and answered, attempt number, time limit, supervision and item source, as data and words."""
+    learner = new_learner(client)
+    assessment = new_assessment(client, skill="sql", item_count=5, pass_percent=60, time_limit_seconds=900)
+    attempt = start(client, assessment, learner)
+    responses = correct_responses(keyed(client, attempt))[:4]  # one item left unanswered: 80% still passes
+    grade = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
+                        headers=learner["headers"]).json()
+    assert grade["passed"] is True
+    document = client.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
+    evidence = document["credential"]["evidence"][0]
+    assert (evidence["itemsPresented"], evidence["itemsAnswered"]) == (5, 4)
+    assert evidence["attemptNumber"] == 1 and evidence["timeLimitSeconds"] == 900
+    assert evidence["proctoring"] == "unproctored" and evidence["itemSource"] == "demo-bank"
+    narrative = evidence["narrative"]
+    assert "4 of 5 items answered" in narrative and "15 minutes" in narrative and "unproctored" in narrative
+    assert "demo bank (public)" in narrative
+    # The signed forms say the same: the JWS payload and the Data Integrity form.
+    payload = json.loads(base64.urlsafe_b64decode(document["jwt"].split(".")[1] + "=="))
+    assert payload["evidence"][0]["itemsAnswered"] == 4
+    assert document["ldp"]["evidence"][0]["proctoring"] == "unproctored"

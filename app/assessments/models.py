@@ -83,6 +83,8 @@ class Grade(Base):
     mastery: Mapped[str | None] = mapped_column(String(100))
     # Items voided by amendments when this grade was computed (they count for nothing).
     voided_items: Mapped[list[str] | None] = mapped_column(JSONType)
+    # The Rasch ability estimate when every scored item was calibrated (grading/ability.py); else None.
+    ability: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     # The exact bytes of the first response, replayed for a repeated Idempotency-Key.
@@ -94,6 +96,7 @@ class Grade(Base):
         return {
             "score": self.score, "max_score": self.max_score, "percent": self.percent, "passed": self.passed,
             "mastery": self.mastery, "items": self.item_scores, "criteria": self.criteria or [],
+            **({"ability": self.ability} if self.ability is not None else {}),
         }
 
     def set_result(self, result: dict[str, Any]) -> None:
@@ -101,6 +104,7 @@ class Grade(Base):
         self.score, self.max_score, self.percent = result["score"], result["max_score"], result["percent"]
         self.passed, self.mastery = result["passed"], result["mastery"]
         self.item_scores, self.criteria = result["items"], result["criteria"]
+        self.ability = result.get("ability")
 
 
 class Amendment(Base):
@@ -155,3 +159,22 @@ class GenerationJob(Base):
     # Refreshed while a worker runs the job; a stale heartbeat means the worker died (restart).
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AssessmentReview(Base):
+    """A person's recorded review of a draft's items: who, when, the checklist, and which items it covered."""
+
+    __tablename__ = "assessment_reviews"
+    __table_args__ = (
+        CheckConstraint("decision IN ('approved', 'changes_requested')", name="decision_known"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    assessment_id: Mapped[str] = mapped_column(ForeignKey("assessments.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(32))
+    checklist: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    notes: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the items as reviewed: an edit after the review makes it stale.
+    items_hash: Mapped[str] = mapped_column(String(64))
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

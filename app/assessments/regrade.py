@@ -133,7 +133,7 @@ def check_all(session: Session) -> CheckReport:
         result = regrade_result(session, assessment, attempt, grade).to_json()
         expected_passed = result["passed"] or ever_passed(session, grade)
         stored = grade.result()
-        recomputed = {**{key: result[key] for key in stored}, "passed": expected_passed}
+        recomputed = {**{key: result.get(key) for key in stored}, "passed": expected_passed}
         if stored != recomputed:
             differing = sorted(key for key in stored if stored[key] != recomputed[key])
             mismatches.append(f"attempt {attempt.id}: {', '.join(differing)} differ")

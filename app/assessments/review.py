@@ -11,8 +11,19 @@ from sqlalchemy.orm import Session
 
 from app.assessments import checks, freeze
 from app.assessments.generators.bank import option_id
-from app.assessments.models import Assessment
+from app.assessments.models import Assessment, AssessmentReview
 from app.errors import Conflict, NotFound, Unprocessable
+
+# What a reviewer confirms before an LLM draft may be published (an approval needs every one).
+REVIEW_CHECKLIST: dict[str, str] = {
+    "keys_verified": "Every key was worked out or run independently and is correct.",
+    "one_defensible_answer": "No distractor is also defensible; short-text and numeric keys accept every correct form.",
+    "no_cues": "No length, grammar, word-repeat or absolute-word cue, and no item gives away another.",
+    "level_fits": "Each item measures the skill at the assessment's level, not trivia or another skill.",
+    "clear_and_fair": "Stems are clear, self-contained and free of bias, locale or culture-specific knowledge.",
+    "explanations_correct": "Every explanation is correct and would teach a learner who got it wrong.",
+}
+REVIEW_DECISIONS = ("approved", "changes_requested")
 
 EDITABLE_FIELDS = frozenset({
     "prompt", "options", "answer", "explanation", "points", "tolerance", "accepted_answers", "case_sensitive",
@@ -151,3 +162,66 @@ def supersede_previous(session: Session, published: Assessment) -> None:
     if previous is not None and previous.status == "published":
         previous.status = "superseded"
         session.flush()
+
+
+def items_hash(items: list[dict[str, Any]]) -> str:
+    """SHA-256 of the items alone, as a review covers them."""
+    return freeze.content_hash(items, {})
+
+
+def record_review(
+    session: Session, assessment: Assessment, *, reviewer: str, decision: str, checklist: dict[str, bool],
+    notes: str | None, now: dt.datetime,
+) -> AssessmentReview:
+    """A person's review of a draft's current items; an approval needs every checklist point confirmed."""
+    _require_draft(assessment)
+    unknown = set(checklist) - set(REVIEW_CHECKLIST)
+    if unknown:
+        raise Unprocessable(f"Unknown checklist points: {sorted(unknown)}.", code="validation_error")
+    if decision == "approved":
+        unconfirmed = [point for point in REVIEW_CHECKLIST if checklist.get(point) is not True]
+        if unconfirmed:
+            raise Unprocessable(
+                f"An approval confirms every checklist point; not confirmed: {', '.join(unconfirmed)}.",
+                code="checklist_incomplete",
+            )
+    entry = AssessmentReview(
+        assessment_id=assessment.id, reviewer=reviewer, decision=decision,
+        checklist={point: bool(checklist.get(point, False)) for point in REVIEW_CHECKLIST}, notes=notes,
+        items_hash=items_hash(assessment.items), reviewed_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def reviews_of(session: Session, assessment_id: str) -> list[AssessmentReview]:
+    """Every review of an assessment, oldest first."""
+    return list(session.scalars(
+        select(AssessmentReview).where(AssessmentReview.assessment_id == assessment_id)
+        .order_by(AssessmentReview.reviewed_at, AssessmentReview.id)
+    ))
+
+
+def current_approval(session: Session, assessment: Assessment) -> AssessmentReview | None:
+    """The latest review, when it approves the items as they are now (an edit since makes it stale)."""
+    reviews = reviews_of(session, assessment.id)
+    if not reviews:
+        return None
+    latest = reviews[-1]
+    return latest if latest.decision == "approved" and latest.items_hash == items_hash(assessment.items) else None
+
+
+def needs_review(assessment: Assessment) -> bool:
+    """LLM-generated items are published only after a person has reviewed them."""
+    return assessment.generator == "llm"
+
+
+def refuse_unreviewed(session: Session, assessment: Assessment) -> None:
+    """Publishing an LLM draft needs an approving review of its current items."""
+    if needs_review(assessment) and current_approval(session, assessment) is None:
+        raise Conflict(
+            "LLM-generated items are published only after a recorded review approves them as they are now: "
+            f"POST /v1/assessments/{assessment.id}/reviews.",
+            code="review_required",
+        )

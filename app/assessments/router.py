@@ -24,6 +24,9 @@ from app.assessments.schemas import (
     ItemStatisticsOut,
     JobAccepted,
     JobOut,
+    ReviewIn,
+    ReviewOut,
+    ReviewsOut,
     Skill,
     SubmitRequest,
     VoidRequest,
@@ -109,15 +112,17 @@ def get_job(job_id: str, _: AdminOnly, session: SessionDep) -> JobOut:
 
 @router.post(
     "/v1/assessments/{assessment_id}/publish", response_model=AdminAssessmentOut,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 def publish_assessment(
     assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep
 ) -> AdminAssessmentOut:
-    """Freeze a draft (refused while an item fails the checks); a new version retires the one it revises."""
+    """Freeze a draft (refused while an item fails the checks, and for LLM items until a recorded review approves
+    them: 409 review_required); a new version retires the one it revises."""
     assessment = service.get_assessment(session, assessment_id, principal)
     if assessment.status == "draft":
         review.refuse_invalid(assessment)
+        review.refuse_unreviewed(session, assessment)
     published = service.publish(session, assessment, now)
     review.supersede_previous(session, published)
     audit.record("assessment.publish", "assessment", published.id, details={"content_hash": published.content_hash})
@@ -181,6 +186,39 @@ def drop_item(
     dropped = review.drop_item(session, assessment, item_id)
     audit.record("assessment.item_drop", "assessment", assessment.id, details={"item_id": item_id})
     return _admin_view(dropped)
+
+
+def _reviews_view(session: SessionDep, assessment: Assessment) -> ReviewsOut:
+    approval = review.current_approval(session, assessment)
+    return ReviewsOut(
+        checklist=review.REVIEW_CHECKLIST, review_required=review.needs_review(assessment),
+        current_approval=ReviewOut.model_validate(approval) if approval else None,
+        reviews=[ReviewOut.model_validate(entry) for entry in review.reviews_of(session, assessment.id)],
+    )
+
+
+@router.post("/v1/assessments/{assessment_id}/reviews", status_code=201, response_model=ReviewOut,
+             responses=DRAFT_ERRORS)
+def record_review(
+    assessment_id: str, body: ReviewIn, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep
+) -> ReviewOut:
+    """Record a person's review of a draft's items (who, when, the checklist); an LLM draft publishes only once
+    the latest review approves its items as they are."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    entry = review.record_review(
+        session, assessment, reviewer=principal.label or principal.key_id, decision=body.decision,
+        checklist=body.checklist, notes=body.notes, now=now,
+    )
+    audit.record("assessment.review", "assessment", assessment.id,
+                 details={"decision": entry.decision, "items_hash": entry.items_hash})
+    return ReviewOut.model_validate(entry)
+
+
+@router.get("/v1/assessments/{assessment_id}/reviews", response_model=ReviewsOut,
+            responses=error_responses(401, 403, 404))
+def list_reviews(assessment_id: str, principal: AdminOnly, session: SessionDep) -> ReviewsOut:
+    """The review checklist, whether publishing needs an approval, and every review recorded."""
+    return _reviews_view(session, _admin_assessment(session, assessment_id, principal))
 
 
 @router.post("/v1/assessments/{assessment_id}/versions", status_code=201, response_model=AdminAssessmentOut,
@@ -281,7 +319,9 @@ def start_attempt(
     server-side deadline."""
     assessment = service.get_assessment(session, assessment_id, principal)
     assert principal.learner_id is not None
-    attempt = service.start_attempt(session, assessment, principal.learner_id, now)
+    attempt = service.start_attempt(
+        session, assessment, principal.learner_id, now, pretest_max_share=settings.pretest_max_share
+    )
     return AttemptOut(**service.attempt_json(
         session, attempt, assessment, now, admin=False, settings=settings, just_started=True
     ))

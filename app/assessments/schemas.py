@@ -109,6 +109,20 @@ class AdminItemOut(ItemOut):
     keep_order: bool | None = Field(
         default=None, description="single_choice and multiple_response: options are shown in this order, unshuffled"
     )
+    pretest: bool | None = Field(
+        default=None, description="true: a pretest item, shown but never scored (learners are not told which)"
+    )
+    calibration: ItemCalibrationFrozen | None = Field(
+        default=None, description="the Rasch difficulty frozen into the item when the draft was made"
+    )
+
+
+class ItemCalibrationFrozen(BaseModel):
+    """The calibration an item was frozen with: grading uses these figures, never the live table."""
+
+    difficulty: float = Field(description="logits on `scale`")
+    se: float = Field(description="standard error of the difficulty")
+    scale: str = Field(description="`rasch:<skill>/<level>@<fitted_at>`: abilities are comparable on one scale only")
 
 
 class AssessmentOut(BaseModel):
@@ -185,6 +199,16 @@ class AdminItemScoreOut(ItemScoreOut):
     bank_item_id: str = Field(description="the item's id in the assessment (admins only)")
 
 
+class AbilityOut(BaseModel):
+    """A Rasch ability estimate on a calibrated scale (present only when every scored item was calibrated)."""
+
+    estimate: float = Field(description="ability in logits on `scale` (anchor: mean calibrated item difficulty 0)")
+    standard_error: float = Field(description="standard error of the estimate, 1/sqrt(test information)")
+    scale: str = Field(description="the calibration scale: `rasch:<skill>/<level>@<fitted_at>`")
+    method: Literal["WLE"] = Field(description="Warm's weighted likelihood estimate")
+    items: int = Field(description="scored items the estimate rests on")
+
+
 class GradeOut(BaseModel):
     """A grade; learners get per-item scores only where SKILLPROOF_LEARNER_ITEM_FEEDBACK allows it."""
 
@@ -204,12 +228,17 @@ class GradeOut(BaseModel):
     credential_id: str | None
     graded_at: dt.datetime
     amended: bool = Field(default=False, description="true when an amendment regraded this attempt")
+    ability: AbilityOut | None = Field(
+        default=None, description="Rasch ability and its standard error; only when every scored item was calibrated"
+    )
 
     @model_serializer(mode="wrap")
     def _omit_hidden_items(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data: dict[str, Any] = handler(self)
         if data.get("items") is None:
             data.pop("items", None)
+        if data.get("ability") is None:
+            data.pop("ability", None)
         return data
 
 
@@ -294,6 +323,36 @@ class AmendmentOut(BaseModel):
     regraded_attempts: int
     newly_passed: int
     created_at: dt.datetime
+
+
+class ReviewIn(Strict):
+    decision: Literal["approved", "changes_requested"]
+    checklist: dict[str, bool] = Field(
+        max_length=20,
+        description="Each point of the review checklist (GET .../reviews lists them) and whether it holds; "
+                    "an approval confirms every one.",
+    )
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    assessment_id: str
+    reviewer: str = Field(description="the admin key's label (or id) that recorded the review")
+    decision: str
+    checklist: dict[str, bool]
+    notes: str | None
+    items_hash: str = Field(description="SHA-256 of the items as reviewed; an edit after it makes it stale")
+    reviewed_at: dt.datetime
+
+
+class ReviewsOut(BaseModel):
+    checklist: dict[str, str] = Field(description="the checklist points and what each confirms")
+    review_required: bool = Field(description="publishing needs an approving review (LLM-generated items)")
+    current_approval: ReviewOut | None = Field(description="the latest review, if it approves the items as they are")
+    reviews: list[ReviewOut]
 
 
 class ItemStatisticsOut(BaseModel):

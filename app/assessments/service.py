@@ -22,6 +22,8 @@ from app.assessments.models import Amendment, Assessment, Attempt, Grade, GradeR
 from app.assessments.schemas import AssessmentCreate
 from app.auth.models import Learner
 from app.auth.service import Principal
+from app.calibration import pretest
+from app.calibration import service as calibration
 from app.config import Settings
 from app.credentials import service as credentials_service
 from app.credentials.models import Credential
@@ -50,14 +52,26 @@ def create_draft(
     skill = requested_skill(body, generator)
     types = tuple(body.item_types) if body.item_types else None
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    available = len(generator.pool(body.skill, body.level, seed, types))
+    state = calibration.draft_state(session, body.skill, body.level, settings)
+    pool = generator.pool(body.skill, body.level, seed, types, state.quarantined)
+    available = len(pool)
     if body.item_count > available:
         raise Unprocessable(
             f"The bank holds {available} such items for {body.skill} at {body.level}; ask for at most that many.",
             code="not_enough_items",
         )
-    drawn = generator.draft(body.skill, body.level, body.item_count, seed, types)
-    items = [freeze.normalise_item(item) for item in drawn]
+    # Scored items from established items when there are enough of them; new items then ride along as pretest.
+    new_items = [item for item in pool if state.is_new(item["id"])]
+    pretest_items: list[dict[str, Any]] = []
+    exclude = set(state.quarantined)
+    if new_items and available - len(new_items) >= body.item_count:
+        exclude |= {item["id"] for item in new_items}
+        pretest_items = pretest.choose_pretest(new_items, body.item_count, settings.pretest_max_share, seed)
+    drawn = generator.draft(body.skill, body.level, body.item_count, seed, types, exclude)
+    items = [freeze.normalise_item(pretest.frozen(item, state.calibrations.get(item["id"]), pretest=False))
+             for item in drawn]
+    items += [freeze.normalise_item(pretest.frozen({key: value for key, value in item.items() if key != "level"},
+                                                   None, pretest=True)) for item in pretest_items]
     return new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
                       skill_description=skill.description, items=items, seed=seed, generator_name="bank",
                       provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now)
@@ -219,7 +233,9 @@ def aliases_of(attempt: Attempt) -> dict[str, str] | None:
     return dict(zip(attempt.item_ids, attempt.item_aliases, strict=True))
 
 
-def start_attempt(session: Session, assessment: Assessment, learner_id: str, now: dt.datetime) -> Attempt:
+def start_attempt(
+    session: Session, assessment: Assessment, learner_id: str, now: dt.datetime, *, pretest_max_share: float = 0.2
+) -> Attempt:
     """Start an attempt under the retake policy, drawing items the learner has not seen while the pool allows."""
     if assessment.status == "superseded":
         raise Conflict("A newer version of this assessment replaces it.", code="assessment_superseded")
@@ -237,7 +253,9 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         for item_id in earlier.item_ids or []:
             attempts_ago.setdefault(item_id, position)
     seed = secrets.randbelow(2**31)
-    item_ids = freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, attempts_ago)
+    item_ids = pretest.draw_attempt(
+        assessment.items, assessment.attempt_item_count, seed, attempts_ago, pretest_max_share
+    )
     attempt = Attempt(
         id=new_id(),
         assessment_id=assessment.id,
@@ -302,6 +320,8 @@ def grade_json(
     }
     if items is not None:
         body["items"] = items
+    if grade.ability is not None:
+        body["ability"] = grade.ability
     return body
 
 
@@ -316,6 +336,7 @@ def item_scores_view(grade: Grade, attempt: Attempt, *, admin: bool) -> list[dic
             **({"bank_item_id": entry["item_id"]} if admin else {}),
         }
         for entry in grade.item_scores
+        if admin or entry["max_score"]  # a learner is never told which items were pretest (scored 0 of 0)
     ]
 
 
@@ -348,9 +369,8 @@ def grade_view(
         return grade_json(grade, credential_id, amended=amended, items=item_scores_view(grade, attempt, admin=True))
     if learner_sees_items(session, settings, assessment, attempt.learner_id, now):
         return grade_json(grade, credential_id, amended=amended, items=item_scores_view(grade, attempt, admin=False))
-    criteria = freeze.learner_criteria(
-        grade.criteria or [], freeze.attempt_items(assessment.items, attempt.item_ids), grade.voided_items or ()
-    )
+    scored = [item for item in freeze.attempt_items(assessment.items, attempt.item_ids) if not grading.is_pretest(item)]
+    criteria = freeze.learner_criteria(grade.criteria or [], scored, grade.voided_items or ())
     return grade_json(grade, credential_id, amended=amended, criteria=criteria)
 
 

@@ -22,6 +22,13 @@ SKILLPROOF_CONTEXT: dict[str, Any] = {
     "assessmentId": f"{TERMS_NAMESPACE}assessmentId",
     "attemptId": f"{TERMS_NAMESPACE}attemptId",
     "contentHash": f"{TERMS_NAMESPACE}contentHash",
+    # What the pass rests on (issue 9): the attempt's conditions, where OB 3.0 has no term for them.
+    "itemsPresented": f"{TERMS_NAMESPACE}itemsPresented",
+    "itemsAnswered": f"{TERMS_NAMESPACE}itemsAnswered",
+    "attemptNumber": f"{TERMS_NAMESPACE}attemptNumber",
+    "timeLimitSeconds": f"{TERMS_NAMESPACE}timeLimitSeconds",
+    "proctoring": f"{TERMS_NAMESPACE}proctoring",
+    "itemSource": f"{TERMS_NAMESPACE}itemSource",
 }
 CREDENTIAL_CONTEXT: list[Any] = [VC_CONTEXT_V2, OB_CONTEXT, SKILLPROOF_CONTEXT]
 ACHIEVEMENTS_PATH = "/v1/achievements/"
@@ -65,11 +72,14 @@ class Evidence:
     content_hash: str
     attempt_id: str
     item_count: int
-    item_source: str = ""
+    item_source: str = ""  # an ITEM_SOURCES key
     # The retake policy the attempt was taken under (None: not recorded).
     attempt_number: int | None = None
     max_attempts: int | None = None
     retake_cooldown_seconds: int = 0
+    items_answered: int | None = None
+    time_limit_seconds: int | None = None
+    proctoring: str = "unproctored"
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,20 @@ class AwardEvidence:
 
 # Where an assessment's items came from, as its credentials state it (the bundled bank's keys are public).
 ITEM_SOURCES = {
-    "demo": "demo bank (public): the items and their keys are published with Skillproof",
-    "private": "private bank: items the issuer keeps unpublished",
-    "llm": "LLM-generated, checked: every item passed the rule checks and independent solver runs",
+    "demo-bank": "demo bank (public): the items and their keys are published with Skillproof",
+    "private-bank": "private bank: items the issuer keeps unpublished",
+    "llm-reviewed": (
+        "LLM-generated, checked: every item passed the rule checks and independent solver runs, and a person's "
+        "recorded review approved them before publishing"
+    ),
+    "llm-unreviewed": (
+        "LLM-generated, checked: every item passed the rule checks and independent solver runs (published before "
+        "a recorded review was required)"
+    ),
+}
+# How the attempt was supervised; Skillproof attempts are taken online, unsupervised, over its API.
+PROCTORING = {
+    "unproctored": "unproctored: taken online without supervision or an identity check during the attempt",
 }
 
 
@@ -97,11 +118,27 @@ def retake_policy_text(evidence: Evidence) -> str:
     return f" It was the learner's attempt {evidence.attempt_number}; the assessment allows {limit}{spacing}."
 
 
-def item_source(generator: str, bank: str | None) -> str:
-    """The ITEM_SOURCES text for an assessment's generator and bank kind (bank drafts before kinds: demo)."""
+def item_source_code(generator: str, bank: str | None, reviewed: bool = False) -> str:
+    """The ITEM_SOURCES key for an assessment's generator, bank kind (drafts before kinds: demo) and review."""
     if generator == "llm":
-        return ITEM_SOURCES["llm"]
-    return ITEM_SOURCES["private" if bank == "private" else "demo"]
+        return "llm-reviewed" if reviewed else "llm-unreviewed"
+    return "private-bank" if bank == "private" else "demo-bank"
+
+
+def item_source(generator: str, bank: str | None, reviewed: bool = False) -> str:
+    """The ITEM_SOURCES text for an assessment's generator, bank kind and review."""
+    return ITEM_SOURCES[item_source_code(generator, bank, reviewed)]
+
+
+def attempt_conditions_text(evidence: Evidence) -> str:
+    """The attempt's conditions in words: items answered, time limit, supervision."""
+    parts = []
+    if evidence.items_answered is not None:
+        parts.append(f"{evidence.items_answered} of {evidence.item_count} items answered")
+    if evidence.time_limit_seconds is not None:
+        parts.append(f"a time limit of {evidence.time_limit_seconds / 60:g} minutes")
+    parts.append(PROCTORING.get(evidence.proctoring, evidence.proctoring))
+    return " Conditions: " + "; ".join(parts) + "."
 
 
 def timestamp(moment: dt.datetime) -> str:
@@ -294,21 +331,30 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
             "narrative": f"Awarded by admin {evidence.awarded_by}, not earned in a Skillproof assessment.",
             "genre": "Award",
         }
-    return {
+    document: dict[str, Any] = {
         "id": evidence_id(issuer.url, evidence.assessment_id),
         "type": ["Evidence"],
         "name": evidence.assessment_title,
         "narrative": (
             f"Attempt {evidence.attempt_id} on assessment {evidence.assessment_id} "
             f"({evidence.item_count} items), frozen with content hash sha256 {evidence.content_hash}."
-            + (f" Items from the {evidence.item_source}." if evidence.item_source else "")
+            + (f" Items from the {ITEM_SOURCES[evidence.item_source]}." if evidence.item_source else "")
             + retake_policy_text(evidence)
+            + attempt_conditions_text(evidence)
         ),
         "genre": "Assessment",
         "assessmentId": evidence.assessment_id,
         "contentHash": evidence.content_hash,
         "attemptId": evidence.attempt_id,
+        "itemsPresented": evidence.item_count,
+        "proctoring": evidence.proctoring,
     }
+    optional = {
+        "itemsAnswered": evidence.items_answered, "attemptNumber": evidence.attempt_number,
+        "timeLimitSeconds": evidence.time_limit_seconds, "itemSource": evidence.item_source or None,
+    }
+    document.update({term: value for term, value in optional.items() if value is not None})
+    return document
 
 
 def build_credential(

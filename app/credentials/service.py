@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.assessments import freeze
+from app.assessments import freeze, review
 from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.auth.service import Principal
@@ -35,6 +35,15 @@ _STORE_SIGNED = update(Credential).where(Credential.id == bindparam("credential_
 )
 
 
+def items_answered(grade: Grade, presented: list[dict[str, Any]]) -> int:
+    """How many of the attempt's items the learner gave an answer to."""
+    ids = {item["id"] for item in presented}
+    return len({
+        response.get("item_id") for response in grade.responses
+        if response.get("answer") is not None and response.get("item_id") in ids
+    })
+
+
 def issue(
     session: Session,
     *,
@@ -48,6 +57,7 @@ def issue(
 ) -> Credential:
     """The credential of a passing grade, recorded and signed (record_and_sign)."""
     valid_days = assessment.rubric.get("credential_valid_days")
+    presented = freeze.attempt_items(assessment.items, attempt.item_ids)
     return record_and_sign(
         session, settings=settings, keystore=keystore, learner=learner, now=now,
         achievement=builder.Achievement(
@@ -66,11 +76,16 @@ def issue(
             assessment_title=assessment.title,
             content_hash=assessment.content_hash or "",
             attempt_id=attempt.id,
-            item_count=len(freeze.attempt_items(assessment.items, attempt.item_ids)),
-            item_source=builder.item_source(assessment.generator, (assessment.provenance or {}).get("bank")),
+            item_count=len(presented),
+            item_source=builder.item_source_code(
+                assessment.generator, (assessment.provenance or {}).get("bank"),
+                reviewed=review.current_approval(session, assessment) is not None,
+            ),
             attempt_number=attempt.attempt_number,
             max_attempts=assessment.max_attempts,
             retake_cooldown_seconds=assessment.retake_cooldown_seconds,
+            items_answered=items_answered(grade, presented),
+            time_limit_seconds=assessment.time_limit_seconds,
         ),
         score_percent=grade.percent,
         mastery=grade.mastery,

@@ -20,6 +20,9 @@ Scoring rules (also in the README):
 - The rubric's `version` says which of these rules it was frozen with; a rubric without one (an item
   checked before it is frozen) follows the current RUBRIC_VERSION.
 - Items with no response score 0; voided items count neither in score nor maximum.
+- Pretest items (frozen with `pretest: true`) score 0 of 0: they never change a grade or a criterion.
+- Ability: when every counted item that is not pretest carries a `calibration` on one scale, the grade also
+  reports the Rasch ability (grading/ability.py, WLE) from its right (full marks) / wrong results.
 - Passing: score x 100 >= pass_percent x max_score (exact). Mastery: the highest band whose min_percent
   the percent reaches. Criteria: each item's score and maximum are spread over its criteria by weight.
 """
@@ -36,6 +39,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from app.grading import ability as rasch
 from app.grading import patterns
 
 RUBRIC_VERSION = 3
@@ -76,6 +80,7 @@ class Grade:
     items: tuple[ItemScore, ...]
     criteria: tuple[CriterionScore, ...] = ()
     mastery: str | None = None
+    ability: rasch.Ability | None = None
 
     @property
     def percent(self) -> float:
@@ -84,7 +89,7 @@ class Grade:
 
     def to_json(self) -> dict[str, Any]:
         """Numbers as floats rounded to 4 decimals (integers stay integers), the form the API returns."""
-        return {
+        body: dict[str, Any] = {
             "score": _number(self.score),
             "max_score": _number(self.max_score),
             "percent": self.percent,
@@ -104,6 +109,9 @@ class Grade:
                 for criterion in self.criteria
             ],
         }
+        if self.ability is not None:
+            body["ability"] = self.ability.to_json()
+        return body
 
 
 def _percent(score: Fraction, maximum: Fraction) -> float:
@@ -320,6 +328,25 @@ def mastery_level(score: Fraction, maximum: Fraction, bands: Sequence[Mapping[st
     return max(reached)[1] if reached else None
 
 
+def is_pretest(item: Mapping[str, Any]) -> bool:
+    """A pretest item rides along unscored (only items frozen with the flag; older items never are)."""
+    return item.get("pretest") is True
+
+
+def _ability(counted: Sequence[Mapping[str, Any]], scores: Sequence[ItemScore]) -> rasch.Ability | None:
+    """The WLE on the items' common scale, when every scored item has a frozen calibration on it."""
+    scored = [(item, score) for item, score in zip(counted, scores, strict=True) if not is_pretest(item)]
+    calibrations = [item.get("calibration") for item, _ in scored]
+    if not scored or not all(isinstance(entry, Mapping) for entry in calibrations):
+        return None
+    scales = {entry["scale"] for entry in calibrations if entry is not None}
+    if len(scales) != 1:
+        return None
+    results = [int(score.max_score > 0 and score.score == score.max_score) for _, score in scored]
+    difficulties = [float(entry["difficulty"]) for entry in calibrations if entry is not None]
+    return rasch.wle(results, difficulties, scales.pop())
+
+
 def grade(
     items: Sequence[Mapping[str, Any]],
     rubric: Mapping[str, Any],
@@ -336,7 +363,9 @@ def grade(
     answers = collect_responses(items, responses)
     counted = [item for item in items if item["id"] not in voided]
     scores = tuple(
-        ItemScore(
+        ItemScore(item_id=item["id"], score=Fraction(0), max_score=Fraction(0))
+        if is_pretest(item)
+        else ItemScore(
             item_id=item["id"],
             score=score_item(item, answers.get(item["id"]), rubric),
             max_score=Fraction(item["points"]),
@@ -352,6 +381,10 @@ def grade(
         max_score=maximum,
         passed=passed,
         items=scores,
-        criteria=_criteria_breakdown(counted, scores),
+        criteria=_criteria_breakdown(
+            [item for item in counted if not is_pretest(item)],
+            [score for item, score in zip(counted, scores, strict=True) if not is_pretest(item)],
+        ),
         mastery=mastery_level(total, maximum, rubric.get("mastery_bands")),
+        ability=_ability(counted, scores),
     )

@@ -17,6 +17,7 @@ from app.assessments import freeze
 from app.assessments.models import Assessment, Attempt, Grade
 from app.auth.models import Learner
 from app.credentials import badge_image, badge_png, baking, builder
+from app.credentials import service as credentials_service
 from app.credentials.models import Credential
 from app.errors import Gone, NotFound
 from app.pages import view
@@ -118,8 +119,9 @@ def _facts(
     grade = session.scalars(select(Grade).where(Grade.attempt_id == record.attempt_id)).first()
     if assessment is None or attempt is None or grade is None:
         return None
-    shown = len(freeze.attempt_items(assessment.items, attempt.item_ids))
-    answered = sum(1 for response in grade.responses if response.get("answer") is not None)
+    presented = freeze.attempt_items(assessment.items, attempt.item_ids)
+    shown = len(presented)
+    answered = credentials_service.items_answered(grade, presented)
     taken = int((grade.graded_at - attempt.started_at).total_seconds())
     return view.AssessmentFacts(
         items_shown=shown,
@@ -131,11 +133,20 @@ def _facts(
         max_score=grade.max_score if show_score else None,
         attempt_number=attempt.attempt_number,
         max_attempts=assessment.max_attempts,
-        item_source=builder.item_source(assessment.generator, (assessment.provenance or {}).get("bank")),
+        item_source=_item_source(record, assessment),
         content_hash=assessment.content_hash or "",
         assessment_title=assessment.title,
         evidence_url=builder.evidence_id(base_url, assessment.id),
     )
+
+
+def _item_source(record: Credential, assessment: Assessment) -> str:
+    """Where the items came from, as the signed credential states it (older credentials: from the assessment)."""
+    evidence = _mapping(record.document).get("evidence")
+    stated = _mapping(evidence[0]).get("itemSource") if isinstance(evidence, list) and evidence else None
+    if isinstance(stated, str) and stated in builder.ITEM_SOURCES:
+        return builder.ITEM_SOURCES[stated]
+    return builder.item_source(assessment.generator, (assessment.provenance or {}).get("bank"))
 
 
 def _mapping(value: object) -> dict[str, Any]:

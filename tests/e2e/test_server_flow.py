@@ -172,5 +172,12 @@ def test_llm_generation_with_three_variables(tmp_path: Path) -> None:
             ) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert job["status"] == "succeeded", job
-            published = admin.post(f"/v1/assessments/{job['assessment_id']}/publish")
+            publish = f"/v1/assessments/{job['assessment_id']}/publish"
+            assert admin.post(publish).json()["error"] == "review_required"  # a person reviews LLM items first
+            checklist = admin.get(f"/v1/assessments/{job['assessment_id']}/reviews").json()["checklist"]
+            reviewed = admin.post(f"/v1/assessments/{job['assessment_id']}/reviews", json={
+                "decision": "approved", "checklist": dict.fromkeys(checklist, True),
+            })
+            assert reviewed.status_code == 201, reviewed.text
+            published = admin.post(publish)
             assert published.status_code == 200 and published.json()["generator"] == "llm"

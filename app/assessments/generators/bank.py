@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -215,14 +216,20 @@ class BankGenerator:
             if item["level"] == level and (types is None or item["type"] in types)
         ]
 
-    def pool(self, skill_id: str, level: str, seed: int, types: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        """Everything a draft with this seed may draw: hand-written items and this seed's template variants."""
-        return self._pool(skill_id, level, types) + self._variants(skill_id, level, types, seed)
+    def pool(
+        self, skill_id: str, level: str, seed: int, types: tuple[str, ...] | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Everything a draft with this seed may draw: hand-written items and this seed's template variants
+        (less `exclude`: quarantined items, or new items when the draft's scored items are drawn)."""
+        found = self._pool(skill_id, level, types) + self._variants(skill_id, level, types, seed)
+        return [item for item in found if item["id"] not in exclude] if exclude else found
 
     def draft(
-        self, skill_id: str, level: str, count: int, seed: int, types: tuple[str, ...] | None = None
+        self, skill_id: str, level: str, count: int, seed: int, types: tuple[str, ...] | None = None,
+        exclude: Collection[str] = (),
     ) -> list[dict[str, Any]]:
         """`count` distinct items of that skill and level, drawn with random.Random(seed)."""
-        pool = self.pool(skill_id, level, seed, types)
+        pool = self.pool(skill_id, level, seed, types, exclude)
         chosen = random.Random(seed).sample(pool, count)  # noqa: S311 - reproducible draw, not a secret
         return [{key: value for key, value in item.items() if key != "level"} for item in chosen]
