@@ -16,6 +16,7 @@ from app.assessments.generators import templates
 from app.assessments.generators.bank import BankError, BankGenerator, load_bank, load_skill
 from tests.conformance import assert_ob3
 from tests.factories import ADMIN, earn_credential, keyed, new_assessment, new_learner, start
+from tests.test_bank_history import _entries as history_entries
 
 # Every "item enemy", "partial item enemy" and "template twin" row of the item-bank review's table
 # (../shared/reviews/item-bank-review.md §1.3), victim first.
@@ -36,6 +37,10 @@ REVIEW_PAIRS = [
     ("web-accessibility-f19", "web-accessibility-f28"), ("web-accessibility-i03", "web-accessibility-i30"),
     ("web-accessibility-i16", "web-accessibility-tpl-contrast"), ("web-accessibility-i21", "web-accessibility-i05"),
 ]
+# A pair loses its mark when the item review's fix retired one side (bank_data/HISTORY.md): python-f03 and
+# technical-writing-i15 are gone (three pairs), so 30 of the 33 pairs are left to keep apart.
+RETIRED = {entry["item"] for entry in history_entries() if entry["status"] == "retired"}
+LIVE_PAIRS = [pair for pair in REVIEW_PAIRS if not set(pair) & RETIRED]
 POOLS = [(skill.id, level) for skill in load_bank().values() for level in skill.levels]
 
 
@@ -46,7 +51,7 @@ def _enemies_of(item_id: str) -> set[str]:
     return set(next(item for item in skill.items if item["id"] == item_id).get("enemies", []))
 
 
-@pytest.mark.parametrize(("victim", "cue"), REVIEW_PAIRS)
+@pytest.mark.parametrize(("victim", "cue"), LIVE_PAIRS)
 def test_every_enemy_and_twin_pair_of_the_review_is_marked_on_both_sides(victim: str, cue: str) -> None:
     assert cue in _enemies_of(victim) and victim in _enemies_of(cue)
 
@@ -59,7 +64,7 @@ def test_every_marked_pair_is_one_the_review_lists() -> None:
         + list(skill.template_enemies.items())
         for other in others
     }
-    assert marked == {frozenset(pair) for pair in REVIEW_PAIRS} and len(marked) == 33
+    assert marked == {frozenset(pair) for pair in LIVE_PAIRS} and len(marked) == 30
 
 
 def _pool_graph(pool: list[dict[str, Any]]) -> dict[str, set[str]]:

@@ -258,21 +258,31 @@ def present(
 ) -> list[dict[str, Any]]:
     """An attempt's items: order and option order shuffled by its seed, ids replaced by the attempt's opaque ids.
 
+    An item with `keep_order` (numbers, ranges, versions: options with a natural order) shows its options as
+    authored. Its shuffle is still drawn from the seed, so every other item is presented as it was before
+    the flag existed.
+
     `with_keys` adds what an admin sees: the key, the explanation and the assessment's own item id.
     """
     rng = random.Random(seed)  # noqa: S311 - reproducible presentation, not a secret
     shown = []
+    kept_in_order: set[int] = set()
     for item in items:
         view = learner_item(item)
         if aliases is not None:
             view["id"] = aliases[item["id"]]
         if with_keys:
             view.update(bank_item_id=item["id"], answer=item["answer"], explanation=item.get("explanation", ""))
+        if item.get("keep_order"):
+            kept_in_order.add(id(view))
         shown.append(view)
     rng.shuffle(shown)
     for item in shown:
         if "options" in item:
-            rng.shuffle(item["options"])
+            shuffled = list(item["options"])
+            rng.shuffle(shuffled)  # drawn even when the order is kept, so the seed's stream stays the same
+            if id(item) not in kept_in_order:
+                item["options"] = shuffled
     return shown
 
 

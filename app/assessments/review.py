@@ -27,7 +27,7 @@ REVIEW_DECISIONS = ("approved", "changes_requested")
 
 EDITABLE_FIELDS = frozenset({
     "prompt", "options", "answer", "explanation", "points", "tolerance", "accepted_answers", "case_sensitive",
-    "pattern", "scoring", "criteria", "difficulty", "enemies",
+    "pattern", "scoring", "criteria", "difficulty", "enemies", "keep_order",
 })
 
 
@@ -62,7 +62,7 @@ def all_problems(items: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def _checked(item: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
     item = freeze.normalise_item(_with_option_ids(item))
-    problems = rules.rule_problems(item, others)
+    problems = rules.new_item_problems(item, others)
     if problems:
         raise Unprocessable(f"Item {item.get('id')} fails the checks: {'; '.join(problems)}", code="item_invalid")
     return item

@@ -58,6 +58,15 @@ def rule_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> lis
     return problems
 
 
+def new_item_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:
+    """rule_problems plus the rules for items written from now on (admin-written items): matching items need a
+    spare right option. Drafts and frozen items written before the rule still publish."""
+    problems = rule_problems(item, others)
+    if any(problem.startswith("type_unknown") for problem in problems):
+        return problems
+    return problems + validation.spare_right_problems(item)
+
+
 def _texts(options: object) -> list[str] | None:
     """The option texts, or None when the options are not a list of {"text": str} objects."""
     if not isinstance(options, list):
@@ -153,7 +162,8 @@ def _giveaway_problems(item: dict[str, Any]) -> list[str]:
 
 def _words(text: str) -> frozenset[str]:
     # Operators count as tokens: `7 // 2` and `2 ** 3` are different questions with the same words around them.
-    return frozenset(re.findall(r"\w+|[^\w\s`.,;:?!'\"()\[\]]+", grading.normalise_text(text)))
+    folded = grading.normalise_text(text, version=grading.FOLD_ONLY_VERSION)
+    return frozenset(re.findall(r"\w+|[^\w\s`.,;:?!'\"()\[\]]+", folded))
 
 
 def jaccard(first: frozenset[str], second: frozenset[str]) -> float:

@@ -131,13 +131,15 @@ class AdminItemOut(ItemOut):
     scoring: str | None = Field(default=None, description="overrides the rubric's mode for this item")
     criteria: dict[str, float] | None = Field(default=None, description="competency tags and their weights")
     difficulty: Literal[1, 2, 3] | None = None
+    keep_order: bool | None = Field(
+        default=None, description="single_choice and multiple_response: options are shown in this order, unshuffled"
+    )
     pretest: bool | None = Field(
         default=None, description="true: a pretest item, shown but never scored (learners are not told which)"
     )
     calibration: ItemCalibrationFrozen | None = Field(
         default=None, description="the Rasch difficulty frozen into the item when the draft was made"
     )
-
     enemies: list[str] | None = Field(
         default=None, description="ids of items (or templates) that give this one away: never in one attempt with it"
     )
@@ -355,6 +357,10 @@ class _ItemDetails(Strict):
     difficulty: Literal[1, 2, 3] | None = None
     enemies: list[str] | None = Field(
         default=None, max_length=50, description="ids of items never to be drawn into one attempt with this one"
+    )
+    keep_order: bool | None = Field(
+        default=None, description="single_choice and multiple_response: show the options in the order given "
+        "(numbers, ranges, versions), never shuffled"
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from app.assessments import blueprints, freeze, rules
 from app.assessments.blueprints import Blueprint, Competency
 from app.assessments.generators import templates as item_templates
-from app.assessments.validation import item_problems
+from app.assessments.validation import item_problems, spare_right_problems
 
 BANK_DIR = Path(__file__).parent / "bank_data"
 SKILL_KEYS = {"id", "name", "description", "levels", "items"}
@@ -22,7 +22,7 @@ OPTIONAL_SKILL_KEYS = {"blueprints"}
 ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "options", "answer", "explanation",
     "tolerance", "relative_tolerance", "accepted_answers", "case_sensitive", "pattern",
-    "pairs", "extra_right", "criteria", "difficulty", "enemies",
+    "pairs", "extra_right", "criteria", "difficulty", "enemies", "keep_order",
 }
 BLUEPRINT_KEYS = {"attempt_items", "descriptor", "competencies"}
 COMPETENCY_KEYS = {"criterion", "weight", "items"}
@@ -62,7 +62,8 @@ def option_id(item_id: str, text: str) -> str:
 
 def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
     item = item_from_raw(raw, where)
-    problems = item_problems(item)
+    # Bank items are written now: a matching item needs a spare right option (validation.spare_right_problems).
+    problems = item_problems(item) + spare_right_problems(item)
     if problems:
         raise BankError(f"{where}: {'; '.join(problems)}")
     return item
@@ -119,6 +120,8 @@ def item_from_raw(raw: dict[str, Any], where: str) -> dict[str, Any]:
     enemies = raw.get("enemies", [])
     if not isinstance(enemies, list) or not all(isinstance(other, str) and other for other in enemies):
         raise BankError(f"{where}: enemies must be a list of item or template ids")
+    if raw.get("keep_order") is not None:
+        item["keep_order"] = raw["keep_order"]
     item["explanation"] = raw.get("explanation")
     return item
 

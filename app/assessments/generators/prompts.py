@@ -67,11 +67,11 @@ The prompt must say what the order is (for example "from first to last step").
 Only one order may be defensible.""",
     "matching": """Write matching items: the candidate matches each left entry to one right entry.
 - "left": 3 or 4 entries (terms, situations ...), all different;
-- "right": one or two more entries than "left", all different: the spare entries match no left entry, so
-  the last pair cannot be found by elimination;
+- "right": one or two entries more than "left", all different: the extra entries are plausible answers
+  of the same kind that match no left entry, so the last pair cannot be found by elimination;
 - "pairs": one object {"left": i, "right": j} per left entry (0-based indexes), each right entry used
-  at most once.
-Each left entry must have exactly one defensible match.""",
+  at most once (the extra ones not at all).
+Each left entry must have exactly one defensible match, and no extra entry may be a defensible match.""",
 }
 
 

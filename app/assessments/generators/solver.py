@@ -92,7 +92,9 @@ def _no_check(answer: Any) -> None:
 
 def full_marks(item: dict[str, Any], response: object) -> bool:
     """Whether the grader gives this response every point: the solver's answer 'matches the key'."""
-    return grading.score_item(item, response, {}) == Fraction(item["points"])
+    # The item is not frozen yet: it will be graded under the current rubric version.
+    current = {"version": grading.RUBRIC_VERSION}
+    return grading.score_item(item, response, current) == Fraction(item["points"])
 
 
 def _pose(item: dict[str, Any], rng: random.Random) -> _Question:
