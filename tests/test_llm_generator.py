@@ -368,7 +368,8 @@ def test_criteria_restrict_the_competency_tags(server: FakeLlmServer) -> None:
     first, second = item_requests(server)
     competency = first.schema["properties"]["items"]["items"]["properties"]["competency"]
     assert competency == {"type": "string", "enum": ["operators", "data-types"]}
-    assert "items.0.competency: 'arithmetic' is not one of ['operators', 'data-types']" in second.messages[-1]["content"]
+    repair = second.messages[-1]["content"]
+    assert "items.0.competency: 'arithmetic' is not one of ['operators', 'data-types']" in repair
     assert 'each measuring one competency: 1 on "operators", 1 on "data-types"' in first.messages[-1]["content"]
 
 

@@ -202,7 +202,9 @@ class JobRunner:
         try:
             types = list(body.item_types or ALL_TYPES)
             # The brief plans the items per competency: the blueprint's weights (today the bank pool's shares).
-            brief = briefs.from_bank(skill, body.level, body.item_count, types, seed)
+            # Exemplars come from the public demo bank only: a private bank's items would leave in every prompt.
+            brief = briefs.from_bank(skill, body.level, body.item_count, types, seed,
+                                     with_exemplars=self.bank.kind == "demo")
             generator = self._generator()
             try:
                 result = generator.generate(brief, item_types=types, seed=seed)

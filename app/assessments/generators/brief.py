@@ -172,8 +172,13 @@ def choose_exemplars(
     return tuple(chosen)
 
 
-def from_bank(skill: Skill, level: str, item_count: int, item_types: Sequence[str], seed: int) -> GenerationBrief:
-    """The brief for one generation job: blueprint (or bank-pool) competencies planned for `item_count` items."""
+def from_bank(
+    skill: Skill, level: str, item_count: int, item_types: Sequence[str], seed: int, *, with_exemplars: bool = True
+) -> GenerationBrief:
+    """The brief for one generation job: blueprint (or bank-pool) competencies planned for `item_count` items.
+
+    `with_exemplars=False` for a private bank: its items would leave the service in every prompt.
+    """
     descriptor, weights, source = bank_blueprint(skill, level)
     targets = plan_counts(weights, item_count)
     competencies = tuple(
@@ -184,7 +189,7 @@ def from_bank(skill: Skill, level: str, item_count: int, item_types: Sequence[st
     return GenerationBrief(
         skill_id=skill.id, skill_name=skill.name, skill_description=skill.description, level=level,
         item_count=item_count, level_descriptor=descriptor, competencies=competencies,
-        exemplars=choose_exemplars(pool, item_types, seed), source=source,
+        exemplars=choose_exemplars(pool, item_types, seed) if with_exemplars else (), source=source,
     )
 
 

@@ -1,7 +1,10 @@
 """The solver check: an LLM answers the item without its key (options shuffled); it is kept only on agreement.
+And the options-only test: the same solver, shown the options but not the stem, must not find the key.
 
-Run it only on items that pass app.assessments.rules.rule_problems. "Agreement" means the grader gives the
-solver's answer full marks, so the same rubric that grades learners judges the solver.
+Run them only on items that pass app.assessments.rules.rule_problems. "Agreement" means the grader gives the
+solver's answer full marks, so the same rubric that grades learners judges the solver. Single-answer items
+(single_choice, numeric, short_text) need every run to agree (`required_agreement`); the others the
+configured k of n.
 """
 
 from __future__ import annotations
