@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     # The solver check keeps an item when at least `agreement` of `runs` keyless answers match its key.
     llm_solver_runs: int = Field(default=3, ge=1, le=9)
     llm_solver_agreement: int = Field(default=2, ge=1, le=9)
+    # The solver and critic may judge on another endpoint and model (another model family shares fewer of the
+    # generator's mistakes); each defaults to the generator's, the API key only when the endpoint is the same.
+    solver_base_url: str | None = None
+    solver_api_key: str | None = None
+    solver_model: str | None = None
     issuer_name: str = "Skillproof"
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)
