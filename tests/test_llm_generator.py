@@ -30,6 +30,7 @@ from app.assessments.generators.llm import (
     LlmError,
     LlmGenerator,
     LlmOutputError,
+    llm_item_id,
     strict_schema,
 )
 from app.assessments.generators.llm_client import _parse_retry_after
@@ -103,14 +104,15 @@ def test_good_items_of_every_type_are_kept(server: FakeLlmServer) -> None:
     server.handler = model
     result = generate(server, 6, ITEM_TYPES)
 
-    assert [item["id"] for item in result.kept] == [f"python-llm-{n}" for n in range(1, 7)]
+    assert [item["id"] for item in result.kept] == [llm_item_id("python", 42, n) for n in range(1, 7)]
     assert [item["type"] for item in result.kept] == list(ITEM_TYPES)
     assert result.dropped == [] and result.notes == []
     assert_all_valid(result.kept)  # 0 invalid items
     single, multiple, numeric, short, ordering, matching = result.kept
-    assert single["answer"] == option_id("python-llm-1", "7")
+    assert single["answer"] == option_id(llm_item_id("python", 42, 1), "7")
     assert single["criteria"] == {"core-syntax": 1} and single["difficulty"] == 1
-    assert multiple["answer"] == [option_id("python-llm-2", "lambda"), option_id("python-llm-2", "yield")]
+    second = llm_item_id("python", 42, 2)
+    assert multiple["answer"] == [option_id(second, "lambda"), option_id(second, "yield")]
     assert numeric["answer"] == 13 and isinstance(numeric["answer"], int)
     assert numeric["computation"] == "2 ** 4 - 10 // 3"
     assert numeric["tolerance"] == {"absolute": 0, "relative": 0}
@@ -159,7 +161,7 @@ def test_model_habits_are_tidied_labels_and_empty_patterns(server: FakeLlmServer
 
     single, text = result.kept
     assert [option["text"] for option in single["options"]] == ["4", "3", "2", "1"]
-    assert single["answer"] == option_id("python-llm-1", "3")
+    assert single["answer"] == option_id(llm_item_id("python", 42, 1), "3")
     assert text["pattern"] is None and text["accepted_answers"] == ["size"]  # "LEN" is the key, case-folded
     assert_all_valid(result.kept)
 
@@ -216,7 +218,7 @@ def test_a_key_not_among_the_options_is_dropped_with_its_reason(server: FakeLlmS
     result = generate(server, 1, ["single_choice"])
 
     assert [item["prompt"] for item in result.kept] == [good["prompt"]]
-    assert result.kept[0]["id"] == "python-llm-1"
+    assert result.kept[0]["id"] == llm_item_id("python", 42, 1)
     assert result.dropped == [
         {"prompt": bad["prompt"], "reasons": ["key_not_an_option: index 7 is not one of the 4 options"]}
     ]
@@ -660,3 +662,12 @@ def test_settings_tune_the_solver_check_and_timeouts() -> None:
     assert (config.solver_runs, config.solver_agreement, config.timeout_seconds) == (5, 4, 12)
     with pytest.raises(ValueError, match="solver_agreement"):
         LlmConfig.from_settings(settings.model_copy(update={"llm_solver_agreement": 6}))
+
+
+def test_generated_item_ids_are_unique_across_jobs_and_stable_for_a_seed() -> None:
+    """Statistics and calibration follow an item by its id across assessments: two jobs never share ids."""
+    first = {llm_item_id("python", 42, n) for n in range(1, 51)}
+    second = {llm_item_id("python", 43, n) for n in range(1, 51)}
+    assert len(first) == len(second) == 50 and not first & second
+    assert llm_item_id("python", 42, 7) == llm_item_id("python", 42, 7)
+    assert not {llm_item_id("sql", 42, n) for n in range(1, 51)} & first

@@ -14,6 +14,7 @@ re-exported here.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import re
 from collections import Counter
@@ -181,6 +182,13 @@ def _unlabelled(texts: Sequence[str]) -> list[str]:
 def _side_option(item_id: str, text: str, side: str) -> dict[str, str]:
     """A matching option; the side is part of the id's input so equal texts on both sides get distinct ids."""
     return {"id": option_id(item_id, f"{side}\x1f{text.strip()}"), "text": text.strip(), "side": side}
+
+
+def llm_item_id(skill_id: str, seed: int, number: int) -> str:
+    """A generated item's id: unique across jobs (statistics and calibration follow an item by its id across
+    assessments), and the same for the same job seed and position (reproducible tests and reruns)."""
+    digest = hashlib.sha256(f"{skill_id}/{seed}/{number}".encode()).hexdigest()[:8]
+    return f"{skill_id}-llm-{digest}-{number}"
 
 
 def to_item(item_type: str, draft: Any, item_id: str) -> tuple[dict[str, Any], list[str]]:
@@ -423,7 +431,7 @@ class LlmGenerator:
                 for draft in drafts:
                     if taken >= wanted or len(kept) >= brief.item_count:
                         break
-                    item_id = f"{brief.skill_id}-llm-{number}"
+                    item_id = llm_item_id(brief.skill_id, seed, number)
                     item, reasons = to_item(item_type, draft, item_id)
                     criterion = next(iter(item["criteria"]))
                     if not reasons and targets and kept_by_competency[criterion] >= targets.get(criterion, 0):
