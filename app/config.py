@@ -128,9 +128,10 @@ class Settings(BaseSettings):
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)
     verify_max_body_bytes: int = 64 * 1024
-    # POST /v1/credentials/verify-batch: up to 1,000 credentials of ~5 KB each, and the JSON around them.
+    # POST /v1/credentials/verify-batch: up to 1,000 credentials of up to ~16 KB each (ours are ~9 KB as compact
+    # JWS: the evidence and achievement say what a pass rests on), and the JSON around them.
     verify_batch_max_items: int = Field(default=1000, ge=1, le=10_000)
-    verify_batch_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    verify_batch_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     # Retake policy of new assessments (each may override it): 3 attempts, 24 h apart; 0 means none.
     default_max_attempts: int = Field(default=3, ge=0, le=100)
     default_retake_cooldown_seconds: int = Field(default=86400, ge=0, le=365 * 86400)
