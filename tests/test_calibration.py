@@ -181,9 +181,10 @@ def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def small_thresholds(settings: Settings, own_database: str) -> Iterator[TestClient]:
-    quick = settings.model_copy(update={
-        "calibration_min_responses": 30, "pretest_responses": 30, "quarantine_min_responses": 30,
-        "database_url": own_database,
+    # model_validate, not model_copy: the database URL is a cached property that a copy would carry over.
+    quick = type(settings).model_validate({
+        **settings.model_dump(), "calibration_min_responses": 30, "pretest_responses": 30,
+        "quarantine_min_responses": 30, "database_url": own_database,
     })
     with TestClient(create_app(quick), base_url=PUBLIC_URL) as test_client:
         test_client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"

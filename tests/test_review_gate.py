@@ -138,8 +138,10 @@ def test_reviewed_llm_items_ride_along_unscored_in_bank_drafts(settings: Setting
     script_every_type(model)
     types = ("single_choice",)
     with FakeLlmServer(handler=model) as llm:
-        configured = settings.model_copy(update={
-            "llm_base_url": llm.base_url, "llm_model": "fake-model", "database_url": own_database,
+        # model_validate, not model_copy: the database URL is a cached property that a copy would carry over.
+        configured = type(settings).model_validate({
+            **settings.model_dump(), "llm_base_url": llm.base_url, "llm_model": "fake-model",
+            "database_url": own_database,
             "pretest_responses": 1,  # one first-attempt response establishes a bank item here
         })
         with TestClient(create_app(configured), base_url=PUBLIC_URL) as client:
