@@ -30,9 +30,9 @@ from app.assessments.generators.llm import (
     LlmError,
     LlmGenerator,
     LlmOutputError,
-    _parse_retry_after,
     strict_schema,
 )
+from app.llm.client import parse_retry_after
 from tests.llm_server import (
     FakeLlmServer,
     FakeModel,
@@ -119,7 +119,7 @@ def test_good_items_of_every_type_are_kept(server: FakeLlmServer) -> None:
     assert result.provenance == {
         "generator": "llm", "model": "fake-model", "prompt_version": prompts.PROMPT_VERSION,
         "solver_prompt_version": prompts.SOLVER_PROMPT_VERSION, "temperature": 0.2, "seed": 42,
-        "base_url": server.base_url, "solver": {"runs": 3, "agreement": 2},
+        "base_url": server.base_url, "structured_output": "json_schema", "solver": {"runs": 3, "agreement": 2},
     }
 
     assert len(item_requests(server)) == 6 and len(solver_requests(server)) == 12  # two agreeing answers each
@@ -128,6 +128,7 @@ def test_good_items_of_every_type_are_kept(server: FakeLlmServer) -> None:
         assert received.path == "/v1/chat/completions"
         assert received.headers["authorization"] == "Bearer sk-test-secret"
         assert body["model"] == "fake-model" and body["temperature"] == 0.2 and isinstance(body["seed"], int)
+        assert body["max_tokens"] == 2048  # bounded: the prompt and the answer fit an 8k context window
         assert body["response_format"]["type"] == "json_schema"
         assert body["response_format"]["json_schema"]["strict"] is True
         assert "$ref" not in json.dumps(received.schema)
@@ -406,11 +407,11 @@ def test_retry_after_is_capped(server: FakeLlmServer) -> None:
 
 def test_retry_after_as_seconds_or_http_date() -> None:
     now = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
-    assert _parse_retry_after("7", lambda: now) == 7.0
-    assert _parse_retry_after("Wed, 01 Jan 2025 12:00:30 GMT", lambda: now) == 30.0
-    assert _parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", lambda: now) == 0.0
-    assert _parse_retry_after("soon", lambda: now) is None
-    assert _parse_retry_after(None, lambda: now) is None
+    assert parse_retry_after("7", lambda: now) == 7.0
+    assert parse_retry_after("Wed, 01 Jan 2025 12:00:30 GMT", lambda: now) == 30.0
+    assert parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", lambda: now) == 0.0
+    assert parse_retry_after("soon", lambda: now) is None
+    assert parse_retry_after(None, lambda: now) is None
 
 
 def test_a_500_then_success(server: FakeLlmServer) -> None:
@@ -612,7 +613,10 @@ def test_complete_json_gives_up_after_the_repair_attempts(server: FakeLlmServer)
     with pytest.raises(LlmOutputError, match=expected):
         client.complete_json([{"role": "user", "content": "x"}], checks.SolverText, name="t")
     assert len(server.requests) == 3
-    assert len(server.requests[-1].messages) == 5  # question, then two (answer, repair) rounds
+    # The question, then only the last rejected answer and its repair: the prompt does not grow with repairs.
+    question, answer, repair = server.requests[-1].messages
+    assert question["content"] == "x" and answer == {"role": "assistant", "content": "[1, 2"}
+    assert repair["role"] == "user" and "Invalid JSON" in repair["content"]
 
 
 def test_settings_tune_the_solver_check_and_timeouts() -> None:
