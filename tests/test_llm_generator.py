@@ -123,6 +123,8 @@ def test_good_items_of_every_type_are_kept(server: FakeLlmServer) -> None:
     }
 
     assert len(item_requests(server)) == 6 and len(solver_requests(server)) == 12  # two agreeing answers each
+    for received in item_requests(server):  # one item wanted per type, two asked: no more may come back
+        assert received.schema["properties"]["items"]["maxItems"] == 2
     for received in server.requests:
         body = received.json
         assert received.path == "/v1/chat/completions"

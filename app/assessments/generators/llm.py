@@ -371,6 +371,8 @@ class LlmGenerator:
     ) -> list[Any]:
         model = BATCH_MODELS[item_type]
         schema = strict_schema(model)
+        # At most the items asked for: a grammar-constrained small model otherwise writes items until max_tokens.
+        schema["properties"]["items"]["maxItems"] = count
         if criteria:
             item_schema = schema["properties"]["items"]["items"]
             item_schema["properties"]["competencies"]["items"] = {"type": "string", "enum": criteria}
