@@ -22,6 +22,7 @@ from app.assessments import checks, validation
 from app.assessments.generators import prompts
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.llm import (
+    BATCH_MODELS,
     ITEM_TYPES,
     CircuitBreaker,
     CircuitOpenError,
@@ -588,7 +589,7 @@ def test_config_is_validated_and_read_from_settings() -> None:
 
 
 def test_schemas_sent_to_the_model_are_strict() -> None:
-    from app.assessments.generators.llm import BATCH_MODELS
+
 
     def objects(node: Any) -> Iterator[dict[str, Any]]:
         if isinstance(node, dict):
@@ -630,3 +631,29 @@ def test_settings_tune_the_solver_check_and_timeouts() -> None:
     assert (config.solver_runs, config.solver_agreement, config.timeout_seconds) == (5, 4, 12)
     with pytest.raises(ValueError, match="solver_agreement"):
         LlmConfig.from_settings(settings.model_copy(update={"llm_solver_agreement": 6}))
+
+
+def test_the_longest_prompts_fit_the_default_context_window() -> None:
+    """Estimated high (3 characters a token; SmolLM2's tokenizer counts are in tests/e2e/test_real_llm.py):
+    the longest generation and solver prompts, schema included, plus an echoed answer and a new one fit 8k."""
+    from app.llm.client import MAX_ECHO_CHARS, estimate_tokens, repair_message
+    from app.llm.structured import with_schema_in_prompt
+
+    config = LlmConfig(base_url="http://localhost:8080/v1", model="m")
+    avoid = ["x" * 500] * 100  # more and longer than are ever sent: the prompt keeps 30, shortened to 200 characters
+    longest = 0
+    for kind, model in BATCH_MODELS.items():
+        messages = prompts.generation_messages(
+            item_type=kind, count=config.batch_size, skill_name="n" * 100, skill_description="d" * 500,
+            level="intermediate", criteria=[f"competency-{n}" for n in range(20)], avoid_prompts=avoid,
+        )
+        repair = [{"role": "assistant", "content": "a" * MAX_ECHO_CHARS}, repair_message("e" * 600)]
+        for form in ("json_schema", "json_object", "text"):
+            sent = with_schema_in_prompt(form, [*messages, *repair], strict_schema(model))
+            longest = max(longest, estimate_tokens(sent))
+    assert longest + config.max_tokens <= config.context_tokens == 8192, longest
+    options = [(chr(65 + n), "o" * 300) for n in range(8)]
+    for kind, answer in (("matching", checks.SolverPairs), ("multiple_response", checks.SolverChoices)):
+        sent = with_schema_in_prompt("text", prompts.solver_messages(
+            item_type=kind, prompt="p" * 2000, options=options, left=options, right=options), strict_schema(answer))
+        assert estimate_tokens(sent) + config.max_tokens <= config.context_tokens

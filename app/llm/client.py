@@ -35,7 +35,7 @@ from app.llm.structured import FORMS, Form
 logger = logging.getLogger("skillproof.llm")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-MAX_ECHO_CHARS = 8000  # how much of a rejected answer is sent back with the repair prompt
+MAX_ECHO_CHARS = 4000  # how much of a rejected answer goes back with the repair prompt (~1k tokens)
 MAX_ERROR_BODY_BYTES = 2000
 MIN_ANSWER_TOKENS = 256  # below this much room in the context window an answer is not worth asking for
 CHARS_PER_TOKEN = 3.0  # a deliberately low guess (English BPE runs ~4): the budget errs on the safe side
