@@ -397,11 +397,13 @@ def _llama_cpp_refusal(form: str) -> Reply:
 
 
 def _llama_cpp_python_refusal(form: str) -> Reply:
-    # FastAPI's RequestValidationError, caught by the server's RouteErrorHandler and wrapped as a 500.
+    # FastAPI's RequestValidationError, caught by the server's RouteErrorHandler and wrapped as a 500; the body is
+    # what llama-cpp-python 0.3.36 answered on this machine (its traceback's path shortened).
     message = (
-        "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
         f"'msg': \"Input should be 'text' or 'json_object'\", 'input': '{form}', 'ctx': {{'expected': "
-        "\"'text' or 'json_object'\"}}}]"
+        "\"'text' or 'json_object'\"}}}\n\n  File \"/venv/lib/python3.11/site-packages/llama_cpp/server/app.py\", "
+        "line 376, in create_chat_completion\n    POST /v1/chat/completions"
     )
     return Reply(status=500, body={"error": {"message": message, "type": "internal_server_error", "param": None,
                                              "code": None}})

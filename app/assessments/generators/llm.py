@@ -241,6 +241,23 @@ class GenerationResult:
     notes: list[str] = field(default_factory=list)
 
 
+# What the prompts ask for, as schema bounds (the validation of an answer keeps the rule checks' wider limits).
+STRING_BOUNDS = {"prompt": 600, "explanation": 600, "options": 150, "left": 150, "right": 150, "competencies": 40,
+                 "answer": 60, "accepted_answers": 60, "pattern": 200}
+ARRAY_BOUNDS = {"correct_option_indexes": 8, "correct_order": 8, "pairs": 8, "accepted_answers": 10}
+
+
+def _bound(item_schema: dict[str, Any]) -> None:
+    """Add maxLength / maxItems from STRING_BOUNDS and ARRAY_BOUNDS to one item's schema, in place."""
+    for name, node in item_schema["properties"].items():
+        if name in ARRAY_BOUNDS and node.get("type") == "array":
+            node["maxItems"] = min(node.get("maxItems", ARRAY_BOUNDS[name]), ARRAY_BOUNDS[name])
+        targets = [node["items"]] if node.get("type") == "array" else [node, *node.get("anyOf", [])]
+        for target in targets:
+            if name in STRING_BOUNDS and target.get("type") == "string" and "enum" not in target:
+                target["maxLength"] = STRING_BOUNDS[name]
+
+
 class LlmGenerator:
     """Generates items through an LLM and keeps only those that pass the rule and solver checks."""
 
@@ -371,8 +388,10 @@ class LlmGenerator:
     ) -> list[Any]:
         model = BATCH_MODELS[item_type]
         schema = strict_schema(model)
-        # At most the items asked for: a grammar-constrained small model otherwise writes items until max_tokens.
+        # At most the items asked for, each within the lengths the prompt states: a server that compiles the
+        # schema to a grammar (llama.cpp, llama-cpp-python) then always ends the answer within max_tokens.
         schema["properties"]["items"]["maxItems"] = count
+        _bound(schema["properties"]["items"]["items"])
         if criteria:
             item_schema = schema["properties"]["items"]["items"]
             item_schema["properties"]["competencies"]["items"] = {"type": "string", "enum": criteria}
