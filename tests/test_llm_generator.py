@@ -607,6 +607,8 @@ def test_schemas_sent_to_the_model_are_strict() -> None:
         for node in objects(schema):
             assert node["additionalProperties"] is False
             assert set(node["required"]) == set(node["properties"])
+        # llama-cpp-python's grammar ignores minimum/maximum but keeps to an enum: a small range is listed too.
+        assert schema["properties"]["items"]["items"]["properties"]["difficulty"]["enum"] == [1, 2, 3]
 
 
 def test_complete_json_gives_up_after_the_repair_attempts(server: FakeLlmServer) -> None:

@@ -49,8 +49,22 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
             return [inline(value) for value in node]
         return node
 
-    result: dict[str, Any] = inline(schema)
+    result: dict[str, Any] = with_small_ranges_listed(inline(schema))
     return result
+
+
+def with_small_ranges_listed(node: Any) -> Any:
+    """Integers bounded on both sides by at most 16 values also get an `enum` of them: llama-cpp-python's grammar
+    ignores `minimum`/`maximum` (its converter's TODO) but honours `enum`, and every server accepts it."""
+    if isinstance(node, list):
+        return [with_small_ranges_listed(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: with_small_ranges_listed(value) for key, value in node.items()}
+    low, high = node.get("minimum"), node.get("maximum")
+    if node.get("type") == "integer" and isinstance(low, int) and isinstance(high, int) and 0 <= high - low < 16:
+        node["enum"] = list(range(low, high + 1))
+    return node
 
 
 def compact_schema(schema: dict[str, Any]) -> str:

@@ -140,11 +140,11 @@ def test_a_generation_job_reaches_a_verdict_on_every_item_while_submit_and_verif
     submits: list[float] = []
     verifies: list[float] = []
     with serving(tmp_path, env, port), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-        learner = client.post("/v1/learners", json={"name": "Ada"}, headers=ADMIN).json()
-        bank = client.post("/v1/assessments", json={"skill": "python", "level": "foundation", "item_count": 3,
-                                                     "max_attempts": 0, "retake_cooldown_seconds": 0},
-                           headers=ADMIN).json()
-        assert client.post(f"/v1/assessments/{bank['id']}/publish", headers=ADMIN).status_code == 200
+        bank = client.post("/v1/assessments", json={"skill": "python", "level": "foundation", "item_count": 3},
+                           headers=ADMIN)
+        assert bank.status_code == 201, bank.text
+        published = client.post(f"/v1/assessments/{bank.json()['id']}/publish", headers=ADMIN)
+        assert published.status_code == 200, published.text
         accepted = client.post("/v1/assessments", json={
             "skill": "python", "level": "foundation", "item_count": 2, "generator": "llm",
             "item_types": ["single_choice", "numeric"], "seed": 11,
@@ -156,7 +156,8 @@ def test_a_generation_job_reaches_a_verdict_on_every_item_while_submit_and_verif
             job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}", headers=ADMIN).json()
             if job["status"] in ("succeeded", "failed") or time.monotonic() - started > 1200:
                 break
-            submit, verify = _earn_and_verify(client, learner, bank["id"])  # while the model runs
+            learner = client.post("/v1/learners", json={"name": "Ada"}, headers=ADMIN).json()
+            submit, verify = _earn_and_verify(client, learner, published.json()["id"])  # while the model runs
             submits.append(submit)
             verifies.append(verify)
             time.sleep(1.0)
@@ -174,12 +175,14 @@ def test_a_generation_job_reaches_a_verdict_on_every_item_while_submit_and_verif
           + json.dumps(job["dropped"], indent=1)[:3000])
 
     assert job["status"] in ("succeeded", "failed"), f"no verdict after {elapsed:.0f} s"
-    # A verdict on the model's output, never a transport or format failure.
+    # A verdict on the model's output, never a transport or structured-output failure: a failed job says how
+    # many items passed (its notes may say a batch never validated: a 135M model's numbers, not the transport).
     if job["status"] == "failed":
         assert job["error"].startswith("Only "), job["error"]
-        assert "invalid_output" not in job["error"] and "HTTP" not in job["error"], job["error"]
-    assert job["kept"] + len(job["dropped"]) >= 2  # every item the model wrote: kept, or dropped ...
-    assert all(entry["reasons"] and all(entry["reasons"]) for entry in job["dropped"])  # ... with its reasons
+        for failure in ("HTTP", "timeout", "connection error", "circuit", "refused", "prompt too long"):
+            assert failure not in job["error"], job["error"]
+    assert job["kept"] + len(job["dropped"]) >= 2  # the items the model wrote: kept, or dropped ...
+    assert all(entry["reasons"] and all(entry["reasons"]) for entry in job["dropped"])  # ... with their reasons
     if draft is not None:
         assert len(draft["items"]) == job["kept"] == 2
         assert draft["provenance"]["structured_output"] == "json_object"
