@@ -11,7 +11,7 @@ the model with the error, up to `repair_attempts` times.
 Why not the `openai` SDK: it would replace little and wrap most. It honours `Retry-After` only up to 60 s and
 otherwise falls back to its own backoff (no cap of a long one), reads whole bodies (no size cap while
 streaming), has per-phase httpx timeouts (no total deadline against a slow drip), and knows neither the
-breaker nor the form fallback; its typed errors are the one gain, for eight more packages (jiter, distro, tqdm ...).
+breaker nor the form fallback; its typed errors are the one gain, for four more packages (openai, jiter, distro, tqdm).
 """
 
 from __future__ import annotations
