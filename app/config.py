@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     solver_base_url: str | None = None
     solver_api_key: str | None = None
     solver_model: str | None = None
+    # Tokens an answer may use (0: no max_tokens sent), and the model's context window prompt and answer share.
+    llm_max_tokens: int = Field(default=2048, ge=0, le=1_000_000)
+    llm_context_tokens: int = Field(default=8192, ge=512, le=10_000_000)
     issuer_name: str = "Skillproof"
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)

@@ -1,7 +1,8 @@
 """A small OpenAI-compatible chat-completions server for tests: real HTTP on 127.0.0.1 in a thread, scripted.
 
 Each test queues replies (status, headers, body or streamed chunks, delay) or sets a handler that answers
-from the request; the server records every request it received and how many body bytes it sent.
+from the request; the server records every request it received and how many body bytes it sent. Given a
+`Dialect`, it first accepts or refuses the request's `response_format` exactly as that server does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from app.assessments.generators import prompts
+from app.llm.structured import SCHEMA_INSTRUCTION
+
 
 @dataclass
 class Reply:
@@ -29,19 +33,20 @@ class Reply:
     delay: float = 0.0
 
 
-def completion(content: str | dict[str, Any] | None, *, finish_reason: str = "stop") -> Reply:
+def completion(
+    content: str | dict[str, Any] | None, *, finish_reason: str = "stop", usage: tuple[int, int] | None = None
+) -> Reply:
     """A 200 chat completion whose message content is `content` (a dict is sent as its JSON text)."""
     text = json.dumps(content) if isinstance(content, dict) else content
-    return Reply(
-        body={
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "model": "fake-model",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
-            ],
-        }
-    )
+    body: dict[str, Any] = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "model": "fake-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+    return Reply(body=body)
 
 
 @dataclass
@@ -62,13 +67,45 @@ class Received:
         return list(self.json["messages"])
 
     @property
+    def form(self) -> str:
+        """The `response_format` type asked for; "text" when there is none."""
+        response_format = self.json.get("response_format")
+        return str(response_format["type"]) if isinstance(response_format, dict) else "text"
+
+    @property
     def schema_name(self) -> str:
-        return str(self.json["response_format"]["json_schema"]["name"])
+        """The schema's name (json_schema), else what the prompt asks for: items of a type, or a solver answer."""
+        if self.form == "json_schema":
+            return str(self.json["response_format"]["json_schema"]["name"])
+        user = next(message["content"] for message in self.messages if message["role"] == "user")
+        if user.startswith("Question: (hidden)"):
+            return "skillproof_options_only_" + next(
+                kind for kind, text in prompts.OPTIONS_ONLY_INSTRUCTIONS.items() if text in user
+            )
+        if user.startswith("Item"):  # the critic: its task names the choice and text kinds; the rest share one
+            return "skillproof_critic_" + next(
+                (kind for kind, text in prompts.CRITIC_TASKS.items() if text and text in user), "numeric"
+            )
+        instructions = prompts.SOLVER_INSTRUCTIONS if user.startswith("Question:") else prompts.TYPE_INSTRUCTIONS
+        prefix = "skillproof_solver_" if user.startswith("Question:") else "skillproof_items_"
+        return prefix + next(kind for kind, text in instructions.items() if text in user)
 
     @property
     def schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = self.json["response_format"]["json_schema"]["schema"]
-        return schema
+        """The schema sent: in `response_format`, or (json_object without one, text) in the system prompt."""
+        response_format = self.json.get("response_format") or {}
+        if self.form == "json_schema":
+            schema: dict[str, Any] = response_format["json_schema"]["schema"]
+            return schema
+        if "schema" in response_format:
+            return dict(response_format["schema"])
+        return self.schema_in_prompt
+
+    @property
+    def schema_in_prompt(self) -> dict[str, Any]:
+        system = self.messages[0]["content"]
+        assert SCHEMA_INSTRUCTION in system, "no schema in the prompt"
+        return dict(json.loads(system.split(SCHEMA_INSTRUCTION, 1)[1]))
 
 
 @dataclass
@@ -111,8 +148,9 @@ def critic_key(received: Received) -> str:
 class FakeLlmServer:
     """Serves POST /v1/chat/completions on a free port: queued replies first, then `handler`, else a 500."""
 
-    def __init__(self, handler: Callable[[Received], Reply] | None = None):
+    def __init__(self, handler: Callable[[Received], Reply] | None = None, dialect: Dialect | None = None):
         self.handler = handler
+        self.dialect = dialect
         self.queue: deque[Reply] = deque()
         self.requests: list[Received] = []
         self.errors: list[str] = []
@@ -156,7 +194,10 @@ class FakeLlmServer:
     def _next_reply(self, received: Received) -> Reply:
         with self._lock:
             self.requests.append(received)
-            scripted = self.queue.popleft() if self.queue else None
+            refused = self.dialect.refusal(received) if self.dialect is not None else None
+            scripted = self.queue.popleft() if self.queue and refused is None else None
+        if refused is not None:
+            return refused
         if scripted is not None:
             return scripted
         if self.handler is not None:
@@ -262,7 +303,7 @@ class FakeModel:
         name = received.schema_name
         if name.startswith("skillproof_items_"):
             kind = name.removeprefix("skillproof_items_")
-            return completion(self._follow_plan(self.batches[kind].popleft(), received))
+            return self._reply(received, self._follow_plan(self.batches[kind].popleft(), received))
         if name.startswith("skillproof_critic_"):
             return self._critique(name.removeprefix("skillproof_critic_"), received)
         if name.startswith("skillproof_options_only_"):
@@ -286,7 +327,15 @@ class FakeModel:
                     for number, text in question.left.items()
                 ]
             }
-        return completion({"reasoning": "Worked it out.", **answer})
+        return self._reply(received, {"reasoning": "Worked it out.", **answer})
+
+    @staticmethod
+    def _reply(received: Received, content: str | dict[str, Any]) -> Reply:
+        """The answer as a model gives it: bare JSON in the JSON forms; in plain text, fenced after a lead-in."""
+        text = json.dumps(content) if isinstance(content, dict) else content
+        if received.form == "text" and isinstance(content, dict):
+            text = f"Here is the JSON you asked for:\n```json\n{json.dumps(content, indent=2)}\n```"
+        return completion(text, usage=(len(received.body) // 4, len(text) // 4))
 
     @staticmethod
     def _follow_plan(batch: str | dict[str, Any], received: Received) -> str | dict[str, Any]:
@@ -316,7 +365,7 @@ class FakeModel:
                 answer["defensible"] = critic_key(received).split(", ")
         elif kind == "short_text":
             answer["other_correct_answers"] = scripted.get("other_correct_answers", [])
-        return completion({"reasoning": answer.pop("reasoning"), **answer})
+        return self._reply(received, {"reasoning": answer.pop("reasoning"), **answer})
 
     def _options_only(self, kind: str, received: Received) -> Reply:
         question = parse_solver_question(received)
@@ -330,8 +379,8 @@ class FakeModel:
             chosen = [min(text for text in question.options.values() if text not in keyed + self._marked[prompt])]
         labels = [question.label_of(text) for text in chosen]
         if kind == "single_choice":
-            return completion({"reasoning": "A guess.", "choice": labels[0]})
-        return completion({"reasoning": "A guess.", "choices": labels})
+            return self._reply(received, {"reasoning": "A guess.", "choice": labels[0]})
+        return self._reply(received, {"reasoning": "A guess.", "choices": labels})
 
     # Drafts as the model writes them, each registered with its true solution for the fake solver.
 
@@ -394,3 +443,81 @@ def script_every_type(model: FakeModel) -> None:
     model.batch("matching", model.matching(
         "Match each built-in function to the value it returns for the list `[4, 1, 3]`.",
         ["len", "max", "min"], ["3", "4", "1", "8"], [(0, 0), (1, 1), (2, 2)]))
+
+
+# -- server dialects: which `response_format` each accepts, and how it refuses the others -------------------------
+# The sources for each are cited in tests/test_llm_dialects.py.
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What one server does with `response_format`: the types it serves, and its answer to any other type."""
+
+    name: str
+    accepts: frozenset[str]  # response_format types it serves ("text" also stands for no response_format)
+    refuse: Callable[[str], Reply] | None  # its answer to another type; None: it ignores the type, answers text
+    json_object_needs_the_word_json: bool = False
+
+    def refusal(self, received: Received) -> Reply | None:
+        """The error reply this server gives the request, or None when it serves it."""
+        form = received.form
+        if form not in self.accepts:
+            return self.refuse(form) if self.refuse is not None else None
+        needs_json = form == "json_object" and self.json_object_needs_the_word_json
+        if needs_json and "json" not in json.dumps(received.messages).lower():
+            return Reply(status=400, body={"error": {
+                "message": "'messages' must contain the word 'json' in some form, to use 'response_format' of "
+                           "type 'json_object'.",
+                "type": "invalid_request_error", "param": "messages", "code": None,
+            }})
+        return None
+
+
+def _openai_refusal(form: str) -> Reply:
+    return Reply(status=400, body={"error": {
+        "message": f"Invalid value: '{form}'. Supported values are: 'text', 'json_object', and 'json_schema'.",
+        "type": "invalid_request_error", "param": "response_format.type", "code": "invalid_value",
+    }})
+
+
+def _vllm_refusal(form: str) -> Reply:
+    message = ("1 validation error for ChatCompletionRequest\nresponse_format.type\n  Input should be 'text', "
+               f"'json_object' or 'json_schema' [type=literal_error, input_value='{form}', input_type=str]")
+    return Reply(status=400, body={"error": {"message": message, "type": "BadRequestError", "param": None,
+                                             "code": 400}})
+
+
+def _llama_cpp_refusal(form: str) -> Reply:
+    return Reply(status=400, body={"error": {
+        "code": 400, "type": "invalid_request_error",
+        "message": f'response_format type must be one of "text" or "json_object", but got: {form}',
+    }})
+
+
+def _llama_cpp_python_refusal(form: str) -> Reply:
+    # FastAPI's RequestValidationError, caught by the server's RouteErrorHandler and wrapped as a 500; the body is
+    # what llama-cpp-python 0.3.36 answered on this machine (its traceback's path shortened).
+    message = (
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        f"'msg': \"Input should be 'text' or 'json_object'\", 'input': '{form}', 'ctx': {{'expected': "
+        "\"'text' or 'json_object'\"}}}\n\n  File \"/venv/lib/python3.11/site-packages/llama_cpp/server/app.py\", "
+        "line 376, in create_chat_completion\n    POST /v1/chat/completions"
+    )
+    return Reply(status=500, body={"error": {"message": message, "type": "internal_server_error", "param": None,
+                                             "code": None}})
+
+
+def _no_structured_output_refusal(form: str) -> Reply:
+    return Reply(status=400, body={"error": {"message": "response_format is not supported by this server",
+                                             "type": "invalid_request_error", "param": "response_format"}})
+
+
+DIALECTS: dict[str, Dialect] = {
+    "openai": Dialect("openai", frozenset({"text", "json_object", "json_schema"}), _openai_refusal,
+                      json_object_needs_the_word_json=True),
+    "vllm": Dialect("vllm", frozenset({"text", "json_object", "json_schema", "structural_tag"}), _vllm_refusal),
+    "ollama": Dialect("ollama", frozenset({"text", "json_object", "json_schema"}), None),
+    "llama.cpp": Dialect("llama.cpp", frozenset({"text", "json_object", "json_schema"}), _llama_cpp_refusal),
+    "llama-cpp-python": Dialect("llama-cpp-python", frozenset({"text", "json_object"}), _llama_cpp_python_refusal),
+    "no-structured-output": Dialect("no-structured-output", frozenset({"text"}), _no_structured_output_refusal),
+}

@@ -11,8 +11,8 @@ import pytest
 
 from app.assessments import rules
 from app.assessments.generators.bank import option_id
-from app.assessments.generators.llm_client import LlmClient, LlmConfig, LlmError
 from app.assessments.generators.solver import solver_agrees
+from app.llm.client import LlmClient, LlmConfig, LlmError
 from tests.llm_server import FakeLlmServer, Received, Reply, completion, parse_solver_question
 
 

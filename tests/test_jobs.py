@@ -17,7 +17,7 @@ from app.config import Settings
 from app.main import create_app
 from tests.conftest import PUBLIC_URL
 from tests.factories import ADMIN, correct_responses, keyed, new_assessment, new_learner, start
-from tests.llm_server import FakeLlmServer, FakeModel, Reply, script_every_type
+from tests.llm_server import DIALECTS, FakeLlmServer, FakeModel, Reply, script_every_type
 
 
 @pytest.fixture
@@ -159,3 +159,35 @@ def test_a_job_interrupted_by_a_restart_runs_again(settings: Settings, llm: Fake
     with _app(settings, llm) as client:  # a fresh start of the service
         job = _wait(client, job_id)
     assert job["status"] == "succeeded" and job["assessment_id"]
+
+
+def test_a_job_reports_the_structured_output_form_and_the_tokens_of_every_call(settings: Settings,
+                                                                               model: FakeModel) -> None:
+    script_every_type(model)
+    with FakeLlmServer(handler=model, dialect=DIALECTS["llama-cpp-python"]) as server, \
+            _app(settings, server) as client:
+        response = client.post("/v1/assessments", json={
+            "skill": "python", "level": "foundation", "item_count": 6, "generator": "llm", "item_types": TYPES,
+        }, headers=ADMIN)
+        job = _wait(client, response.json()["job_id"])
+        draft = client.get(f"/v1/assessments/{job['assessment_id']}", headers=ADMIN).json()
+    assert job["status"] == "succeeded", job
+    usage = job["llm"]
+    assert usage["structured_output"] == draft["provenance"]["structured_output"] == "json_object"
+    calls = usage["calls"]
+    # One refused json_schema request, then for six items of six types: 6 item batches, 6 critic passes, 2
+    # options-only guesses (the choice items; each misses at once), and 3 solver runs for each single-answer
+    # item (single choice, numeric, short text) and 2 for the others. The solver's calls count in the job too.
+    assert len(calls) == len(server.requests) == 1 + 6 + 6 + 2 + 15 and usage["calls_omitted"] == 0
+    assert calls[0]["form"] == "json_schema" and calls[0]["outcome"] == "refused"
+    assert {(call["form"], call["outcome"]) for call in calls[1:]} == {("json_object", "answered")}
+    purposes = [call["purpose"] for call in calls[1:]]
+    assert sum(purpose.startswith("skillproof_items_") for purpose in purposes) == 6
+    assert sum(purpose.startswith("skillproof_solver_") for purpose in purposes) == 15
+    assert sum(purpose.startswith("skillproof_critic_") for purpose in purposes) == 6
+    assert sum(purpose.startswith("skillproof_options_only_") for purpose in purposes) == 2
+    # The tokens are the server's own usage figures, per call and summed.
+    sent = [len(received.body) // 4 for received in server.requests[1:]]
+    assert [call["prompt_tokens"] for call in calls[1:]] == sent
+    assert usage["prompt_tokens"] == sum(sent) and usage["largest_prompt_tokens"] == max(sent)
+    assert usage["completion_tokens"] == sum(call["completion_tokens"] for call in calls[1:]) > 0

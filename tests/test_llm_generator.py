@@ -20,8 +20,9 @@ import pytest
 
 from app.assessments import rules, validation
 from app.assessments.generators import brief, prompts, solver
-from app.assessments.generators.bank import option_id
+from app.assessments.generators.bank import load_bank, option_id
 from app.assessments.generators.llm import (
+    BATCH_MODELS,
     ITEM_TYPES,
     CircuitBreaker,
     CircuitOpenError,
@@ -33,7 +34,7 @@ from app.assessments.generators.llm import (
     llm_item_id,
     strict_schema,
 )
-from app.assessments.generators.llm_client import _parse_retry_after
+from app.llm.client import parse_retry_after
 from tests.llm_server import (
     FakeLlmServer,
     FakeModel,
@@ -126,7 +127,7 @@ def test_good_items_of_every_type_are_kept(server: FakeLlmServer) -> None:
     assert result.provenance == {
         "generator": "llm", "model": "fake-model", "prompt_version": prompts.PROMPT_VERSION,
         "solver_prompt_version": prompts.SOLVER_PROMPT_VERSION, "critic_prompt_version": prompts.CRITIC_PROMPT_VERSION,
-        "temperature": 0.2, "seed": 42, "base_url": server.base_url,
+        "temperature": 0.2, "seed": 42, "base_url": server.base_url, "structured_output": "json_schema",
         "solver": {"model": "fake-model", "base_url": server.base_url, "runs": 3, "agreement": 2,
                    "unanimous_types": ["numeric", "short_text", "single_choice"], "options_only_runs": 3},
         "brief": {"source": "request", "level_descriptor": brief.LEVEL_DESCRIPTORS["foundation"],
@@ -136,11 +137,14 @@ def test_good_items_of_every_type_are_kept(server: FakeLlmServer) -> None:
     assert len(item_requests(server)) == 6 and len(solver_requests(server)) == 3 + 2 + 3 + 3 + 2 + 2
     assert len(requests_named(server, "skillproof_critic_")) == 6  # one critic pass per item
     assert len(requests_named(server, "skillproof_options_only_")) == 2  # choice items; the first guess misses
+    for received in item_requests(server):  # one item wanted per type, two asked: no more may come back
+        assert received.schema["properties"]["items"]["maxItems"] == 2
     for received in server.requests:
         body = received.json
         assert received.path == "/v1/chat/completions"
         assert received.headers["authorization"] == "Bearer sk-test-secret"
         assert body["model"] == "fake-model" and body["temperature"] == 0.2 and isinstance(body["seed"], int)
+        assert body["max_tokens"] == 2048  # bounded: the prompt and the answer fit an 8k context window
         assert body["response_format"]["type"] == "json_schema"
         assert body["response_format"]["json_schema"]["strict"] is True
         assert "$ref" not in json.dumps(received.schema)
@@ -444,11 +448,11 @@ def test_retry_after_is_capped(server: FakeLlmServer) -> None:
 
 def test_retry_after_as_seconds_or_http_date() -> None:
     now = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
-    assert _parse_retry_after("7", lambda: now) == 7.0
-    assert _parse_retry_after("Wed, 01 Jan 2025 12:00:30 GMT", lambda: now) == 30.0
-    assert _parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", lambda: now) == 0.0
-    assert _parse_retry_after("soon", lambda: now) is None
-    assert _parse_retry_after(None, lambda: now) is None
+    assert parse_retry_after("7", lambda: now) == 7.0
+    assert parse_retry_after("Wed, 01 Jan 2025 12:00:30 GMT", lambda: now) == 30.0
+    assert parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", lambda: now) == 0.0
+    assert parse_retry_after("soon", lambda: now) is None
+    assert parse_retry_after(None, lambda: now) is None
 
 
 def test_a_500_then_success(server: FakeLlmServer) -> None:
@@ -623,7 +627,7 @@ def test_config_is_validated_and_read_from_settings() -> None:
 
 
 def test_schemas_sent_to_the_model_are_strict() -> None:
-    from app.assessments.generators.llm import BATCH_MODELS
+
 
     def objects(node: Any) -> Iterator[dict[str, Any]]:
         if isinstance(node, dict):
@@ -641,6 +645,8 @@ def test_schemas_sent_to_the_model_are_strict() -> None:
         for node in objects(schema):
             assert node["additionalProperties"] is False
             assert set(node["required"]) == set(node["properties"])
+        # llama-cpp-python's grammar ignores minimum/maximum but keeps to an enum: a small range is listed too.
+        assert schema["properties"]["items"]["items"]["properties"]["difficulty"]["enum"] == [1, 2, 3]
 
 
 def test_complete_json_gives_up_after_the_repair_attempts(server: FakeLlmServer) -> None:
@@ -650,7 +656,10 @@ def test_complete_json_gives_up_after_the_repair_attempts(server: FakeLlmServer)
     with pytest.raises(LlmOutputError, match=expected):
         client.complete_json([{"role": "user", "content": "x"}], solver.SolverText, name="t")
     assert len(server.requests) == 3
-    assert len(server.requests[-1].messages) == 5  # question, then two (answer, repair) rounds
+    # The question, then only the last rejected answer and its repair: the prompt does not grow with repairs.
+    question, answer, repair = server.requests[-1].messages
+    assert question["content"] == "x" and answer == {"role": "assistant", "content": "[1, 2"}
+    assert repair["role"] == "user" and "Invalid JSON" in repair["content"]
 
 
 def test_settings_tune_the_solver_check_and_timeouts() -> None:
@@ -671,3 +680,32 @@ def test_generated_item_ids_are_unique_across_jobs_and_stable_for_a_seed() -> No
     assert len(first) == len(second) == 50 and not first & second
     assert llm_item_id("python", 42, 7) == llm_item_id("python", 42, 7)
     assert not {llm_item_id("sql", 42, n) for n in range(1, 51)} & first
+
+
+def test_the_longest_prompts_fit_the_default_context_window() -> None:
+    """Estimated high (3 characters a token; SmolLM2's tokenizer counts are in tests/e2e/test_real_llm.py):
+    the longest generation and solver prompts, schema included, plus an echoed answer and a new one fit 8k."""
+    from app.llm.client import MAX_ECHO_CHARS, estimate_tokens, repair_message
+    from app.llm.structured import with_schema_in_prompt
+
+    config = LlmConfig(base_url="http://localhost:8080/v1", model="m")
+    avoid = ["x" * 500] * 100  # more and longer than are ever sent: the prompt keeps 20, shortened
+    longest = 0
+    for skill in load_bank().values():  # every skill and level's brief: its blueprint and longest exemplars
+        for level in skill.levels:
+            worst_case = brief.from_bank(skill, level, 40, list(BATCH_MODELS), seed=1)
+            plan = {c.criterion: c.target for c in worst_case.competencies}
+            for kind, model in BATCH_MODELS.items():
+                messages = prompts.generation_messages(
+                    brief=worst_case, item_type=kind, count=config.batch_size, plan=plan, avoid_prompts=avoid,
+                )
+                repair = [{"role": "assistant", "content": "a" * MAX_ECHO_CHARS}, repair_message("e" * 600)]
+                for form in ("json_schema", "json_object", "text"):
+                    sent = with_schema_in_prompt(form, [*messages, *repair], strict_schema(model))
+                    longest = max(longest, estimate_tokens(sent))
+    assert longest + config.max_tokens <= config.context_tokens == 8192, longest
+    options = [(chr(65 + n), "o" * 300) for n in range(8)]
+    for kind, answer in (("matching", solver.SolverPairs), ("multiple_response", solver.SolverChoices)):
+        sent = with_schema_in_prompt("text", prompts.solver_messages(
+            item_type=kind, prompt="p" * 2000, options=options, left=options, right=options), strict_schema(answer))
+        assert estimate_tokens(sent) + config.max_tokens <= config.context_tokens

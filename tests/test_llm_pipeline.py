@@ -22,9 +22,9 @@ from app.assessments.generators import brief as briefs
 from app.assessments.generators import compute, prompts, solver
 from app.assessments.generators.bank import load_bank
 from app.assessments.generators.llm import BATCH_MODELS, ITEM_TYPES, LlmConfig, LlmGenerator, solver_config
-from app.assessments.generators.llm_client import strict_schema
 from app.assessments.review import REVIEW_CHECKLIST
 from app.config import Settings
+from app.llm.structured import strict_schema
 from app.main import create_app
 from tests.conftest import PUBLIC_URL
 from tests.factories import ADMIN, new_learner, start

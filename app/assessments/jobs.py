@@ -18,19 +18,21 @@ from sqlalchemy.orm import Session
 from app.assessments import freeze, service
 from app.assessments.generators import brief as briefs
 from app.assessments.generators.bank import BankGenerator
-from app.assessments.generators.llm import LlmClient, LlmConfig, LlmError, LlmGenerator, solver_config
+from app.assessments.generators.llm import LlmGenerator, solver_config
 from app.assessments.models import GenerationJob
 from app.assessments.schemas import AssessmentCreate
 from app.calibration import service as calibration
 from app.config import Settings
 from app.db import Database
 from app.errors import NotFound, Unprocessable
+from app.llm.client import CallRecord, LlmClient, LlmConfig, LlmError
 
 logger = logging.getLogger("skillproof.jobs")
 
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = dt.timedelta(seconds=30)
 MAX_RUNS = 2
+MAX_CALLS_REPORTED = 500
 ALL_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
 
 
@@ -42,7 +44,20 @@ def job_json(job: GenerationJob) -> dict[str, Any]:
     return {
         "id": job.id, "status": job.status, "assessment_id": job.assessment_id, "kept": job.kept,
         "dropped": job.dropped, "error": job.error, "created_at": job.created_at, "started_at": job.started_at,
-        "finished_at": job.finished_at,
+        "finished_at": job.finished_at, "llm": job.llm_usage,
+    }
+
+
+def usage_json(calls: list[CallRecord], form: str) -> dict[str, Any]:
+    """What a job reports of its LLM calls: the form in use, each call (the last 500), and token totals."""
+    prompts = [call.prompt_tokens for call in calls if call.prompt_tokens is not None]
+    return {
+        "structured_output": form,
+        "calls": [call.as_json() for call in calls[-MAX_CALLS_REPORTED:]],
+        "calls_omitted": max(len(calls) - MAX_CALLS_REPORTED, 0),
+        "prompt_tokens": sum(prompts),
+        "completion_tokens": sum(call.completion_tokens or 0 for call in calls),
+        "largest_prompt_tokens": max(prompts, default=None),
     }
 
 
@@ -199,6 +214,7 @@ class JobRunner:
         body = AssessmentCreate.model_validate(request)
         skill = self.bank.skills[body.skill]
         seed = int(request["seed"])
+        usage: dict[str, Any] | None = None
         try:
             types = list(body.item_types or ALL_TYPES)
             # The brief plans the items per competency: the blueprint's weights (today the bank pool's shares).
@@ -207,15 +223,19 @@ class JobRunner:
                                      with_exemplars=self.bank.kind == "demo")
             generator = self._generator()
             try:
-                result = generator.generate(brief, item_types=types, seed=seed)
+                with generator.client.recording() as calls:  # the solver's calls too (one thread)
+                    try:
+                        result = generator.generate(brief, item_types=types, seed=seed)
+                    finally:
+                        usage = usage_json(calls, generator.client.form)
             finally:
                 generator.close()
         except (LlmError, ValueError) as exc:
-            self._finish(job_id, error=getattr(exc, "reason", str(exc)), dropped=[])
+            self._finish(job_id, error=getattr(exc, "reason", str(exc)), dropped=[], usage=usage)
             return
         if len(result.kept) < body.item_count:
             self._finish(
-                job_id, dropped=result.dropped, kept=len(result.kept),
+                job_id, dropped=result.dropped, kept=len(result.kept), usage=usage,
                 error=(f"Only {len(result.kept)} of {body.item_count} generated items passed the checks; "
                        "no assessment was created (see dropped for the reasons)."
                        + (f" Notes: {'; '.join(result.notes)}" if result.notes else "")),
@@ -235,11 +255,13 @@ class JobRunner:
                 dropped=result.dropped, settings=self.settings, now=_utcnow(),
             )
             job.status, job.assessment_id, job.kept = "succeeded", assessment.id, len(items)
-            job.dropped, job.finished_at, job.error = result.dropped, _utcnow(), None
+            job.dropped, job.finished_at, job.error, job.llm_usage = result.dropped, _utcnow(), None, usage
 
-    def _finish(self, job_id: str, *, error: str, dropped: list[dict[str, Any]], kept: int = 0) -> None:
+    def _finish(self, job_id: str, *, error: str, dropped: list[dict[str, Any]], kept: int = 0,
+                usage: dict[str, Any] | None = None) -> None:
         with self.database.sessions.begin() as session:
             job = session.get(GenerationJob, job_id)
             if job is None or job.status != "running":
                 return
             job.status, job.error, job.dropped, job.kept, job.finished_at = "failed", error, dropped, kept, _utcnow()
+            job.llm_usage = usage

@@ -161,6 +161,8 @@ class GenerationJob(Base):
     # Refreshed while a worker runs the job; a stale heartbeat means the worker died (restart).
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     runs: Mapped[int] = mapped_column(Integer, default=0)
+    # What the LLM calls were: the structured-output form used, and each call's form and token usage.
+    llm_usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class AssessmentReview(Base):

@@ -477,6 +477,29 @@ class ReliabilityOut(BaseModel):
     )
 
 
+class LlmCallOut(BaseModel):
+    purpose: str = Field(description="the schema asked for: skillproof_items_<type> or skillproof_solver_<type>")
+    form: Literal["json_schema", "json_object", "text"] = Field(description="the structured-output form sent")
+    outcome: Literal["answered", "refused"] = Field(description="refused: the server refused the form; the "
+                                                    "next form was tried")
+    prompt_tokens: int | None = Field(description="as the server counted them (usage); null if it did not say")
+    completion_tokens: int | None
+    finish_reason: str | None
+    seconds: float
+
+
+class LlmUsageOut(BaseModel):
+    structured_output: Literal["json_schema", "json_object", "text"] = Field(
+        description="the form the endpoint accepted (json_schema, else json_object with the schema, else plain "
+                    "text with the schema in the prompt)"
+    )
+    calls: list[LlmCallOut] = Field(description="every request to the endpoint, in order (the last 500 at most)")
+    calls_omitted: int = Field(description="earlier calls left out of `calls`")
+    prompt_tokens: int = Field(description="sum over the calls that reported usage")
+    completion_tokens: int
+    largest_prompt_tokens: int | None = Field(description="the largest prompt of one call, in tokens")
+
+
 class JobOut(BaseModel):
     id: str
     status: Literal["queued", "running", "succeeded", "failed"]
@@ -487,6 +510,7 @@ class JobOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    llm: LlmUsageOut | None = Field(default=None, description="the LLM calls the job made, once it has finished")
 
 
 class JobAccepted(BaseModel):

@@ -20,8 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from app.assessments.generators import prompts
-from app.assessments.generators.llm_client import LlmClient, LlmOutputError, derive_seed, strict_schema
 from app.assessments.generators.solver import LETTERS, full_marks
+from app.llm.client import LlmClient, LlmOutputError, derive_seed
+from app.llm.structured import strict_schema
 
 FlawName = Literal[
     "more_than_one_defensible_answer", "key_is_wrong", "answer_given_away", "needs_outside_context",

@@ -7,8 +7,8 @@ Each item then passes, cheapest first: the conversion checks (keys among the opt
 distractor, a computation that evaluates to the stated key), its competency's target, the rule and flaw
 checks (app.assessments.rules), no copy of an exemplar, the critic pass (critic.py), the options-only test
 and the solver check (solver.py); the critic and the solver may run on their own endpoint and model. Every
-dropped item is returned with its named reasons. The transport is llm_client.py's; its names are
-re-exported here.
+dropped item is returned with its named reasons. The transport (retries, breaker, structured-output
+forms, token records) is `app.llm.client`; its names are re-exported here for the modules that import them.
 """
 
 from __future__ import annotations
@@ -28,18 +28,17 @@ from app.assessments import rules
 from app.assessments.generators import compute, critic, prompts, solver
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.brief import GenerationBrief, from_criteria, slug
-from app.assessments.generators.llm_client import (
-    CircuitBreaker,
-    CircuitOpenError,
-    LlmClient,
-    LlmConfig,
-    LlmError,
-    LlmOutputError,
-    derive_seed,
-    public_base_url,
-    strict_schema,
-)
 from app.grading import rubric as grading
+from app.llm.client import ChatReply as ChatReply
+from app.llm.client import CircuitBreaker as CircuitBreaker
+from app.llm.client import CircuitOpenError as CircuitOpenError
+from app.llm.client import LlmClient as LlmClient
+from app.llm.client import LlmConfig as LlmConfig
+from app.llm.client import LlmError as LlmError
+from app.llm.client import LlmOutputError as LlmOutputError
+from app.llm.client import derive_seed as derive_seed
+from app.llm.client import public_url
+from app.llm.structured import strict_schema as strict_schema
 
 __all__ = [
     "CircuitBreaker", "CircuitOpenError", "GenerationResult", "LlmClient", "LlmConfig", "LlmError",
@@ -323,6 +322,23 @@ def solver_config(settings: Any, generator: LlmConfig) -> LlmConfig:
     return dataclasses.replace(generator, base_url=base_url, api_key=api_key, model=model)
 
 
+# What the prompts ask for, as schema bounds (the validation of an answer keeps the rule checks' wider limits).
+STRING_BOUNDS = {"prompt": 600, "explanation": 600, "options": 150, "left": 150, "right": 150, "competency": 40,
+                 "answer": 60, "accepted_answers": 60, "pattern": 200}
+ARRAY_BOUNDS = {"correct_option_indexes": 8, "correct_order": 8, "pairs": 8, "accepted_answers": 10}
+
+
+def _bound(item_schema: dict[str, Any]) -> None:
+    """Add maxLength / maxItems from STRING_BOUNDS and ARRAY_BOUNDS to one item's schema, in place."""
+    for name, node in item_schema["properties"].items():
+        if name in ARRAY_BOUNDS and node.get("type") == "array":
+            node["maxItems"] = min(node.get("maxItems", ARRAY_BOUNDS[name]), ARRAY_BOUNDS[name])
+        targets = [node["items"]] if node.get("type") == "array" else [node, *node.get("anyOf", [])]
+        for target in targets:
+            if name in STRING_BOUNDS and target.get("type") == "string" and "enum" not in target:
+                target["maxLength"] = STRING_BOUNDS[name]
+
+
 class LlmGenerator:
     """Generates items through an LLM and keeps only those that pass every check (see the module docstring)."""
 
@@ -360,10 +376,11 @@ class LlmGenerator:
             "critic_prompt_version": prompts.CRITIC_PROMPT_VERSION,
             "temperature": self.config.temperature,
             "seed": seed,
-            "base_url": public_base_url(self.config.base_url),
+            "base_url": public_url(self.config.base_url),
+            "structured_output": self.client.form,
             "solver": {
                 "model": self.solver_config.model,
-                "base_url": public_base_url(self.solver_config.base_url),
+                "base_url": public_url(self.solver_config.base_url),
                 "runs": self.config.solver_runs,
                 "agreement": self.config.solver_agreement,
                 "unanimous_types": sorted(solver.UNANIMOUS_TYPES),
@@ -538,6 +555,10 @@ class LlmGenerator:
         model = BATCH_MODELS[item_type]
         schema = strict_schema(model)
         criteria = brief.criteria
+        # At most the items asked for, each within the lengths the prompt states: a server that compiles the
+        # schema to a grammar (llama.cpp, llama-cpp-python) then always ends the answer within max_tokens.
+        schema["properties"]["items"]["maxItems"] = count
+        _bound(schema["properties"]["items"]["items"])
         if criteria:
             item_schema = schema["properties"]["items"]["items"]
             item_schema["properties"]["competency"] = {"type": "string", "enum": criteria}

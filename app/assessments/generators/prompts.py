@@ -1,4 +1,4 @@
-"""Versioned prompts for the LLM generator: one instruction per item type, the solver prompt, the repair prompt.
+"""Versioned prompts for the LLM generator: one instruction per item type, and the solver prompt.
 
 Changing any text here changes what the model is asked: bump PROMPT_VERSION (or SOLVER_PROMPT_VERSION)
 so a draft's provenance names the prompt it was generated with.
@@ -238,18 +238,6 @@ def critic_messages(
         parts.append(CRITIC_TASKS[item_type])
     parts.append(CRITIC_FLAWS)
     return [{"role": "system", "content": CRITIC_SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
-
-
-def repair_message(error: str) -> dict[str, str]:
-    """The follow-up after an answer that did not parse or validate."""
-    return {
-        "role": "user",
-        "content": (
-            "Your answer could not be used: "
-            + error
-            + "\nAnswer again with the complete JSON only, exactly in the requested schema, fixing that problem."
-        ),
-    }
 
 
 def _shorten(text: str, limit: int = MAX_AVOID_CHARS) -> str:

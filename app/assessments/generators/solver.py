@@ -19,8 +19,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from app.assessments.generators import prompts
-from app.assessments.generators.llm_client import LlmClient, LlmOutputError, derive_seed, strict_schema
 from app.grading import rubric as grading
+from app.llm.client import LlmClient, LlmOutputError, derive_seed
+from app.llm.structured import strict_schema
 
 
 class _SolverAnswer(BaseModel):
