@@ -12,6 +12,8 @@ Rules, beyond app.assessments.validation.item_problems:
   when both items have options, their option words must also overlap (Jaccard 0.5 or more), so two items
   with a generic stem ("Which statement is true?") but different options are not duplicates.
 - length limits: prompts 10 to 2000 characters, options 300, explanations 2000.
+- performance tasks (sql_query), once the rules above hold: app/assessments/task_checks.py (the reference
+  earns full marks, the hidden variants catch the must-fail wrong answers).
 The structural rules of each item type (keys, options, tolerances, short-text patterns) are validation.py's.
 """
 
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from app.assessments import validation
+from app.assessments import task_checks, validation
 from app.assessments.generators import prompts
 from app.grading import rubric as grading
 
@@ -56,6 +58,8 @@ def rule_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> lis
     problems += _all_or_none_problems(item)
     problems += _giveaway_problems(item)
     problems += near_duplicate_problems(item, others)
+    if not problems and item.get("type") in validation.PERFORMANCE_TYPES:
+        problems += task_checks.task_report(item).problems  # runs the reference and the wrong answers
     return problems
 
 

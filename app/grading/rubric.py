@@ -13,6 +13,9 @@ Scoring rules (also in the README):
 - ordering, by mode: all_or_nothing, or adjacent_pairs = points x (adjacent pairs of the answer that are
   adjacent in the same order in the key) / (options - 1).
 - matching: points x (left options matched to their right option) / (left options).
+- sql_query: points x (hidden fixture variants on which the query's result matches the reference query's) /
+  (variants), by running it (grading/sql_task.py); the run may be done ahead, in the grading worker pool, and
+  handed in as `runs` (the same pure function, run elsewhere).
 - Items with no response score 0; voided items count neither in score nor maximum.
 - Passing: score x 100 >= pass_percent x max_score (exact). Mastery: the highest band whose min_percent
   the percent reaches. Criteria: each item's score and maximum are spread over its criteria by weight.
@@ -20,6 +23,7 @@ Scoring rules (also in the README):
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import unicodedata
@@ -29,7 +33,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from app.grading import patterns
+import rfc8785
+
+from app.grading import patterns, sql_task
 
 RUBRIC_VERSION = 2
 MULTIPLE_RESPONSE_MODES = ("all_or_nothing", "right_minus_wrong", "every_decision")
@@ -48,6 +54,7 @@ class ItemScore:
     item_id: str
     score: Fraction
     max_score: Fraction
+    run: sql_task.TaskResult | None = None  # performance tasks: what running the answer gave
 
 
 @dataclass(frozen=True)
@@ -79,10 +86,7 @@ class Grade:
             "percent": self.percent,
             "passed": self.passed,
             "mastery": self.mastery,
-            "items": [
-                {"item_id": item.item_id, "score": _number(item.score), "max_score": _number(item.max_score)}
-                for item in self.items
-            ],
+            "items": [_item_json(item) for item in self.items],
             "criteria": [
                 {
                     "criterion": criterion.criterion,
@@ -93,6 +97,15 @@ class Grade:
                 for criterion in self.criteria
             ],
         }
+
+
+def _item_json(item: ItemScore) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "item_id": item.item_id, "score": _number(item.score), "max_score": _number(item.max_score)
+    }
+    if item.run is not None:
+        entry["run"] = item.run.summary()
+    return entry
 
 
 def _percent(score: Fraction, maximum: Fraction) -> float:
@@ -153,6 +166,12 @@ def check_answer_shape(item: Mapping[str, Any], answer: object) -> None:
             raise ResponseError(f"item {item_id}: answer must be an object mapping left option ids to right ones")
         if not set(answer) <= _option_ids(item, "left") or not set(answer.values()) <= _option_ids(item, "right"):
             raise ResponseError(f"item {item_id}: answer names an option the item does not have on that side")
+    elif kind == "sql_query":
+        if not isinstance(answer, str) or len(answer) > sql_task.MAX_QUERY_CHARS:
+            raise ResponseError(
+                f"item {item_id}: answer must be one SQL query, a string of at most "
+                f"{sql_task.MAX_QUERY_CHARS} characters"
+            )
     else:
         raise ResponseError(f"item {item_id}: unsupported item type {kind!r}")
 
@@ -247,9 +266,33 @@ def score_item(item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any
     elif kind == "matching":
         assert isinstance(answer, dict)
         share = _matching(item, answer)
+    elif kind == "sql_query":
+        assert isinstance(answer, str)
+        share = run_task(item, answer).share
     else:
         raise ResponseError(f"item {item['id']}: unsupported item type {kind!r}")
     return points * share
+
+
+def run_task(item: Mapping[str, Any], answer: str) -> sql_task.TaskResult:
+    """Run a performance task's answer (the pure function the grading worker pool runs too)."""
+    return sql_task.grade_answer(item, answer)
+
+
+def task_key(item: Mapping[str, Any], answer: str) -> str:
+    """What identifies one run of a performance task: the item's frozen content (its id aside) and the answer."""
+    body = {key: value for key, value in item.items() if key != "id"}
+    return hashlib.sha256(rfc8785.dumps({"item": body, "answer": answer})).hexdigest()
+
+
+def _scored(
+    item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any], runs: Mapping[str, sql_task.TaskResult]
+) -> ItemScore:
+    maximum = Fraction(item["points"])
+    if item["type"] != "sql_query" or not isinstance(answer, str):
+        return ItemScore(item["id"], score_item(item, answer, rubric), maximum)
+    run = runs.get(task_key(item, answer)) or run_task(item, answer)
+    return ItemScore(item["id"], maximum * run.share, maximum, run)
 
 
 def _criteria_breakdown(
@@ -286,8 +329,10 @@ def grade(
     responses: Sequence[Mapping[str, Any]],
     *,
     voided: Collection[str] = (),
+    runs: Mapping[str, sql_task.TaskResult] | None = None,
 ) -> Grade:
-    """Grade responses against frozen items; raises ResponseError for ungradeable input."""
+    """Grade responses against frozen items; raises ResponseError for ungradeable input. `runs` holds
+    performance tasks already run (by task_key), so the request path need not run them."""
     mode = rubric.get("multiple_response", "right_minus_wrong")
     if mode not in MULTIPLE_RESPONSE_MODES:
         raise ResponseError(f"unsupported multiple_response scoring {mode!r}")
@@ -295,14 +340,7 @@ def grade(
         raise ResponseError(f"unsupported ordering scoring {rubric.get('ordering')!r}")
     answers = collect_responses(items, responses)
     counted = [item for item in items if item["id"] not in voided]
-    scores = tuple(
-        ItemScore(
-            item_id=item["id"],
-            score=score_item(item, answers.get(item["id"]), rubric),
-            max_score=Fraction(item["points"]),
-        )
-        for item in counted
-    )
+    scores = tuple(_scored(item, answers.get(item["id"]), rubric, runs or {}) for item in counted)
     total = sum((item.score for item in scores), Fraction(0))
     maximum = sum((item.max_score for item in scores), Fraction(0))
     pass_percent = Fraction(str(rubric["pass_percent"]))
