@@ -18,6 +18,7 @@ from app.assessments.validation import item_problems
 from app.errors import Busy
 from app.grading import rubric, sql_task
 from app.grading.pool import GradingPool
+from tests.conformance import assert_issued
 from tests.factories import ADMIN, keyed, new_assessment, new_learner, start
 
 RUBRIC = {"pass_percent": 50}
@@ -210,3 +211,41 @@ def test_regrade_check_reproduces_sql_grades(client: TestClient, level: str, tmp
     with database.sessions() as session:
         report = regrade.check_all(session)
     assert report.checked >= 1 and report.mismatches == []
+
+
+def test_the_credential_states_the_performance_tasks_and_their_share_of_the_score(client: TestClient) -> None:
+    assessment = new_assessment(client, skill="sql", level="foundation", item_count=14, seed=11)
+    kinds = [item["type"] for item in assessment["items"]]
+    assert 0 < kinds.count("sql_query") < len(kinds), kinds  # a mixed draw
+    learner = new_learner(client)
+    attempt = start(client, assessment, learner)
+    admin_items = keyed(client, attempt)["items"]
+    responses = [{"item_id": item["id"], "answer": item["answer"]} for item in admin_items]
+    first_task = next(item for item in admin_items if item["type"] == "sql_query")
+    responses = [{**response, "answer": "SELECT 1"} if response["item_id"] == first_task["id"] else response
+                 for response in responses]
+    grade = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
+                        headers=learner["headers"]).json()
+    assert grade["passed"], grade
+    issued = client.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
+    assert_issued(issued)  # OB 3.0 schema, and every term defined by the contexts
+    [evidence] = issued["credential"]["evidence"]
+    tasks = [item for item in admin_items if item["type"] == "sql_query"]
+    task_points = sum(item["points"] for item in tasks)
+    assert evidence["performanceTasks"] == len(tasks)
+    assert evidence["performanceTaskShare"] == round(task_points / grade["max_score"], 4)
+    assert evidence["performanceTaskPercent"] == round((task_points - first_task["points"]) / task_points * 100, 2)
+    assert "graded by running the answer" in evidence["narrative"]
+
+
+def test_a_credential_without_performance_tasks_says_nothing_of_them(client: TestClient) -> None:
+    assessment = new_assessment(client, skill="sql", item_count=4, item_types=["single_choice"])
+    learner = new_learner(client)
+    attempt = start(client, assessment, learner)
+    responses = [{"item_id": item["id"], "answer": item["answer"]} for item in keyed(client, attempt)["items"]]
+    grade = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
+                        headers=learner["headers"]).json()
+    issued = client.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
+    [evidence] = issued["credential"]["evidence"]
+    assert not {"performanceTasks", "performanceTaskShare", "performanceTaskPercent"} & set(evidence)
+    assert "Performance tasks" not in evidence["narrative"]
