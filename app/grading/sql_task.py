@@ -184,39 +184,66 @@ DENIED_DETAIL = (
 )
 
 
-def run_query(fixture: Mapping[str, Any], query: str, runner: Mapping[str, Any]) -> Table:
-    """Run one query on a fresh database built from `fixture`; raises TaskRefused when stopped or refused."""
+def _precheck(query: str) -> TaskRefused | None:
     if not query.strip():
-        raise TaskRefused("empty", "the answer holds no query")
+        return TaskRefused("empty", "the answer holds no query")
     if len(query) > MAX_QUERY_CHARS:
-        raise TaskRefused("too_long", f"the query is over {MAX_QUERY_CHARS} characters")
+        return TaskRefused("too_long", f"the query is over {MAX_QUERY_CHARS} characters")
     if "\x00" in query:
-        raise TaskRefused("not_allowed", "the query holds a NUL character")
-    state: dict[str, Any] = {"ticks": 0, "stop": ""}
+        return TaskRefused("not_allowed", "the query holds a NUL character")
+    return None
+
+
+def run_queries(
+    fixture: Mapping[str, Any], queries: Sequence[str], runner: Mapping[str, Any]
+) -> list[Table | TaskRefused]:
+    """Run queries one after another on one fresh database built from `fixture`, each with its own budget.
+
+    Sharing the database is safe because nothing a query may do changes it (the authorizer allows reads only).
+    """
+    state: dict[str, Any] = {"ticks": 0, "stop": "", "deadline": 0.0}
     connection, helper = _connect(str(runner["now"]), state)
+    budget = int(runner["steps"]) // STEP_INTERVAL
+
+    def progress() -> int:
+        state["ticks"] += 1
+        if state["ticks"] > budget:
+            state["stop"] = "step_limit"
+            return 1
+        if time.monotonic() > state["deadline"]:
+            state["stop"] = "time_limit"
+            return 1
+        return 0
+
     try:
         _load(connection, fixture)
         for limit, value in LIMITS.items():  # after loading: the inserts use bound parameters
             connection.setlimit(limit, value)
         connection.set_authorizer(_authorizer(frozenset(table["name"] for table in fixture["tables"])))
-        budget = int(runner["steps"]) // STEP_INTERVAL
-        deadline = time.monotonic() + WALL_BACKSTOP_SECONDS
-
-        def progress() -> int:
-            state["ticks"] += 1
-            if state["ticks"] > budget:
-                state["stop"] = "step_limit"
-                return 1
-            if time.monotonic() > deadline:
-                state["stop"] = "time_limit"
-                return 1
-            return 0
-
         connection.set_progress_handler(progress, STEP_INTERVAL)
-        return _fetch(connection, query, runner, state)
+        results: list[Table | TaskRefused] = []
+        for query in queries:
+            refused = _precheck(query)
+            if refused is not None:
+                results.append(refused)
+                continue
+            state.update(ticks=0, stop="", deadline=time.monotonic() + WALL_BACKSTOP_SECONDS)
+            try:
+                results.append(_fetch(connection, query, runner, state))
+            except TaskRefused as stopped:
+                results.append(stopped)
+        return results
     finally:
         connection.close()
         helper.close()
+
+
+def run_query(fixture: Mapping[str, Any], query: str, runner: Mapping[str, Any]) -> Table:
+    """Run one query on a fresh database built from `fixture`; raises TaskRefused when stopped or refused."""
+    [result] = run_queries(fixture, [query], runner)
+    if isinstance(result, TaskRefused):
+        raise result
+    return result
 
 
 def _fetch(connection: sqlite3.Connection, query: str, runner: Mapping[str, Any], state: dict[str, Any]) -> Table:
@@ -309,13 +336,12 @@ def same_result(expected: Table, got: Table, compare: Mapping[str, Any]) -> bool
 
 
 def variant_result(item: Mapping[str, Any], fixture: Mapping[str, Any], answer: str) -> VariantResult:
-    """The learner's query against the reference on one fixture."""
-    runner = runner_of(item)
-    expected = run_query(fixture, item["answer"], runner)  # the checks made sure the reference runs
-    try:
-        got = run_query(fixture, answer, runner)
-    except TaskRefused as refused:
-        return VariantResult(passed=False, reason=refused.code)
+    """The learner's query against the reference on one fixture (one database, each query its own budget)."""
+    expected, got = run_queries(fixture, [item["answer"], answer], runner_of(item))
+    if isinstance(expected, TaskRefused):  # the checks made sure the reference runs; never the learner's fault
+        raise expected
+    if isinstance(got, TaskRefused):
+        return VariantResult(passed=False, reason=got.code)
     if same_result(expected, got, item.get("compare") or {}):
         return VariantResult(passed=True, reason="ok")
     return VariantResult(passed=False, reason="wrong_result")
