@@ -16,7 +16,7 @@ from typing import Any
 
 from app.assessments import task_checks
 from app.assessments.generators.bank import BANK_DIR, load_bank
-from app.grading import pool, rubric, sql_task
+from app.grading import performance, pool, sql_task
 
 BOMB = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r"
 
@@ -68,7 +68,7 @@ def main() -> None:
         report = task_checks.task_report(item)
         print(f"  {item['id']:<14} {report.mutation_score:5.3f}  ({report.killed}/{report.mutants})"
               + (f"  problems: {report.problems}" if report.problems else ""))
-    graded = rubric.run_task(items[0], items[0]["answer"])
+    graded = performance.run_task(items[0], items[0]["answer"])
     print(f"\nengine recorded in each grade: {graded.engine}")
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.assessments.generators.bank import BANK_DIR, load_bank
-from app.grading import rubric, sql_task
+from app.grading import performance, sql_task
 from tests.servers import fresh_server
 
 ITEM = next(
@@ -77,7 +77,7 @@ HOSTILE: list[tuple[str, set[str]]] = [
 @pytest.mark.parametrize(("query", "reasons"), HOSTILE, ids=[query[:50] for query, _ in HOSTILE])
 def test_a_hostile_answer_is_contained_and_graded_zero(query: str, reasons: set[str]) -> None:
     started = time.monotonic()
-    result = rubric.run_task(ITEM, query)
+    result = performance.run_task(ITEM, query)
     assert result.share == 0
     assert {variant.reason for variant in result.variants} <= reasons, result
     assert time.monotonic() - started < 3 * sql_task.WALL_BACKSTOP_SECONDS  # per variant: the budget, not the wall
@@ -92,7 +92,7 @@ def test_now_and_current_timestamp_read_the_items_fixed_clock() -> None:
 
 def test_the_fixture_is_fresh_for_every_run() -> None:
     before = sql_task.run_query(FIXTURE, "SELECT count(*) FROM orders", sql_task.runner_of(ITEM))
-    rubric.run_task(ITEM, "DELETE FROM orders")
+    performance.run_task(ITEM, "DELETE FROM orders")
     assert sql_task.run_query(FIXTURE, "SELECT count(*) FROM orders", sql_task.runner_of(ITEM)) == before
 
 

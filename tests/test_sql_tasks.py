@@ -16,7 +16,7 @@ from app.assessments import task_checks
 from app.assessments.generators.bank import BANK_DIR, load_bank
 from app.assessments.validation import item_problems
 from app.errors import Busy
-from app.grading import rubric, sql_task
+from app.grading import performance, rubric, sql_task
 from app.grading.pool import GradingPool
 from tests.conformance import assert_issued
 from tests.factories import ADMIN, keyed, new_assessment, new_learner, start
@@ -193,8 +193,8 @@ def test_a_pool_run_equals_the_inline_run(client: TestClient) -> None:
             pool.shutdown()
 
     pooled = asyncio.run(in_pool())
-    assert pooled == {rubric.task_key(item, answer): rubric.run_task(item, answer)}
-    assert 0 <= pooled[rubric.task_key(item, answer)].share < 1  # counts every order, not the paid ones
+    assert pooled == {performance.task_key(item, answer): performance.run_task(item, answer)}
+    assert 0 <= pooled[performance.task_key(item, answer)].share < 1  # counts every order, not the paid ones
 
 
 @pytest.mark.parametrize("level", ["foundation", "intermediate"])

@@ -28,8 +28,8 @@ from app.db import Database
 from app.deps import ClockDep
 from app.errors import AppError
 from app.grading import rubric
+from app.grading.outcomes import TaskResult
 from app.grading.pool import GradingPool, Task
-from app.grading.sql_task import TaskResult
 
 
 @dataclass(frozen=True)

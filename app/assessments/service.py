@@ -29,7 +29,7 @@ from app.credentials.models import Credential
 from app.db import new_id
 from app.errors import Conflict, NotFound, Unprocessable
 from app.grading import rubric as grading
-from app.grading.sql_task import TaskResult
+from app.grading.outcomes import TaskResult
 from app.keys.keystore import FileKeyStore
 
 

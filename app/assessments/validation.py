@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.grading import patterns, sql_task
+from app.grading import patterns, performance, sql_task
 from app.grading.rubric import normalise_text
 from app.strict_json import MAX_SAFE_INTEGER
 
 ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query")
-# Performance tasks: graded by running the answer (app/grading/sql_task.py), in the grading worker pool.
-PERFORMANCE_TYPES = ("sql_query",)
+# Performance tasks: graded by running the answer (app/grading/performance.py), in the grading worker pool.
+PERFORMANCE_TYPES = performance.PERFORMANCE_TYPES
 CHOICE_TYPES = ("single_choice", "multiple_response", "ordering", "matching")
 MAX_PROMPT_CHARS = 2000
 MAX_OPTION_CHARS = 300

@@ -24,8 +24,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from app.errors import Busy
-from app.grading import rubric
-from app.grading.sql_task import TaskResult
+from app.grading import performance
+from app.grading.outcomes import TaskResult
 
 logger = logging.getLogger("skillproof")
 
@@ -46,8 +46,8 @@ def _init_worker() -> None:
 
 
 def run_tasks(tasks: Sequence[Task]) -> dict[str, TaskResult]:
-    """Run each task (the pure grading function); results keyed by rubric.task_key."""
-    return {rubric.task_key(item, answer): rubric.run_task(item, answer) for item, answer in tasks}
+    """Run each task (the pure grading function); results keyed by performance.task_key."""
+    return {performance.task_key(item, answer): performance.run_task(item, answer) for item, answer in tasks}
 
 
 class GradingPool:

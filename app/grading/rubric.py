@@ -23,7 +23,6 @@ Scoring rules (also in the README):
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import unicodedata
@@ -33,9 +32,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import rfc8785
-
-from app.grading import patterns, sql_task
+from app.grading import patterns, performance, sql_task
+from app.grading.outcomes import TaskResult
 
 RUBRIC_VERSION = 2
 MULTIPLE_RESPONSE_MODES = ("all_or_nothing", "right_minus_wrong", "every_decision")
@@ -54,7 +52,7 @@ class ItemScore:
     item_id: str
     score: Fraction
     max_score: Fraction
-    run: sql_task.TaskResult | None = None  # performance tasks: what running the answer gave
+    run: TaskResult | None = None  # performance tasks: what running the answer gave
 
 
 @dataclass(frozen=True)
@@ -268,30 +266,19 @@ def score_item(item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any
         share = _matching(item, answer)
     elif kind == "sql_query":
         assert isinstance(answer, str)
-        share = run_task(item, answer).share
+        share = performance.run_task(item, answer).share
     else:
         raise ResponseError(f"item {item['id']}: unsupported item type {kind!r}")
     return points * share
 
 
-def run_task(item: Mapping[str, Any], answer: str) -> sql_task.TaskResult:
-    """Run a performance task's answer (the pure function the grading worker pool runs too)."""
-    return sql_task.grade_answer(item, answer)
-
-
-def task_key(item: Mapping[str, Any], answer: str) -> str:
-    """What identifies one run of a performance task: the item's frozen content (its id aside) and the answer."""
-    body = {key: value for key, value in item.items() if key != "id"}
-    return hashlib.sha256(rfc8785.dumps({"item": body, "answer": answer})).hexdigest()
-
-
 def _scored(
-    item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any], runs: Mapping[str, sql_task.TaskResult]
+    item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any], runs: Mapping[str, TaskResult]
 ) -> ItemScore:
     maximum = Fraction(item["points"])
-    if item["type"] != "sql_query" or not isinstance(answer, str):
+    if item["type"] not in performance.PERFORMANCE_TYPES or not isinstance(answer, str):
         return ItemScore(item["id"], score_item(item, answer, rubric), maximum)
-    run = runs.get(task_key(item, answer)) or run_task(item, answer)
+    run = runs.get(performance.task_key(item, answer)) or performance.run_task(item, answer)
     return ItemScore(item["id"], maximum * run.share, maximum, run)
 
 
@@ -329,10 +316,10 @@ def grade(
     responses: Sequence[Mapping[str, Any]],
     *,
     voided: Collection[str] = (),
-    runs: Mapping[str, sql_task.TaskResult] | None = None,
+    runs: Mapping[str, TaskResult] | None = None,
 ) -> Grade:
     """Grade responses against frozen items; raises ResponseError for ungradeable input. `runs` holds
-    performance tasks already run (by task_key), so the request path need not run them."""
+    performance tasks already run (by performance.task_key), so the request path need not run them."""
     mode = rubric.get("multiple_response", "right_minus_wrong")
     if mode not in MULTIPLE_RESPONSE_MODES:
         raise ResponseError(f"unsupported multiple_response scoring {mode!r}")

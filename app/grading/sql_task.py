@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from app.grading.outcomes import TaskResult, VariantResult
+
 ENGINE = f"sqlite {sqlite3.sqlite_version}"
 COLUMN_TYPES = ("INTEGER", "REAL", "TEXT")
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,39}")
@@ -86,28 +88,6 @@ class TaskRefused(Exception):
 class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    passed: bool
-    reason: str  # "ok", "wrong_result", or the refusal code / SQL error of the learner's query
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    share: Fraction
-    variants: tuple[VariantResult, ...]
-    engine: str = ENGINE
-
-    def summary(self) -> dict[str, Any]:
-        """What a grade records of the run: variants passed, their count, the reasons, and the engine."""
-        return {
-            "passed": sum(1 for variant in self.variants if variant.passed),
-            "variants": len(self.variants),
-            "reasons": [variant.reason for variant in self.variants],
-            "engine": self.engine,
-        }
 
 
 def runner_of(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -351,7 +331,8 @@ def grade_answer(item: Mapping[str, Any], answer: str) -> TaskResult:
     """Run the answer on every hidden variant; the share is the variants passed over their number."""
     variants: Sequence[Mapping[str, Any]] = item["variants"]
     results = tuple(variant_result(item, fixture, answer) for fixture in variants)
-    return TaskResult(share=Fraction(sum(1 for result in results if result.passed), len(results)), variants=results)
+    passed = sum(1 for result in results if result.passed)
+    return TaskResult(share=Fraction(passed, len(results)), variants=results, engine=ENGINE)
 
 
 def learner_fixture(fixture: Mapping[str, Any], sample_rows: int) -> dict[str, Any]:
