@@ -260,3 +260,27 @@ def test_asking_the_llm_generator_for_sql_tasks_is_refused_with_422(settings: An
             "skill": "sql", "level": "foundation", "item_count": 2, "generator": "llm", "item_types": ["sql_query"]})
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "unsupported_item_type"
+
+
+def test_an_admin_written_sql_task_is_checked_and_refused_with_its_reasons(client: TestClient) -> None:
+    draft = new_assessment(client, publish=False, skill="sql", item_count=2, item_types=["single_choice"])
+    people = {"name": "people", "columns": [{"name": "name", "type": "TEXT"}, {"name": "age", "type": "INTEGER"}]}
+    item = {
+        "type": "sql_query", "points": 2, "explanation": "WHERE keeps the adults.",
+        "prompt": "Write one SQLite query: the names of the people aged 18 or more (any order).",
+        "answer": "SELECT name FROM people WHERE age >= 18",
+        "fixture": {"tables": [{**people, "rows": [["Ann", 30], ["Bo", 12]]}]},
+        "variants": [{"tables": [{**people, "rows": [["Cy", 40], ["Di", 50]]}]},
+                     {"tables": [{**people, "rows": [["Ed", 22]]}]}],
+    }
+    response = client.post(f"/v1/assessments/{draft['id']}/items", headers=ADMIN, json=item)
+    assert response.status_code == 422, response.text  # no minor in any variant: dropping the WHERE passes
+    assert response.json()["error"] == "item_invalid"
+    assert "where_dropped" in response.json()["detail"]
+
+    item["variants"] = [{"tables": [{**people, "rows": [["Cy", 17], ["Di", 18], ["Ed", 60]]}]},
+                        {"tables": [{**people, "rows": [["Fay", 5], ["Gus", 19]]}]}]
+    response = client.post(f"/v1/assessments/{draft['id']}/items", headers=ADMIN, json=item)
+    assert response.status_code == 201, response.text
+    added = response.json()["items"][-1]
+    assert added["runner"] == sql_task.DEFAULT_RUNNER and added["compare"] == {}
