@@ -284,3 +284,14 @@ def test_an_admin_written_sql_task_is_checked_and_refused_with_its_reasons(clien
     assert response.status_code == 201, response.text
     added = response.json()["items"][-1]
     assert added["runner"] == sql_task.DEFAULT_RUNNER and added["compare"] == {}
+
+
+def test_an_answer_with_no_select_values_or_with_is_graded_on_the_request_path_as_refused(client: TestClient) -> None:
+    attempt, learner = _sql_attempt(client, count=1)  # the pool is skipped: such a statement is refused when prepared
+    item_id = attempt["items"][0]["id"]
+    response = client.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner["headers"],
+                           json={"responses": [{"item_id": item_id, "answer": "ATTACH DATABASE '/tmp/x.db' AS x"}]})
+    assert response.status_code == 200, response.text
+    assert response.json()["score"] == 0
+    [scored] = keyed(client, attempt)["grade"]["items"]
+    assert set(scored["run"]["reasons"]) == {"not_allowed"}

@@ -5,12 +5,15 @@ The dependency reads the attempt with a short read-only session, runs the sql_qu
 pool (app/grading/pool.py), and hands the runs to service.submit, whose grade stays the pure function of the
 frozen items and the responses (rubric.grade with `runs`: the same results it would compute itself). Anything
 that makes the submit fail anyway (an unknown key, someone else's attempt, a graded or expired attempt, a
-malformed answer) runs nothing here and is answered by the submit itself.
+malformed answer) runs nothing here and is answered by the submit itself. A submit none of whose answers holds
+SELECT, VALUES or WITH (every SQLite statement that returns rows has one) skips even the read: whatever
+sql_query answer it has is refused when prepared, at no cost worth a worker.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -30,6 +33,8 @@ from app.errors import AppError
 from app.grading import rubric
 from app.grading.outcomes import TaskResult
 from app.grading.pool import GradingPool, Task
+
+QUERY_WORD = re.compile(r"select|values|with", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,9 @@ def _read(sessions: sessionmaker[Session], raw_key: str, attempt_id: str, respon
 async def pregrade(request: Request, attempt_id: str, body: SubmitRequest, now: ClockDep) -> PreGraded:
     """Run the submit's performance tasks in the grading pool, before the submit's own session."""
     scheme, _, raw_key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not raw_key.strip():
+    if scheme.lower() != "bearer" or not raw_key.strip() or not any(
+        isinstance(response.answer, str) and QUERY_WORD.search(response.answer) for response in body.responses
+    ):
         return PreGraded(body, {})
     database: Database = request.app.state.database
     responses = [response.model_dump() for response in body.responses]
