@@ -322,6 +322,31 @@ def cmd_regrade(args: argparse.Namespace) -> int:
     return 0 if not report.mismatches else 1
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from app.calibration import service as calibration
+    from app.db import Database
+
+    settings = _settings(args)
+    require_migrated(settings.sqlalchemy_url)
+    database = Database(settings.sqlalchemy_url)
+    try:
+        with database.sessions.begin() as session:
+            reports = calibration.run(session, settings, dt.datetime.now(dt.UTC), args.skill, args.level)
+    finally:
+        database.dispose()
+    for report in reports:
+        outcome = report.error or (f"{report.calibrated} calibrated on {report.scale} "
+                                   f"(ability SD {report.ability_sd:.2f} logits, {report.persons} persons)"
+                                   if report.calibrated else "none calibrated yet")
+        print(f"{report.skill}/{report.level}: {report.items} items with first-attempt responses, "
+              f"{len(report.quarantined)} quarantined, {outcome}")
+    if not reports:
+        print("no graded first attempts yet")
+    return 0
+
+
 def _is_file(source: str) -> bool:
     try:
         return Path(source).is_file()
@@ -484,6 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
     regrade_parser = commands.add_parser("regrade", help="re-run grading over every stored attempt")
     regrade_parser.add_argument("--check", action="store_true", help="prove the stored grades are reproduced exactly")
     regrade_parser.set_defaults(handler=cmd_regrade)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="item statistics from first attempts, automatic quarantine and the Rasch fit"
+    )
+    calibrate.add_argument("--skill", help="only this skill")
+    calibrate.add_argument("--level", help="only this level")
+    calibrate.set_defaults(handler=cmd_calibrate)
 
     verify = commands.add_parser("verify", help="verify a credential through a service's verify endpoint")
     verify.add_argument(

@@ -129,6 +129,18 @@ class Settings(BaseSettings):
     # Retake policy of new assessments (each may override it): 3 attempts, 24 h apart; 0 means none.
     default_max_attempts: int = Field(default=3, ge=0, le=100)
     default_retake_cooldown_seconds: int = Field(default=86400, ge=0, le=365 * 86400)
+    # Calibration (`skillproof calibrate`, POST /v1/item-bank/calibrate), from first attempts only: an item is
+    # fitted once it has this many responses; a new item rides along unscored (pretest) until it has
+    # pretest_responses, at most pretest_max_share of an attempt's items; items outside the quarantine bounds
+    # (once they have quarantine_min_responses) leave the draws until an admin releases them.
+    calibration_min_responses: int = Field(default=200, ge=2, le=1_000_000)
+    pretest_responses: int = Field(default=200, ge=0, le=1_000_000)
+    pretest_max_share: float = Field(default=0.2, ge=0, le=0.5)
+    quarantine_min_responses: int = Field(default=200, ge=2, le=1_000_000)
+    quarantine_facility_min: float = Field(default=0.2, ge=0, le=1)
+    quarantine_facility_max: float = Field(default=0.95, ge=0, le=1)
+    quarantine_min_discrimination: float = Field(default=0.1, ge=-1, le=1)
+    quarantine_distractor_discrimination: float = Field(default=0.05, ge=-1, le=1)
     # Per-item scores for learners: never, or once they have used their last attempt (admins always see them).
     learner_item_feedback: Literal["never", "after_final_attempt"] = "never"
     # A private item bank (the bundled bank's file format); unset: the bundled, public demo bank.
@@ -137,6 +149,14 @@ class Settings(BaseSettings):
     # with at most grading_queue more submissions waiting; beyond that, submit answers 503 busy.
     grading_workers: int = Field(default=1, ge=0, le=64)
     grading_queue: int = Field(default=16, ge=0, le=10_000)
+    # Publishing refuses a design in which a candidate `precision_margin_points` below the pass mark passes
+    # more than `max_pass_below_cut` of the time (app/grading/precision.py); off: it publishes, and its
+    # credentials say the rule was not met. max_pass_below_cut=1 lets every design through too.
+    precision_gate: Literal["on", "off"] = "on"
+    max_pass_below_cut: float = Field(default=0.10, gt=0, le=1)
+    precision_margin_points: float = Field(default=15.0, gt=0, le=50)
+    # Reliability (KR-20 / Cronbach's alpha, SEM) is reported once an assessment has this many first attempts.
+    reliability_min_first_attempts: int = Field(default=30, ge=2, le=100_000)
 
     # Operations (app/ops): rate limits, read timeouts, metrics, logs.
     rate_limits: Literal["on", "off"] = "on"

@@ -27,7 +27,9 @@ def run_demo(base_url: str, admin_key: str) -> int:
     skills = _check(admin.get("/v1/skills"), 200)
     skill = skills[0]
     draft = _check(
-        admin.post("/v1/assessments", json={"skill": skill["id"], "level": skill["levels"][0], "item_count": 5}),
+        # 25 items: enough for the precision rule at a 70% pass mark (a 5-item draft would be refused).
+        admin.post("/v1/assessments", json={"skill": skill["id"], "level": skill["levels"][0], "item_count": 25,
+                                            "seed": 7}),
         201,
     )
     published = _check(admin.post(f"/v1/assessments/{draft['id']}/publish"), 200)

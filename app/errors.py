@@ -9,6 +9,7 @@ AppError(code, status, detail)
  ├── Gone                  410 gone (a share page taken down by its learner)
  ├── PayloadTooLarge       413 payload_too_large
  ├── Unprocessable         422 (validation_error, idempotency_key_reused, invalid_response, ...)
+ │    └── InsufficientPrecision 422 insufficient_precision, with the design's precision figures
  └── ServiceUnavailable    503 (signing key unavailable, ...)
       └── Busy             503 busy, with Retry-After (no database session free in time)
 """
@@ -86,6 +87,25 @@ class PayloadTooLarge(AppError):
 class Unprocessable(AppError):
     status = 422
     default_code = "validation_error"
+
+
+class InsufficientPrecision(Unprocessable):
+    """A design whose pass is too likely for a candidate below the mark; the body carries the figures."""
+
+    default_code = "insufficient_precision"
+
+    def __init__(self, detail: str, precision: dict[str, Any]):
+        super().__init__(detail)
+        self.precision = precision
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "precision": self.precision}
+
+
+class PrecisionErrorBody(ErrorBody):
+    """422 insufficient_precision: the error, and the design's computed precision."""
+
+    precision: dict[str, Any] | None = None
 
 
 class ServiceUnavailable(AppError):

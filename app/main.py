@@ -27,6 +27,7 @@ from app.audit.router import router as audit_router
 from app.auth import service as auth_service
 from app.auth.router import api_keys_router
 from app.auth.router import router as auth_router
+from app.calibration.router import router as calibration_router
 from app.config import Settings
 from app.credentials.router import router as credentials_router
 from app.credentials.router import vc_api_router as vc_api_issuer_router
@@ -224,7 +225,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The public, hot paths first: routes are matched in order, and verify is the busiest of all.
     routers = (
         verification_router, status_lists_router, keys_router, auth_router, assessments_router,
-        credentials_router, api_keys_router, audit_router, vc_api_router, vc_api_issuer_router, pages_router,
+        credentials_router, api_keys_router, audit_router, calibration_router, vc_api_router, vc_api_issuer_router,
+        pages_router,
         verify_page.router,
     )
     for router in routers:

@@ -189,6 +189,7 @@ def skillproof_env(database_url: str, directory: Path) -> dict[str, str]:
         "SKILLPROOF_PUBLIC_URL": PUBLIC_URL,
         # Benchmarks measure the service, not its guards: no per-client limits, and learners may retake at once.
         "SKILLPROOF_RATE_LIMITS": "off",
+        "SKILLPROOF_PRECISION_GATE": "off",  # the benchmarks' 10-item assessments measure speed, not precision
         "SKILLPROOF_DEFAULT_MAX_ATTEMPTS": "0",
         "SKILLPROOF_DEFAULT_RETAKE_COOLDOWN_SECONDS": "0",
     }

@@ -94,6 +94,9 @@ def settings(database_url: str, keys_dir: Path) -> Settings:
         # (tests/test_oracle.py runs with the product defaults).
         default_max_attempts=0,
         default_retake_cooldown_seconds=0,
+        # Tests publish small assessments everywhere: the precision gate is off unless a test is about it
+        # (tests/test_precision.py runs it with the product default).
+        precision_gate="off",
     )
 
 

@@ -303,4 +303,4 @@ def script_every_type(model: FakeModel) -> None:
         ["finally", "try", "except"], [1, 2, 0]))
     model.batch("matching", model.matching(
         "Match each literal to the type of the object it creates.",
-        ["[]", "{}", "()"], ["tuple", "list", "dict"], [(0, 1), (1, 2), (2, 0)]))
+        ["[]", "{}", "()"], ["tuple", "list", "dict", "set"], [(0, 1), (1, 2), (2, 0)]))

@@ -76,6 +76,7 @@ def fresh_server(root: Path, admin_key: str, *, public_host: str = "127.0.0.1") 
         "SKILLPROOF_ADMIN_API_KEY": admin_key,
         "SKILLPROOF_PUBLIC_URL": public,
         "SKILLPROOF_RATE_LIMITS": "off",
+        "SKILLPROOF_PRECISION_GATE": "off",  # small assessments; tests/test_precision.py runs the gate
     }
     with serving(root, env, port):
         yield public, f"http://127.0.0.1:{port}"

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from app.assessments import checks
+from app.assessments import rules
 from app.assessments.generators.bank import option_id
-from app.assessments.generators.llm import LlmClient, LlmConfig, LlmError
+from app.assessments.generators.llm_client import LlmClient, LlmConfig, LlmError
+from app.assessments.generators.solver import solver_agrees
 from tests.llm_server import FakeLlmServer, Received, Reply, completion, parse_solver_question
 
 
@@ -90,28 +91,28 @@ def names(problems: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("make", SOUND_ITEMS, ids=lambda make: make.__name__)
 def test_sound_items_of_every_type_pass(make: Callable[[], dict[str, Any]]) -> None:
-    assert checks.rule_problems(make(), []) == []
+    assert rules.rule_problems(make(), []) == []
 
 
 def test_unknown_type_is_named() -> None:
-    assert names(checks.rule_problems({**single(), "type": "essay"}, [])) == ["type_unknown"]
+    assert names(rules.rule_problems({**single(), "type": "essay"}, [])) == ["type_unknown"]
 
 
 def test_two_keys_for_single_choice_is_key_count() -> None:
     item = single()
     item["answer"] = [item["options"][0]["id"], item["options"][1]["id"]]
-    assert "key_count" in names(checks.rule_problems(item, []))
+    assert "key_count" in names(rules.rule_problems(item, []))
 
 
 def test_key_not_among_options() -> None:
     item = single()
     item["answer"] = option_id("i1", "not an option")
-    assert "key_not_an_option" in names(checks.rule_problems(item, []))
+    assert "key_not_an_option" in names(rules.rule_problems(item, []))
 
 
 def test_options_not_distinct_after_normalisation() -> None:
     item = single(texts=("def", "DEF ", "lambda:", "function"))
-    assert "options_not_distinct" in names(checks.rule_problems(item, []))
+    assert "options_not_distinct" in names(rules.rule_problems(item, []))
 
 
 @pytest.mark.parametrize(
@@ -125,37 +126,37 @@ def test_options_not_distinct_after_normalisation() -> None:
 )
 def test_all_or_none_of_the_above_in_any_form(text: str) -> None:
     item = single(texts=("def", "func", "lambda:", text))
-    problems = checks.rule_problems(item, [])
+    problems = rules.rule_problems(item, [])
     assert names(problems) == ["all_or_none_of_the_above"], problems
     assert text in problems[0]
 
 
 @pytest.mark.parametrize("text", ["None", "all()", "any()", "Both", "a and b", "None of the values change"])
 def test_options_that_merely_look_like_all_or_none_are_fine(text: str) -> None:
-    assert checks.rule_problems(single(texts=("def", "func", "lambda:", text)), []) == []
+    assert rules.rule_problems(single(texts=("def", "func", "lambda:", text)), []) == []
 
 
 def test_key_giveaway_length() -> None:
     key = "It starts a function definition with a name and parameters"
     item = single(texts=(key, "A loop", "A class", "An import"))
-    problems = checks.rule_problems(item, [])
+    problems = rules.rule_problems(item, [])
     assert names(problems) == ["key_giveaway_length"]
     assert f"{len(key)} characters" in problems[0]
     # 1.5 times longer but fewer than 20 characters more: not a give-away.
-    assert checks.rule_problems(single(texts=("abcdefghijklmnop", "abcdefghij", "klmnopqrst", "uvwxyzabcd")), []) == []
+    assert rules.rule_problems(single(texts=("abcdefghijklmnop", "abcdefghij", "klmnopqrst", "uvwxyzabcd")), []) == []
     # A long distractor is no give-away either.
-    assert checks.rule_problems(single(texts=("A loop", key, "A class", "An import"), key=0), []) == []
+    assert rules.rule_problems(single(texts=("A loop", key, "A class", "An import"), key=0), []) == []
 
 
 def test_near_duplicate_prompt() -> None:
     first = single("i1", prompt="Which keyword defines a function in Python?")
     second = single("i2", prompt="In Python, which keyword defines a function?")
-    problems = checks.rule_problems(second, [first])
+    problems = rules.rule_problems(second, [first])
     assert names(problems) == ["near_duplicate"]
     assert "item i1" in problems[0]
     # The same item is not its own duplicate; an existing prompt (no id, no options) counts too.
-    assert checks.rule_problems(first, [first]) == []
-    assert names(checks.rule_problems(second, [{"prompt": "which KEYWORD defines a function in python"}])) == [
+    assert rules.rule_problems(first, [first]) == []
+    assert names(rules.rule_problems(second, [{"prompt": "which KEYWORD defines a function in python"}])) == [
         "near_duplicate"
     ]
 
@@ -164,24 +165,24 @@ def test_generic_stem_with_different_options_is_not_a_duplicate() -> None:
     first = single("i1", prompt="Which statement about Python is true?", texts=("def", "func", "lambda:", "function"))
     second = single("i2", prompt="Which statement about Python is true?",
                     texts=("Lists are mutable", "Tuples are mutable", "Strings are mutable", "Ints are mutable"))
-    assert checks.rule_problems(second, [first]) == []
+    assert rules.rule_problems(second, [first]) == []
     third = single("i3", prompt="Which statement about Python is true?", texts=("def", "func", "lambda:", "fn"))
-    assert names(checks.rule_problems(third, [first])) == ["near_duplicate"]
+    assert names(rules.rule_problems(third, [first])) == ["near_duplicate"]
 
 
 def test_length_limits() -> None:
-    assert names(checks.rule_problems(single(prompt="Define?"), [])) == ["prompt_too_short"]
-    assert names(checks.rule_problems(single(prompt="x" * 2001), [])) == ["prompt_too_long"]
-    assert "option_too_long" in names(checks.rule_problems(single(texts=("def", "y" * 301, "a", "b")), []))
-    assert names(checks.rule_problems({**single(), "explanation": "e" * 2001}, [])) == ["explanation_too_long"]
-    assert "answer_too_long" in names(checks.rule_problems(short_text(answer="z" * 201), []))
+    assert names(rules.rule_problems(single(prompt="Define?"), [])) == ["prompt_too_short"]
+    assert names(rules.rule_problems(single(prompt="x" * 2001), [])) == ["prompt_too_long"]
+    assert "option_too_long" in names(rules.rule_problems(single(texts=("def", "y" * 301, "a", "b")), []))
+    assert names(rules.rule_problems({**single(), "explanation": "e" * 2001}, [])) == ["explanation_too_long"]
+    assert "answer_too_long" in names(rules.rule_problems(short_text(answer="z" * 201), []))
 
 
 def test_numeric_answers_finite_with_tolerance() -> None:
-    assert "key_not_finite_number" in names(checks.rule_problems({**numeric(), "answer": float("nan")}, []))
-    assert "tolerance_missing" in names(checks.rule_problems({**numeric(), "tolerance": None}, []))
+    assert "key_not_finite_number" in names(rules.rule_problems({**numeric(), "answer": float("nan")}, []))
+    assert "tolerance_missing" in names(rules.rule_problems({**numeric(), "tolerance": None}, []))
     assert "tolerance_invalid" in names(
-        checks.rule_problems({**numeric(), "tolerance": {"absolute": -1, "relative": 0}}, [])
+        rules.rule_problems({**numeric(), "tolerance": {"absolute": -1, "relative": 0}}, [])
     )
 
 
@@ -205,23 +206,23 @@ def test_numeric_answers_finite_with_tolerance() -> None:
     ],
 )
 def test_short_text_rules(changes: dict[str, Any], name: str | None) -> None:
-    problems = checks.rule_problems(short_text(**changes), [])
+    problems = rules.rule_problems(short_text(**changes), [])
     assert names(problems) == ([name] if name else []), problems
 
 
 def test_items_with_nul_or_lone_surrogates_are_refused_wherever_the_text_is() -> None:
     for changes in ({"prompt": "Which built-in\x00 returns the length?"}, {"accepted_answers": ["len\ud800"]},
                     {"explanation": "len(x)\x00"}):
-        assert "text_invalid" in names(checks.rule_problems(short_text(**changes), [])), changes
-    assert "text_invalid" in names(checks.rule_problems({**numeric(), "criteria": {"a\x00": 1}}, []))
+        assert "text_invalid" in names(rules.rule_problems(short_text(**changes), [])), changes
+    assert "text_invalid" in names(rules.rule_problems({**numeric(), "criteria": {"a\x00": 1}}, []))
 
 
 def test_numeric_keys_beyond_2_53_are_refused_so_every_draft_can_be_published() -> None:
     for key in (2**53, -(2**53), 2**60, 1e300, float("inf")):
-        assert "key_not_finite_number" in names(checks.rule_problems({**numeric(), "answer": key}, [])), key
-    assert names(checks.rule_problems({**numeric(), "answer": 2**53 - 1}, [])) == []
+        assert "key_not_finite_number" in names(rules.rule_problems({**numeric(), "answer": key}, [])), key
+    assert names(rules.rule_problems({**numeric(), "answer": 2**53 - 1}, [])) == []
     assert "tolerance_invalid" in names(
-        checks.rule_problems({**numeric(), "tolerance": {"absolute": 2**60, "relative": 0}}, [])
+        rules.rule_problems({**numeric(), "tolerance": {"absolute": 2**60, "relative": 0}}, [])
     )
 
 
@@ -229,10 +230,10 @@ def test_ordering_needs_three_options_and_a_full_order() -> None:
     item = ordering()
     item["options"] = item["options"][:2]
     item["answer"] = item["answer"][:2]
-    assert names(checks.rule_problems(item, [])) == ["options_count"]
+    assert names(rules.rule_problems(item, [])) == ["options_count"]
     item = ordering()
     item["answer"] = item["answer"][:2]
-    assert names(checks.rule_problems(item, [])) == ["key_not_an_order"]
+    assert names(rules.rule_problems(item, [])) == ["key_not_an_order"]
 
 
 def test_matching_needs_two_left_options_and_a_one_to_one_key() -> None:
@@ -240,11 +241,11 @@ def test_matching_needs_two_left_options_and_a_one_to_one_key() -> None:
     lefts = [option for option in item["options"] if option["side"] == "left"]
     item["options"] = [lefts[0]] + [option for option in item["options"] if option["side"] == "right"]
     item["answer"] = {lefts[0]["id"]: next(iter(item["answer"].values()))}
-    assert names(checks.rule_problems(item, [])) == ["options_count"]
+    assert names(rules.rule_problems(item, [])) == ["options_count"]
     item = matching()
     first_right = next(iter(item["answer"].values()))
     item["answer"] = dict.fromkeys(item["answer"], first_right)
-    assert "key_reuses_right_option" in names(checks.rule_problems(item, []))
+    assert "key_reuses_right_option" in names(rules.rule_problems(item, []))
 
 
 def test_rule_problems_never_raise_on_malformed_items() -> None:
@@ -253,7 +254,7 @@ def test_rule_problems_never_raise_on_malformed_items() -> None:
         {"type": "matching", "options": [1, 2]}, {"type": "short_text", "pattern": 3},
         {"type": "ordering", "options": [{"text": 1}]},
     ):
-        assert checks.rule_problems(broken, [{"prompt": None}, {}])
+        assert rules.rule_problems(broken, [{"prompt": None}, {}])
 
 
 # -- the solver check ---------------------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def test_solver_agrees_with_a_sound_single_choice_item(server: FakeLlmServer) ->
     item = single()
     server.handler = solver(choose("def"))
     with client_for(server) as client:
-        assert checks.solver_agrees(client, item, runs=3, agreement=2, seed=7) == (True, None)
+        assert solver_agrees(client, item, runs=3, agreement=2, seed=7) == (True, None)
     assert len(server.requests) == 2  # two agreeing answers settle it
     for received in server.requests:
         body = received.body.decode()
@@ -315,9 +316,9 @@ def test_shuffles_are_seeded_and_vary_per_run(server: FakeLlmServer) -> None:
     with client_for(server) as client:
         orders = []
         for seed in range(8):
-            checks.solver_agrees(client, item, runs=1, agreement=1, seed=seed)
+            solver_agrees(client, item, runs=1, agreement=1, seed=seed)
             orders.append(tuple(parse_solver_question(server.requests[-1]).options.values()))
-        checks.solver_agrees(client, item, runs=1, agreement=1, seed=3)
+        solver_agrees(client, item, runs=1, agreement=1, seed=3)
         assert tuple(parse_solver_question(server.requests[-1]).options.values()) == orders[3]
     assert len(set(orders)) > 1
 
@@ -325,7 +326,7 @@ def test_shuffles_are_seeded_and_vary_per_run(server: FakeLlmServer) -> None:
 def test_solver_disagrees_one_of_three(server: FakeLlmServer) -> None:
     server.handler = solver(choose("def"), wrong_runs=(1, 2), wrong=choose("lambda:"))
     with client_for(server) as client:
-        agrees, reason = checks.solver_agrees(client, single(), runs=3, agreement=2, seed=1)
+        agrees, reason = solver_agrees(client, single(), runs=3, agreement=2, seed=1)
     assert not agrees
     assert reason == (
         "solver_disagrees: 1 of 3 solver answers matched the key (2 needed); the solver answered 'lambda:'"
@@ -335,7 +336,7 @@ def test_solver_disagrees_one_of_three(server: FakeLlmServer) -> None:
 def test_solver_stops_once_agreement_is_out_of_reach(server: FakeLlmServer) -> None:
     server.handler = solver(choose("def"), wrong_runs=(0, 1), wrong=choose("func"))
     with client_for(server) as client:
-        agrees, reason = checks.solver_agrees(client, single(), runs=3, agreement=2, seed=1)
+        agrees, reason = solver_agrees(client, single(), runs=3, agreement=2, seed=1)
     assert not agrees and reason is not None
     assert reason.startswith("solver_disagrees: 0 of 2 solver answers matched the key")
     assert len(server.requests) == 2
@@ -365,17 +366,17 @@ def test_solver_answers_every_item_type(server: FakeLlmServer) -> None:
     server.handler = solver(answer)
     with client_for(server) as client:
         for make in (multiple, numeric, short_text, ordering, matching):
-            assert checks.solver_agrees(client, make(), runs=3, agreement=2, seed=5) == (True, None), make.__name__
+            assert solver_agrees(client, make(), runs=3, agreement=2, seed=5) == (True, None), make.__name__
 
 
 def test_numeric_solver_answer_outside_tolerance_disagrees(server: FakeLlmServer) -> None:
     server.handler = solver(lambda received: {"answer": 4.5})
     item = numeric()
     with client_for(server) as client:
-        assert not checks.solver_agrees(client, item, runs=3, agreement=2, seed=5)[0]
+        assert not solver_agrees(client, item, runs=3, agreement=2, seed=5)[0]
         tolerant = copy.deepcopy(item)
         tolerant["tolerance"] = {"absolute": 0.5, "relative": 0}
-        assert checks.solver_agrees(client, tolerant, runs=3, agreement=2, seed=5) == (True, None)
+        assert solver_agrees(client, tolerant, runs=3, agreement=2, seed=5) == (True, None)
 
 
 def test_solver_answer_with_an_unknown_letter_is_repaired(server: FakeLlmServer) -> None:
@@ -383,7 +384,7 @@ def test_solver_answer_with_an_unknown_letter_is_repaired(server: FakeLlmServer)
     server.script(completion({"reasoning": "hm", "choice": "Z"}))
     server.handler = solver(choose("def"))
     with client_for(server) as client:
-        assert checks.solver_agrees(client, item, runs=1, agreement=1, seed=2) == (True, None)
+        assert solver_agrees(client, item, runs=1, agreement=1, seed=2) == (True, None)
     assert len(server.requests) == 2
     repair = server.requests[1].messages[-1]["content"]
     assert "['Z'], which are not among the letters ['A', 'B', 'C', 'D']" in repair
@@ -392,7 +393,7 @@ def test_solver_answer_with_an_unknown_letter_is_repaired(server: FakeLlmServer)
 def test_solver_that_never_answers_validly_counts_as_disagreeing(server: FakeLlmServer) -> None:
     server.handler = lambda received: completion("not json at all")
     with client_for(server, repair_attempts=1) as client:
-        agrees, reason = checks.solver_agrees(client, single(), runs=1, agreement=1, seed=2)
+        agrees, reason = solver_agrees(client, single(), runs=1, agreement=1, seed=2)
     assert not agrees
     assert reason == (
         "solver_disagrees: 0 of 1 solver answers matched the key (1 needed); the solver answered '(no valid answer)'"
@@ -402,4 +403,4 @@ def test_solver_that_never_answers_validly_counts_as_disagreeing(server: FakeLlm
 def test_solver_outage_raises_instead_of_keeping_the_item(server: FakeLlmServer) -> None:
     server.handler = lambda received: Reply(status=503, body=json.dumps({"error": "down"}))
     with client_for(server, max_retries=0) as client, pytest.raises(LlmError, match="HTTP 503"):
-        checks.solver_agrees(client, single(), runs=3, agreement=2, seed=2)
+        solver_agrees(client, single(), runs=3, agreement=2, seed=2)

@@ -68,7 +68,8 @@ def fuzz_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     with conftest.migrated_database(request, root) as url:
         try:
             yield Settings(database_url=url, keys_dir=Path(root / "keys"), public_url=PUBLIC_URL,
-                           admin_api_key=ADMIN_KEY, rate_limits="off")  # far more requests than one client sends
+                           admin_api_key=ADMIN_KEY, rate_limits="off",  # far more requests than one client sends
+                           precision_gate="off")
         finally:
             asgi.shutdown_lifespans()
 

@@ -106,7 +106,8 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 
 def _settings(database_url: str, keys_dir: Path, **fields: Any) -> Settings:
-    return Settings(database_url=database_url, keys_dir=keys_dir, admin_api_key=ADMIN_KEY, **fields)
+    return Settings(database_url=database_url, keys_dir=keys_dir, admin_api_key=ADMIN_KEY, precision_gate="off",
+                    **fields)
 
 
 def _client(settings: Settings) -> TestClient:

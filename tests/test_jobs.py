@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 
-from app.assessments import checks
+from app.assessments import rules
 from app.assessments.models import Assessment, GenerationJob
 from app.config import Settings
 from app.main import create_app
@@ -78,7 +78,7 @@ def test_llm_job_creates_a_checked_draft_with_provenance(settings: Settings, llm
     assert provenance["model"] == "fake-model" and provenance["seed"] == 99
     assert provenance["prompt_version"] and provenance["temperature"] is not None
     assert sorted(item["type"] for item in draft["items"]) == sorted(TYPES)
-    invalid = [item for n, item in enumerate(draft["items"]) if checks.rule_problems(item, draft["items"][:n])]
+    invalid = [item for n, item in enumerate(draft["items"]) if rules.rule_problems(item, draft["items"][:n])]
     assert invalid == []  # 0 invalid items stored
 
 
@@ -86,7 +86,7 @@ def test_dropped_items_are_reported_with_reasons(settings: Settings, llm: FakeLl
     good = model.single_choice("What does `len({1, 2, 2, 3})` return?", ["4", "3", "2", "It raises TypeError"], [1])
     not_an_option = model.single_choice("What does `bool([])` return?", ["True", "False", "None"], [7])
     solver_says_other = model.single_choice(
-        "Which keyword starts a function definition in Python?", ["func", "def", "lambda", "fn"], [0],
+        "Which keyword starts a function definition in Python?", ["func", "def", "lambda", "fn"], [2],
         solution="def",
     )
     model.batch("single_choice", good, not_an_option, solver_says_other)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from app.assessments import checks, validation
-from app.assessments.generators import prompts
+from app.assessments import rules, validation
+from app.assessments.generators import prompts, solver
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.llm import (
     ITEM_TYPES,
@@ -30,9 +30,9 @@ from app.assessments.generators.llm import (
     LlmError,
     LlmGenerator,
     LlmOutputError,
-    _parse_retry_after,
     strict_schema,
 )
+from app.assessments.generators.llm_client import _parse_retry_after
 from tests.llm_server import (
     FakeLlmServer,
     FakeModel,
@@ -78,7 +78,7 @@ def generate(server: FakeLlmServer, item_count: int, item_types: tuple[str, ...]
 def assert_all_valid(kept: list[dict[str, Any]]) -> None:
     """The promise: every kept item passes every rule (against the items before it) and the validator."""
     for index, item in enumerate(kept):
-        assert checks.rule_problems(item, kept[:index]) == [], item
+        assert rules.rule_problems(item, kept[:index]) == [], item
         assert validation.item_problems(item) == [], item
 
 
@@ -284,6 +284,26 @@ def test_rule_failures_are_dropped_with_named_reasons(server: FakeLlmServer) -> 
     assert "The assessment already holds these items" in first_request and existing in first_request
     second_request = item_requests(server)[1].messages[-1]["content"]
     assert existing in second_request and duplicate["prompt"] not in second_request  # dropped: not "held"
+
+
+def test_items_with_writing_flaws_are_dropped_before_the_solver_is_asked(server: FakeLlmServer) -> None:
+    model = FakeModel()
+    negative = model.single_choice("Which of these is not a Python keyword?", ["def", "class", "elif", "then"], [3])
+    no_spare = model.matching("Match each literal to the type it creates.", ["[]", "{}"], ["list", "dict"],
+                              [(0, 0), (1, 1)])
+    good = model.single_choice("What does `len({1, 2, 2, 3})` return?", ["4", "3", "2"], [1])
+    spare = model.matching("Match each literal to the type of object it creates.", ["[]", "{}"],
+                           ["list", "dict", "set"], [(0, 0), (1, 1)])
+    model.batch("single_choice", negative, good)
+    model.batch("matching", no_spare, spare)
+    server.handler = model
+    result = generate(server, 2, ["single_choice", "matching"])
+
+    assert sorted(item["type"] for item in result.kept) == ["matching", "single_choice"]
+    reasons = {entry["prompt"]: [reason.split(":")[0] for reason in entry["reasons"]] for entry in result.dropped}
+    assert reasons == {negative["prompt"]: ["negative_stem"], no_spare["prompt"]: ["matching_no_extras"]}
+    asked = {received.messages[-1]["content"] for received in solver_requests(server)}
+    assert not any(negative["prompt"] in text for text in asked)  # dropped by the rules, never solved
 
 
 def test_a_type_that_yields_nothing_is_left_out_and_the_others_make_up_the_count(server: FakeLlmServer) -> None:
@@ -610,7 +630,7 @@ def test_complete_json_gives_up_after_the_repair_attempts(server: FakeLlmServer)
     client = LlmClient(config_for(server, repair_attempts=2))
     expected = r"invalid_output: no valid answer after 3 attempts; last error: .*Invalid JSON"
     with pytest.raises(LlmOutputError, match=expected):
-        client.complete_json([{"role": "user", "content": "x"}], checks.SolverText, name="t")
+        client.complete_json([{"role": "user", "content": "x"}], solver.SolverText, name="t")
     assert len(server.requests) == 3
     assert len(server.requests[-1].messages) == 5  # question, then two (answer, repair) rounds
 

@@ -130,7 +130,7 @@ def test_the_one_entry_status_migration_keeps_legacy_credentials_working(
     config = alembic_config(url)
     command.upgrade(config, "head")
     settings = Settings(database_url=url, keys_dir=keys_dir, public_url=PUBLIC_URL, admin_api_key=ADMIN_KEY,
-                        default_max_attempts=0, default_retake_cooldown_seconds=0)
+                        default_max_attempts=0, default_retake_cooldown_seconds=0, precision_gate="off")
     monkeypatch.setattr(status_lists, "PURPOSES", status_lists.LEGACY_PURPOSES)  # issuance as it was
     with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
         revoked, suspended = (earn_credential(client, item_count=2, legacy_status=True)["credential"] for _ in range(2))
@@ -176,7 +176,7 @@ def test_the_awards_migration_refuses_to_downgrade_while_awards_exist(fresh_data
     url = fresh_database
     config = alembic_config(url)
     settings = Settings(database_url=url, keys_dir=keys_dir, public_url=PUBLIC_URL, admin_api_key=ADMIN_KEY,
-                        default_max_attempts=0, default_retake_cooldown_seconds=0)
+                        default_max_attempts=0, default_retake_cooldown_seconds=0, precision_gate="off")
     with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
         graded = earn_credential(client, item_count=2)["credential"]
         subject_id = new_learner(client)["subject_id"]

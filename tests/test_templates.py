@@ -135,8 +135,13 @@ def test_python_comprehension_sum_matches_the_arithmetic_series() -> None:
 @pytest.mark.skipif(sqlite3.sqlite_version_info < (3, 39), reason="RIGHT and FULL JOIN need SQLite 3.39")
 def test_sql_join_rows_match_sqlite_running_the_query() -> None:
     for item in _sample("sql-tpl-join-rows", count=40):
-        a_rows, b_rows, b_matching, matched, orphans = _numbers(item["prompt"])[:5]
-        assert b_rows == b_matching + orphans
+        if "found in no row" in item["prompt"]:
+            a_rows, b_rows, b_matching, matched, orphans = _numbers(item["prompt"])[:5]
+            assert b_rows == b_matching + orphans and orphans > 0
+        else:  # every row of b matches: the prompt says so instead of "the other 0"
+            a_rows, b_rows, matched = _numbers(item["prompt"])[:3]
+            b_matching, orphans = b_rows, 0
+            assert "the other 0" not in item["prompt"]
         db = sqlite3.connect(":memory:")
         db.execute("CREATE TABLE a (id INTEGER)")
         db.execute("CREATE TABLE b (a_id INTEGER)")
@@ -224,10 +229,35 @@ def test_accessibility_and_writing_answers_match_the_formulas() -> None:
     for item in _sample("technical-writing-tpl-flesch-kincaid"):
         words, sentences, syllables = _numbers(item["prompt"].split("A passage has", 1)[1])[:3]
         expected = 0.39 * words / sentences + 11.8 * syllables / words - 15.59
-        assert abs(item["answer"] - expected) <= 0.005 + 1e-9
+        assert abs(item["answer"] - expected) <= 0.05 + 1e-9
     for item in _sample("technical-writing-tpl-sentence-length"):
         lengths = _numbers(item["prompt"].split(" sentences of ", 1)[1].split(" words.", 1)[0])
         assert abs(item["answer"] - sum(lengths) / len(lengths)) <= 0.05 + 1e-9
-    for item in _sample("technical-writing-tpl-word-count"):
-        sentence = item["prompt"].rsplit('"', 2)[-2]
-        assert item["answer"] == len(re.findall(r"[A-Za-z]+", sentence))
+
+
+def test_count_nulls_never_asks_for_the_row_count_the_stem_states() -> None:
+    """Review row 8: `SELECT COUNT(*) FROM t;` after "Table t has N rows" was its own answer."""
+    for item in _sample("sql-tpl-count-nulls", count=500):
+        rows = _numbers(item["prompt"])[0]
+        assert _code(item["prompt"]) != "SELECT COUNT(*) FROM t;" and item["answer"] != rows
+
+
+def test_flesch_kincaid_accepts_a_learner_who_rounds_the_two_ratios_to_two_decimals() -> None:
+    """Review row 18: ±0.01 marked this correct method wrong in 56% of variants."""
+    for item in _sample("technical-writing-tpl-flesch-kincaid", count=2000):
+        words, sentences, syllables = _numbers(item["prompt"].split("A passage has", 1)[1])[:3]
+        per_sentence = Decimal(words / sentences).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        per_word = Decimal(syllables / words).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        learner = (Decimal("0.39") * per_sentence + Decimal("11.8") * per_word - Decimal("15.59")).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_UP
+        )
+        response = [{"item_id": item["id"], "answer": float(learner)}]
+        assert grade([item], {"pass_percent": 100}, response).passed, (item["prompt"], learner)
+        off = [{"item_id": item["id"], "answer": float(learner) + 0.3}]  # a slip in the method still fails
+        assert not grade([item], {"pass_percent": 100}, off).passed
+
+
+def test_the_word_count_template_is_retired() -> None:
+    """Review row 19: counting words measures counting, not writing; its id is never reused."""
+    assert "technical-writing-tpl-word-count" not in BY_ID
+    assert templates_for("technical-writing", "foundation")  # sentence length still gives the level a variant

@@ -20,6 +20,7 @@ from app.assessments.generators.bank import BankGenerator
 from app.assessments.generators.llm import LlmClient, LlmConfig, LlmError, LlmGenerator
 from app.assessments.models import GenerationJob
 from app.assessments.schemas import AssessmentCreate
+from app.calibration import service as calibration
 from app.config import Settings
 from app.db import Database
 from app.errors import NotFound, Unprocessable
@@ -220,7 +221,10 @@ class JobRunner:
             job = session.get(GenerationJob, job_id)
             if job is None or job.status != "running":
                 return  # failed or re-queued meanwhile; never create twice
-            items = [freeze.normalise_item(item) for item in result.kept[: body.item_count]]
+            # Quarantine holds for generated items too (an id seen before, e.g. a regenerated draft's).
+            state = calibration.draft_state(session, skill.id, body.level, self.settings)
+            kept = [item for item in result.kept if item["id"] not in state.quarantined]
+            items = [freeze.normalise_item(item) for item in kept[: body.item_count]]
             assessment = service.new_draft(
                 session, body, skill_id=skill.id, skill_name=skill.name, skill_description=skill.description,
                 items=items, seed=seed, generator_name="llm", provenance=result.provenance,

@@ -45,6 +45,8 @@ class Assessment(Base):
     # Model, prompt version, temperature and seed of a generated draft; items dropped and why.
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     dropped_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # The decision precision computed at publish (grading/precision.py Precision.to_json); None before that.
+    precision: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Attempt(Base):
@@ -83,6 +85,8 @@ class Grade(Base):
     mastery: Mapped[str | None] = mapped_column(String(100))
     # Items voided by amendments when this grade was computed (they count for nothing).
     voided_items: Mapped[list[str] | None] = mapped_column(JSONType)
+    # The Rasch ability estimate when every scored item was calibrated (grading/ability.py); else None.
+    ability: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     # The exact bytes of the first response, replayed for a repeated Idempotency-Key.
@@ -94,6 +98,7 @@ class Grade(Base):
         return {
             "score": self.score, "max_score": self.max_score, "percent": self.percent, "passed": self.passed,
             "mastery": self.mastery, "items": self.item_scores, "criteria": self.criteria or [],
+            **({"ability": self.ability} if self.ability is not None else {}),
         }
 
     def set_result(self, result: dict[str, Any]) -> None:
@@ -101,6 +106,7 @@ class Grade(Base):
         self.score, self.max_score, self.percent = result["score"], result["max_score"], result["percent"]
         self.passed, self.mastery = result["passed"], result["mastery"]
         self.item_scores, self.criteria = result["items"], result["criteria"]
+        self.ability = result.get("ability")
 
 
 class Amendment(Base):

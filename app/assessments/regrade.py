@@ -146,9 +146,9 @@ def check_all(session: Session) -> CheckReport:
         result = regrade_result(session, assessment, attempt, grade).to_json()
         expected_passed = result["passed"] or ever_passed(session, grade)
         stored = grade.result()
-        recomputed = {**{key: result[key] for key in stored}, "passed": expected_passed}
+        recomputed: dict[str, Any] = {**{key: result.get(key) for key in stored}, "passed": expected_passed}
         stored["items"], stored_engines = _without_engine(stored["items"])
-        recomputed["items"], here = _without_engine(recomputed["items"])
+        recomputed["items"], here = _without_engine(list(recomputed["items"] or []))
         engines |= {f"attempt {attempt.id}: graded with {engine}, re-graded with {', '.join(sorted(here))}"
                     for engine in stored_engines - here}
         if stored != recomputed:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.assessments import checks, freeze
+from app.assessments import blueprints, freeze, rules
 from app.assessments.generators.bank import option_id
 from app.assessments.models import Assessment, AssessmentReview
 from app.errors import Conflict, NotFound, Unprocessable
@@ -28,7 +28,8 @@ REVIEW_DECISIONS = ("approved", "changes_requested")
 
 EDITABLE_FIELDS = frozenset({
     "prompt", "options", "answer", "explanation", "points", "tolerance", "accepted_answers", "case_sensitive",
-    "pattern", "scoring", "criteria", "difficulty", "fixture", "variants", "compare", "runner",
+    "pattern", "scoring", "criteria", "difficulty", "enemies", "keep_order", "fixture", "variants", "compare",
+    "runner",
 })
 
 
@@ -55,7 +56,7 @@ def all_problems(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for position, item in enumerate(items):
         others = items[:position] + items[position + 1:]
-        problems = checks.rule_problems(item, others)
+        problems = rules.rule_problems(item, others)
         if problems:
             found[str(item.get("id"))] = problems
     return found
@@ -66,7 +67,7 @@ def _checked(item: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, An
     if item.get("type") == "sql_query":
         item["runner"] = {**sql_task.DEFAULT_RUNNER, **(item.get("runner") or {})}  # defaults frozen in the item
         item.setdefault("compare", {})
-    problems = checks.rule_problems(item, others)
+    problems = rules.new_item_problems(item, others)
     if problems:
         raise Unprocessable(f"Item {item.get('id')} fails the checks: {'; '.join(problems)}", code="item_invalid")
     return item
@@ -126,11 +127,20 @@ def drop_item(session: Session, assessment: Assessment, item_id: str) -> Assessm
 
 
 def refuse_invalid(assessment: Assessment) -> None:
-    """Publishing refuses a draft whose items fail the checks."""
+    """Publishing refuses a draft whose items fail the rules."""
     problems = all_problems(assessment.items)
     if problems:
         listed = "; ".join(f"{item_id}: {', '.join(reasons)}" for item_id, reasons in sorted(problems.items()))
         raise Unprocessable(f"Items fail the checks: {listed}", code="items_invalid")
+    graph = blueprints.enemy_graph(assessment.items)
+    shown = assessment.attempt_item_count or len(assessment.items)
+    if graph and blueprints.capacity(graph, graph) + len(assessment.items) - len(graph) < shown:
+        pairs = sorted({tuple(sorted((item_id, other))) for item_id, others in graph.items() for other in others})
+        raise Unprocessable(
+            f"An attempt of {shown} items would have to show two enemies; drop one of "
+            f"{', '.join(f'{a} / {b}' for a, b in pairs)} or draw fewer items per attempt.",
+            code="enemies_together",
+        )
 
 
 def new_version(session: Session, source: Assessment, now: dt.datetime) -> Assessment:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.assessments import jobs, regrade, review, service
+from app.assessments import blueprints, jobs, regrade, review, service
 from app.assessments.generators.bank import BankGenerator
 from app.assessments.models import Assessment
 from app.assessments.pregrade import PreGradedDep
@@ -18,6 +18,8 @@ from app.assessments.schemas import (
     AssessmentCreate,
     AssessmentOut,
     AttemptOut,
+    BlueprintOut,
+    CompetencyOut,
     EvidenceOut,
     GradeOut,
     ItemEdit,
@@ -25,10 +27,14 @@ from app.assessments.schemas import (
     ItemStatisticsOut,
     JobAccepted,
     JobOut,
+    PrecisionOut,
+    PrecisionSummaryOut,
+    ReliabilityOut,
     ReviewIn,
     ReviewOut,
     ReviewsOut,
     Skill,
+    SkillDetail,
     VoidRequest,
 )
 from app.credentials.builder import evidence_id
@@ -42,7 +48,7 @@ from app.deps import (
     SessionDep,
     SettingsDep,
 )
-from app.errors import error_responses
+from app.errors import NotFound, PrecisionErrorBody, error_responses
 from app.grading import statistics
 
 router = APIRouter(tags=["assessments"])
@@ -61,12 +67,31 @@ def _learner_view(assessment: Assessment) -> AssessmentOut:
         item_count=assessment.attempt_item_count or len(assessment.items), version=assessment.version,
         supersedes_id=assessment.supersedes_id, max_attempts=assessment.max_attempts,
         retake_cooldown_seconds=assessment.retake_cooldown_seconds,
+        precision=PrecisionSummaryOut.model_validate(assessment.precision) if assessment.precision else None,
+        blueprint=_blueprint_view(assessment),
+    )
+
+
+def _blueprint_view(assessment: Assessment) -> BlueprintOut | None:
+    """The frozen blueprint, with each competency's items in this assessment's attempts."""
+    frozen = assessment.rubric.get("blueprint")
+    if frozen is None:
+        return None
+    scored = sum(1 for item in assessment.items if not item.get("pretest"))
+    planned = blueprints.plan(frozen, assessment.attempt_item_count or scored)
+    return BlueprintOut(
+        level_descriptor=frozen["level_descriptor"], attempt_items=frozen["attempt_items"],
+        competencies=[
+            CompetencyOut(**competency, items_per_attempt=planned[competency["criterion"]])
+            for competency in frozen["competencies"]
+        ],
     )
 
 
 def _admin_view(assessment: Assessment) -> AdminAssessmentOut:
     return AdminAssessmentOut(
-        **_learner_view(assessment).model_dump(),
+        **_learner_view(assessment).model_dump(exclude={"precision"}),
+        precision=PrecisionOut.model_validate(assessment.precision) if assessment.precision else None,
         generator=assessment.generator, seed=assessment.seed, created_at=assessment.created_at,
         pool_size=len(assessment.items),
         items=assessment.items,  # type: ignore[arg-type]
@@ -78,6 +103,15 @@ def _admin_view(assessment: Assessment) -> AdminAssessmentOut:
 def list_skills(request: Request, _: CurrentPrincipal) -> list[Skill]:
     """The skills and levels the generator can assess."""
     return [Skill(**skill) for skill in _generator(request).list_skills()]
+
+
+@router.get("/v1/skills/{skill_id}", response_model=SkillDetail, responses=error_responses(401, 404))
+def get_skill(skill_id: str, request: Request, _: CurrentPrincipal) -> SkillDetail:
+    """One skill, with each level's descriptor (what a pass means) and blueprint (what an attempt covers)."""
+    skill = _generator(request).skills.get(skill_id)
+    if skill is None:
+        raise NotFound("No such skill; GET /v1/skills lists them.")
+    return SkillDetail(**skill.detail())
 
 
 @router.post(
@@ -112,18 +146,24 @@ def get_job(job_id: str, _: AdminOnly, session: SessionDep) -> JobOut:
 
 @router.post(
     "/v1/assessments/{assessment_id}/publish", response_model=AdminAssessmentOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses={
+        **error_responses(401, 403, 404, 409),
+        422: {"model": PrecisionErrorBody, "description": "An item fails the checks (`items_invalid`), or the design "
+              "is too imprecise (`insufficient_precision`, with its figures in `precision`)"},
+    },
 )
 def publish_assessment(
-    assessment_id: str, principal: AdminOnly, session: SessionDep, now: ClockDep, audit: AuditDep
+    assessment_id: str, principal: AdminOnly, session: SessionDep, settings: SettingsDep, now: ClockDep,
+    audit: AuditDep,
 ) -> AdminAssessmentOut:
-    """Freeze a draft (refused while an item fails the checks, and for LLM items until a recorded review approves
-    them: 409 review_required); a new version retires the one it revises."""
+    """Freeze a draft (refused while an item fails the checks, while a candidate 15 points below the pass mark
+    would pass too often, and for LLM items until a recorded review approves them: 409 review_required); a new
+    version retires the one it revises."""
     assessment = service.get_assessment(session, assessment_id, principal)
     if assessment.status == "draft":
         review.refuse_invalid(assessment)
         review.refuse_unreviewed(session, assessment)
-    published = service.publish(session, assessment, now)
+    published = service.publish(session, assessment, now, settings)
     review.supersede_previous(session, published)
     audit.record("assessment.publish", "assessment", published.id, details={"content_hash": published.content_hash})
     return _admin_view(published)
@@ -267,6 +307,19 @@ def item_stats(assessment_id: str, principal: AdminOnly, session: SessionDep) ->
     return [ItemStatisticsOut(**result.to_json()) for result in results]
 
 
+@router.get("/v1/assessments/{assessment_id}/reliability", response_model=ReliabilityOut,
+            responses=error_responses(401, 403, 404))
+def reliability(
+    assessment_id: str, principal: AdminOnly, session: SessionDep, settings: SettingsDep
+) -> ReliabilityOut:
+    """KR-20 / Cronbach's alpha and the SEM (points, percent) from graded first attempts, once there are
+    SKILLPROOF_RELIABILITY_MIN_FIRST_ATTEMPTS of them (null before, with the count)."""
+    assessment = _admin_assessment(session, assessment_id, principal)
+    first = service.first_attempt_item_scores(session, assessment.id)
+    result = statistics.reliability(first, min_attempts=settings.reliability_min_first_attempts)
+    return ReliabilityOut(assessment_id=assessment.id, **result.to_json())
+
+
 @router.get(
     "/v1/assessments", response_model=list[AdminAssessmentOut] | list[AssessmentOut],
     responses=error_responses(401),
@@ -304,6 +357,7 @@ def get_evidence(assessment_id: str, session: SessionDep, settings: SettingsDep)
         content_hash=assessment.content_hash, item_count=assessment.attempt_item_count or len(assessment.items),
         time_limit_seconds=assessment.time_limit_seconds, pass_percent=assessment.pass_percent,
         published_at=assessment.published_at, version=assessment.version,
+        precision=PrecisionSummaryOut.model_validate(assessment.precision) if assessment.precision else None,
     )
 
 
@@ -319,7 +373,9 @@ def start_attempt(
     server-side deadline."""
     assessment = service.get_assessment(session, assessment_id, principal)
     assert principal.learner_id is not None
-    attempt = service.start_attempt(session, assessment, principal.learner_id, now)
+    attempt = service.start_attempt(
+        session, assessment, principal.learner_id, now, pretest_max_share=settings.pretest_max_share
+    )
     return AttemptOut(**service.attempt_json(
         session, attempt, assessment, now, admin=False, settings=settings, just_started=True
     ))

@@ -66,11 +66,36 @@ class AssessmentCreate(Strict):
         return self
 
 
+class CompetencyOut(BaseModel):
+    criterion: str = Field(description="the item criterion this competency is")
+    weight: float = Field(description="its share of an attempt")
+    items: int = Field(description="its items in an attempt of the blueprint's standard length")
+    items_per_attempt: int | None = Field(
+        default=None, description="its items in this assessment's attempts (the counts scaled by largest remainder)"
+    )
+
+
+class BlueprintOut(BaseModel):
+    """What one attempt covers, and what the level means for someone reading a pass."""
+
+    level_descriptor: str = Field(description="what a pass at this level says the holder can do (Markdown)")
+    attempt_items: int = Field(description="the standard attempt length the item counts are for")
+    competencies: list[CompetencyOut]
+
+
 class Skill(BaseModel):
     id: str
     name: str
     description: str
     levels: list[str]
+
+
+class SkillDetail(Skill):
+    """A skill with, per level, what a pass means and the blueprint its attempts follow."""
+
+    blueprints: dict[str, BlueprintOut] = Field(
+        description="per level: its descriptor and blueprint (levels without one are absent)"
+    )
 
 
 class OmitAbsent(BaseModel):
@@ -140,6 +165,60 @@ class AdminItemOut(ItemOut):
     runner: dict[str, JsonValue] | None = Field(
         default=None, description="sql_query: VM-instruction budget, row and character caps, the fixed now"
     )
+    keep_order: bool | None = Field(
+        default=None, description="single_choice and multiple_response: options are shown in this order, unshuffled"
+    )
+    pretest: bool | None = Field(
+        default=None, description="true: a pretest item, shown but never scored (learners are not told which)"
+    )
+    calibration: ItemCalibrationFrozen | None = Field(
+        default=None, description="the Rasch difficulty frozen into the item when the draft was made"
+    )
+    enemies: list[str] | None = Field(
+        default=None, description="ids of items (or templates) that give this one away: never in one attempt with it"
+    )
+
+
+class ItemCalibrationFrozen(BaseModel):
+    """The calibration an item was frozen with: grading uses these figures, never the live table."""
+
+    difficulty: float = Field(description="logits on `scale`")
+    se: float = Field(description="standard error of the difficulty")
+    scale: str = Field(description="`rasch:<skill>/<level>@<fitted_at>`: abilities are comparable on one scale only")
+
+
+class PrecisionSummaryOut(BaseModel):
+    """How precise a pass is (computed at publish from the design): what a learner or a client reads."""
+
+    attempt_length: int = Field(description="items one attempt answers")
+    pass_percent: float
+    margin_points: float = Field(description="how far either side of the pass mark the error rates are taken")
+    pass_below_cut: float = Field(
+        description="probability that a candidate whose true score is margin_points below the pass mark passes"
+    )
+    fail_above_cut: float = Field(
+        description="probability that a candidate whose true score is margin_points above the pass mark fails"
+    )
+    decision_consistency: float = Field(
+        description="probability that two attempts by one candidate both pass or both fail, over the reference "
+        "distribution of true scores"
+    )
+    reference_distribution: str
+    meets_rule: bool = Field(description="pass_below_cut is within the issuer's limit")
+
+
+class PrecisionOut(PrecisionSummaryOut):
+    """The admin's view of a design's precision: the rule, the fix, and the model behind the figures."""
+
+    max_pass_below_cut: float = Field(description="the issuer's limit (SKILLPROOF_MAX_PASS_BELOW_CUT)")
+    minimum_attempt_length: int | None = Field(
+        description="the least attempt length (same mix of item points) from which every longer one meets the rule; "
+        "null if none up to 100 does"
+    )
+    item_model: Literal["equal_facility", "item_difficulties"]
+    method: str
+    forms: int = Field(description="attempt forms the figures are averaged over (1 unless the attempt draws from a "
+                                   "pool)")
 
 
 class AssessmentOut(BaseModel):
@@ -159,6 +238,13 @@ class AssessmentOut(BaseModel):
     supersedes_id: str | None
     max_attempts: int | None
     retake_cooldown_seconds: int
+    precision: PrecisionSummaryOut | None = Field(
+        default=None, description="the decision precision computed at publish (null for drafts and for "
+        "assessments published before it was computed)"
+    )
+    blueprint: BlueprintOut | None = Field(
+        default=None, description="the frozen blueprint its draws follow (null: drawn in proportion to the pool)"
+    )
 
 
 class EvidenceOut(BaseModel):
@@ -177,6 +263,7 @@ class EvidenceOut(BaseModel):
     pass_percent: float
     published_at: dt.datetime | None
     version: int
+    precision: PrecisionSummaryOut | None = None
 
 
 class AdminAssessmentOut(AssessmentOut):
@@ -188,6 +275,7 @@ class AdminAssessmentOut(AssessmentOut):
     rubric: dict[str, Any]
     provenance: dict[str, Any] | None = Field(description="model, prompt version, temperature, seed (llm)")
     dropped_items: list[dict[str, Any]] = Field(description="generated items dropped by the checks, with reasons")
+    precision: PrecisionOut | None = None  # the fuller form of the learner's field
 
 
 class Response(Strict):
@@ -219,6 +307,16 @@ class AdminItemScoreOut(ItemScoreOut, OmitAbsent):
     )
 
 
+class AbilityOut(BaseModel):
+    """A Rasch ability estimate on a calibrated scale (present only when every scored item was calibrated)."""
+
+    estimate: float = Field(description="ability in logits on `scale` (anchor: mean calibrated item difficulty 0)")
+    standard_error: float = Field(description="standard error of the estimate, 1/sqrt(test information)")
+    scale: str = Field(description="the calibration scale: `rasch:<skill>/<level>@<fitted_at>`")
+    method: Literal["WLE"] = Field(description="Warm's weighted likelihood estimate")
+    items: int = Field(description="scored items the estimate rests on")
+
+
 class GradeOut(BaseModel):
     """A grade; learners get per-item scores only where SKILLPROOF_LEARNER_ITEM_FEEDBACK allows it."""
 
@@ -238,12 +336,17 @@ class GradeOut(BaseModel):
     credential_id: str | None
     graded_at: dt.datetime
     amended: bool = Field(default=False, description="true when an amendment regraded this attempt")
+    ability: AbilityOut | None = Field(
+        default=None, description="Rasch ability and its standard error; only when every scored item was calibrated"
+    )
 
     @model_serializer(mode="wrap")
     def _omit_hidden_items(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data: dict[str, Any] = handler(self)
         if data.get("items") is None:
             data.pop("items", None)
+        if data.get("ability") is None:
+            data.pop("ability", None)
         return data
 
 
@@ -297,6 +400,13 @@ class _ItemDetails(Strict):
         default=None, description="sql_query: ordered, column_names, tolerance"
     )
     runner: dict[str, JsonValue] | None = Field(default=None, description="sql_query: omit for the defaults")
+    enemies: list[str] | None = Field(
+        default=None, max_length=50, description="ids of items never to be drawn into one attempt with this one"
+    )
+    keep_order: bool | None = Field(
+        default=None, description="single_choice and multiple_response: show the options in the order given "
+        "(numbers, ranges, versions), never shuffled"
+    )
 
 
 class ItemIn(_ItemDetails):
@@ -371,6 +481,29 @@ class ItemStatisticsOut(BaseModel):
     mean_score: float | None = Field(description="mean share of the item's points earned")
     discrimination: float | None = Field(description="point-biserial correlation of the item with the rest score")
     flagged: bool = Field(description="negative discrimination")
+
+
+class ReliabilityOut(BaseModel):
+    """Score reliability from first attempts; the figures are null until there are min_first_attempts of them."""
+
+    assessment_id: str
+    first_attempts: int = Field(description="graded first attempts (retakes are left out)")
+    min_first_attempts: int = Field(description="first attempts needed before figures are given "
+                                                "(SKILLPROOF_RELIABILITY_MIN_FIRST_ATTEMPTS)")
+    coefficient: float | None = Field(description="KR-20 (right/wrong items) or Cronbach's alpha")
+    method: Literal["kr20", "cronbach_alpha"] | None
+    estimation: Literal["complete", "pairwise"] | None = Field(
+        description="complete: every first attempt answered the same items; pairwise: items drawn from a pool, "
+        "item variances and covariances each estimated from the attempts that answered them"
+    )
+    items_per_attempt: int | None
+    mean_percent: float | None
+    sem_points: float | None = Field(description="standard error of measurement, in points")
+    sem_percent: float | None = Field(description="standard error of measurement, in percent of the maximum")
+    effective_items: float | None = Field(
+        description="Livingston-Lewis effective test length: the number of equally weighted right/wrong items "
+        "the scores behave like"
+    )
 
 
 class JobOut(BaseModel):

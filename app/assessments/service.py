@@ -23,11 +23,14 @@ from app.assessments.models import Amendment, Assessment, Attempt, Grade, GradeR
 from app.assessments.schemas import AssessmentCreate
 from app.auth.models import Learner
 from app.auth.service import Principal
+from app.calibration import pretest
+from app.calibration import service as calibration
 from app.config import Settings
 from app.credentials import service as credentials_service
 from app.credentials.models import Credential
 from app.db import new_id
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, InsufficientPrecision, NotFound, Unprocessable
+from app.grading import precision as precision_model
 from app.grading import rubric as grading
 from app.grading.outcomes import TaskResult
 from app.keys.keystore import FileKeyStore
@@ -52,17 +55,33 @@ def create_draft(
     skill = requested_skill(body, generator)
     types = tuple(body.item_types) if body.item_types else None
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    available = len(generator.pool(body.skill, body.level, seed, types))
+    state = calibration.draft_state(session, body.skill, body.level, settings)
+    pool = generator.pool(body.skill, body.level, seed, types, state.quarantined)
+    available = generator.capacity(body.skill, body.level, seed, types, state.quarantined)
     if body.item_count > available:
         raise Unprocessable(
-            f"The bank holds {available} such items for {body.skill} at {body.level}; ask for at most that many.",
+            f"The bank holds {available} such items for {body.skill} at {body.level} that can be drawn together "
+            "(no two that give each other away); ask for at most that many.",
             code="not_enough_items",
         )
-    drawn = generator.draft(body.skill, body.level, body.item_count, seed, types)
-    items = [freeze.normalise_item(item) for item in drawn]
+    # Scored items from established items when there are enough of them; new items then ride along as pretest.
+    new_items = [item for item in pool if state.is_new(item["id"])]
+    pretest_items: list[dict[str, Any]] = []
+    exclude = set(state.quarantined)
+    established = exclude | {item["id"] for item in new_items}
+    if new_items and generator.capacity(body.skill, body.level, seed, types, established) >= body.item_count:
+        exclude = established
+        pretest_items = pretest.choose_pretest(new_items, body.item_count, settings.pretest_max_share, seed)
+    drawn = generator.draft(body.skill, body.level, body.item_count, seed, types, exclude)
+    items = [freeze.normalise_item(pretest.frozen(item, state.calibrations.get(item["id"]), pretest=False))
+             for item in drawn]
+    items += [freeze.normalise_item(pretest.frozen({key: value for key, value in item.items() if key != "level"},
+                                                   None, pretest=True)) for item in pretest_items]
+    blueprint = generator.blueprint(body.skill, body.level) if types is None else None
     return new_draft(session, body, skill_id=skill.id, skill_name=skill.name,
                       skill_description=skill.description, items=items, seed=seed, generator_name="bank",
-                      provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now)
+                      provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now,
+                      blueprint=blueprint.to_json() if blueprint else None)
 
 
 def retake_policy(body: AssessmentCreate, settings: Settings) -> dict[str, Any]:
@@ -99,8 +118,12 @@ def rubric_for(body: AssessmentCreate) -> dict[str, Any]:
 def new_draft(
     session: Session, body: AssessmentCreate, *, skill_id: str, skill_name: str, skill_description: str,
     items: list[dict[str, Any]], seed: int, generator_name: str, provenance: dict[str, Any] | None,
-    dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime,
+    dropped: list[dict[str, Any]], settings: Settings, now: dt.datetime, blueprint: dict[str, Any] | None = None,
 ) -> Assessment:
+    """A draft; a `blueprint` is frozen into its rubric, so its attempts draw by it for good."""
+    rubric = rubric_for(body)
+    if blueprint is not None:
+        rubric["blueprint"] = blueprint
     assessment = Assessment(
         skill=skill_id,
         skill_name=skill_name,
@@ -113,7 +136,7 @@ def new_draft(
         time_limit_seconds=body.time_limit_seconds or settings.default_time_limit_seconds,
         pass_percent=body.pass_percent,
         items=items,
-        rubric=rubric_for(body),
+        rubric=rubric,
         content_hash=None,
         created_at=now,
         attempt_item_count=body.attempt_item_count,
@@ -150,10 +173,77 @@ def list_assessments(session: Session, principal: Principal, status: str | None)
     return list(session.scalars(query))
 
 
-def publish(session: Session, assessment: Assessment, now: dt.datetime) -> Assessment:
-    """Freeze: compute the content hash; a published assessment never changes."""
+PRECISION_FORMS = 32  # seeded draws a pooled design's precision is averaged over (seeds 0..31)
+
+
+def precision_design(
+    assessment: Assessment, difficulties: Mapping[str, float] | None = None
+) -> precision_model.Design:
+    """The design as the precision model sees it: the pool, the forms an attempt draws, the pass mark.
+
+    `difficulties` (item id -> Rasch difficulty in logits) is where a calibration feeds in; without it
+    every item has the same facility."""
+    # Pretest items ride along unscored (calibration/pretest.py): the pass rests on the scored items alone.
+    scored = [item for item in assessment.items if not item.get("pretest")]
+    known = frozen_difficulties(scored) if difficulties is None else difficulties
+    pool = tuple(precision_model.Item(item["id"], int(item["points"]), known.get(item["id"])) for item in scored)
+    count = assessment.attempt_item_count
+    if count is None or count >= len(pool):
+        forms: tuple[tuple[str, ...], ...] = (tuple(item.item_id for item in pool),)
+    else:
+        blueprint = assessment.rubric.get("blueprint")
+        forms = tuple(
+            tuple(freeze.draw_items(scored, count, seed, (), blueprint)) for seed in range(PRECISION_FORMS)
+        )
+    return precision_model.Design(pool=pool, forms=forms, pass_percent=assessment.pass_percent)
+
+
+def frozen_difficulties(items: list[dict[str, Any]]) -> dict[str, float]:
+    """The Rasch difficulties frozen into the items, when every one carries a calibration on one scale."""
+    calibrations = [item.get("calibration") for item in items]
+    if not items or not all(isinstance(entry, dict) for entry in calibrations):
+        return {}
+    if len({entry["scale"] for entry in calibrations if isinstance(entry, dict)}) != 1:
+        return {}
+    return {item["id"]: float(item["calibration"]["difficulty"]) for item in items}
+
+
+def precision_of(
+    assessment: Assessment, settings: Settings, difficulties: Mapping[str, float] | None = None
+) -> precision_model.Precision:
+    """The design's precision at its pass mark under the configured rule."""
+    return precision_model.assess(
+        precision_design(assessment, difficulties),
+        margin=settings.precision_margin_points, max_pass_below_cut=settings.max_pass_below_cut,
+    )
+
+
+def precision_refusal(stated: precision_model.Precision) -> str:
+    """The 422 detail: the figures, the rule and the attempt length that would meet it."""
+    below = max(0.0, stated.pass_percent - stated.margin_points)
+    fix = (
+        f"attempts of at least {stated.minimum_attempt_length} items would meet it"
+        if stated.minimum_attempt_length is not None
+        else f"no attempt length up to {precision_model.MAX_ATTEMPT_ITEMS} items meets it at this pass mark"
+    )
+    return (
+        f"Too imprecise to publish: a candidate {stated.margin_points:g} points below the pass mark (true score "
+        f"{below:g}%) would pass an attempt of {stated.attempt_length} items {stated.pass_below_cut:.1%} of the "
+        f"time; the most allowed is {stated.max_pass_below_cut:.0%} (SKILLPROOF_MAX_PASS_BELOW_CUT). With the "
+        f"same mix of item points, {fix}."
+    )
+
+
+def publish(session: Session, assessment: Assessment, now: dt.datetime, settings: Settings) -> Assessment:
+    """Freeze: compute the content hash and the precision; a published assessment never changes.
+
+    With the precision gate on, a design below the rule is refused (422 insufficient_precision)."""
     if assessment.status == "published":
         raise Conflict("The assessment is already published.", code="already_published")
+    stated = precision_of(assessment, settings)
+    if not stated.meets_rule and settings.precision_gate == "on":
+        raise InsufficientPrecision(precision_refusal(stated), stated.to_json())
+    assessment.precision = stated.to_json()
     assessment.content_hash = freeze.content_hash(assessment.items, assessment.rubric)
     assessment.status = "published"
     assessment.published_at = now
@@ -221,7 +311,9 @@ def aliases_of(attempt: Attempt) -> dict[str, str] | None:
     return dict(zip(attempt.item_ids, attempt.item_aliases, strict=True))
 
 
-def start_attempt(session: Session, assessment: Assessment, learner_id: str, now: dt.datetime) -> Attempt:
+def start_attempt(
+    session: Session, assessment: Assessment, learner_id: str, now: dt.datetime, *, pretest_max_share: float = 0.2
+) -> Attempt:
     """Start an attempt under the retake policy, drawing items the learner has not seen while the pool allows."""
     if assessment.status == "superseded":
         raise Conflict("A newer version of this assessment replaces it.", code="assessment_superseded")
@@ -239,7 +331,10 @@ def start_attempt(session: Session, assessment: Assessment, learner_id: str, now
         for item_id in earlier.item_ids or []:
             attempts_ago.setdefault(item_id, position)
     seed = secrets.randbelow(2**31)
-    item_ids = freeze.draw_items(assessment.items, assessment.attempt_item_count, seed, attempts_ago)
+    item_ids = pretest.draw_attempt(
+        assessment.items, assessment.attempt_item_count, seed, attempts_ago, pretest_max_share,
+        assessment.rubric.get("blueprint"),
+    )
     attempt = Attempt(
         id=new_id(),
         assessment_id=assessment.id,
@@ -284,6 +379,17 @@ def graded_item_scores(session: Session, assessment_id: str) -> list[list[dict[s
     return [list(scores) for scores in rows]
 
 
+def first_attempt_item_scores(session: Session, assessment_id: str) -> list[list[dict[str, Any]]]:
+    """The item scores of every graded first attempt (attempt_number 1) on an assessment: retakes are left
+    out, since a learner who has seen the items answers them differently."""
+    rows = session.scalars(
+        select(Grade.item_scores).join(Attempt, Attempt.id == Grade.attempt_id).where(
+            Attempt.assessment_id == assessment_id, Attempt.attempt_number == 1
+        )
+    )
+    return [list(scores) for scores in rows]
+
+
 def grade_json(
     grade: Grade, credential_id: str | None, *, amended: bool = False, items: list[dict[str, Any]] | None = None,
     criteria: list[dict[str, Any]] | None = None,
@@ -304,6 +410,8 @@ def grade_json(
     }
     if items is not None:
         body["items"] = items
+    if grade.ability is not None:
+        body["ability"] = grade.ability
     return body
 
 
@@ -319,6 +427,7 @@ def item_scores_view(grade: Grade, attempt: Attempt, *, admin: bool) -> list[dic
             **({"run": entry["run"]} if admin and "run" in entry else {}),
         }
         for entry in grade.item_scores
+        if admin or entry["max_score"]  # a learner is never told which items were pretest (scored 0 of 0)
     ]
 
 
@@ -351,9 +460,8 @@ def grade_view(
         return grade_json(grade, credential_id, amended=amended, items=item_scores_view(grade, attempt, admin=True))
     if learner_sees_items(session, settings, assessment, attempt.learner_id, now):
         return grade_json(grade, credential_id, amended=amended, items=item_scores_view(grade, attempt, admin=False))
-    criteria = freeze.learner_criteria(
-        grade.criteria or [], freeze.attempt_items(assessment.items, attempt.item_ids), grade.voided_items or ()
-    )
+    scored = [item for item in freeze.attempt_items(assessment.items, attempt.item_ids) if not grading.is_pretest(item)]
+    criteria = freeze.learner_criteria(grade.criteria or [], scored, grade.voided_items or ())
     return grade_json(grade, credential_id, amended=amended, criteria=criteria)
 
 

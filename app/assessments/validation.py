@@ -3,8 +3,13 @@
 short_text: no options, a canonical answer, at most 20 accepted answers, all distinct after normalisation;
 a pattern of at most 200 characters that RE2 compiles (linear-time matching: no backreferences or
 lookaround), that accepts the key and none of a few probes. numeric: key and tolerances finite and
-within ±(2^53 - 1), the I-JSON range the content hash (RFC 8785) can hold. ordering: at least 3 options. matching: at
-least 2 left options and as many right ones; every left option keyed to a distinct right one.
+within ±(2^53 - 1), the I-JSON range the content hash (RFC 8785) can hold. ordering: at least 3 options. matching: 2
+to 8 left options and as many to 8 right ones (each side counts alone); every left option keyed to a distinct right one.
+keep_order (options shown in their authored order): true or false, and only on single_choice and
+multiple_response items (an ordering or matching item shown in order would show its key).
+New matching items (bank items as loaded, LLM and admin-written items: `spare_right_problems`) need at
+least one right option more than left ones, so the last pair does not follow by elimination; frozen
+items and drafts written before that rule still publish and grade.
 sql_query: a reference query (the answer), a visible fixture and 2 to 3 hidden variants with the same tables and
 columns (1 to 6 tables; lower-case identifiers; INTEGER, REAL or TEXT columns; at most 60 rows a table; cells
 that fit their column), a comparison rule and runner limits within the maxima. That the reference runs and the
@@ -17,7 +22,7 @@ import math
 from typing import Any
 
 from app.grading import patterns, performance, sql_task
-from app.grading.rubric import normalise_text
+from app.grading.rubric import FOLD_ONLY_VERSION, normalise_text
 from app.strict_json import MAX_SAFE_INTEGER
 
 ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query")
@@ -29,6 +34,8 @@ MAX_OPTION_CHARS = 300
 MIN_OPTIONS, MAX_OPTIONS = 2, 8
 MIN_ORDERING_OPTIONS = 3  # ordering two options is a coin toss
 MIN_MATCHING_LEFT = 2
+MIN_SPARE_RIGHT = 1  # right options beyond one per left option, for new matching items
+KEEP_ORDER_TYPES = ("single_choice", "multiple_response")
 MAX_ANSWER_CHARS = 200
 MAX_ACCEPTED_ANSWERS = 20
 MAX_PATTERN_CHARS = patterns.MAX_PATTERN_CHARS
@@ -82,6 +89,7 @@ def item_problems(item: dict[str, Any]) -> list[str]:
     if not isinstance(item.get("explanation"), str) or not item["explanation"].strip():
         problems.append("explanation_missing")
     problems += _tag_problems(item)
+    problems += _keep_order_problems(item)
     if not _storable(item):
         problems.append("text_invalid: a NUL character or lone surrogate (no database or JSON reader keeps it)")
     if kind in CHOICE_TYPES:
@@ -108,7 +116,38 @@ def _tag_problems(item: dict[str, Any]) -> list[str]:
     difficulty = item.get("difficulty")
     if difficulty is not None and difficulty not in (1, 2, 3):
         problems.append("difficulty_invalid: 1 (easy), 2 (medium) or 3 (hard)")
+    enemies = item.get("enemies")
+    if enemies is not None and (
+        not isinstance(enemies, list)
+        or not all(isinstance(other, str) and other and other != item.get("id") for other in enemies)
+    ):
+        problems.append("enemies_invalid: a list of other items' ids")
     return problems
+
+
+def _keep_order_problems(item: dict[str, Any]) -> list[str]:
+    keep_order = item.get("keep_order")
+    if keep_order is None:
+        return []
+    if not isinstance(keep_order, bool):
+        return ["keep_order_invalid: true or false is required"]
+    if keep_order and item.get("type") not in KEEP_ORDER_TYPES:
+        return [f"keep_order_invalid: only {' and '.join(KEEP_ORDER_TYPES)} options keep their order"]
+    return []
+
+
+def spare_right_problems(item: dict[str, Any]) -> list[str]:
+    """A new matching item offers more right options than left ones (the rule for items written from now on)."""
+    if item.get("type") != "matching" or not isinstance(item.get("options"), list):
+        return []
+    sides = [option.get("side") for option in item["options"] if isinstance(option, dict)]
+    left, right = sides.count("left"), sides.count("right")
+    if right < left + MIN_SPARE_RIGHT:
+        return [
+            f"matching_without_spare: {left} left and {right} right options; add at least {MIN_SPARE_RIGHT} "
+            "plausible right option that matches nothing, so the last pair does not follow by elimination"
+        ]
+    return []
 
 
 def _short_text_problems(item: dict[str, Any]) -> list[str]:
@@ -173,8 +212,10 @@ def _choice_problems(item: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     options = item.get("options")
     least = MIN_ORDERING_OPTIONS if item["type"] == "ordering" else MIN_OPTIONS
-    if not isinstance(options, list) or not (least <= len(options) <= MAX_OPTIONS):
-        return [f"options_count: {least} to {MAX_OPTIONS} options are required"]
+    # A matching item holds two lists: up to MAX_OPTIONS on each side (_matching_problems counts the sides).
+    most = 2 * MAX_OPTIONS if item["type"] == "matching" else MAX_OPTIONS
+    if not isinstance(options, list) or not (least <= len(options) <= most):
+        return [f"options_count: {least} to {most} options are required"]
     texts: list[str] = [
         option["text"] for option in options if isinstance(option, dict) and isinstance(option.get("text"), str)
     ]
@@ -182,7 +223,8 @@ def _choice_problems(item: dict[str, Any]) -> list[str]:
         return ["option_text_missing"]
     if any(len(text) > MAX_OPTION_CHARS for text in texts):
         problems.append(f"option_too_long: over {MAX_OPTION_CHARS} characters")
-    normalised = [normalise_text(text) for text in texts]
+    # Options are shown, not typed: `""` and `" "` are different options, so quotes are kept.
+    normalised = [normalise_text(text, version=FOLD_ONLY_VERSION) for text in texts]
     if len(set(normalised)) != len(normalised):
         problems.append("options_not_distinct")
     ids = [option.get("id") for option in options]
@@ -218,8 +260,11 @@ def _matching_problems(item: dict[str, Any], answer: object) -> list[str]:
         return ["side_invalid: every matching option is on the left or the right"]
     left = {option_id for option_id, side in sides.items() if side == "left"}
     right = {option_id for option_id, side in sides.items() if side == "right"}
-    if len(left) < MIN_MATCHING_LEFT or len(right) < len(left):
-        return [f"options_count: at least {MIN_MATCHING_LEFT} left options and as many right options are required"]
+    if len(left) < MIN_MATCHING_LEFT or len(right) < len(left) or max(len(left), len(right)) > MAX_OPTIONS:
+        return [
+            f"options_count: {MIN_MATCHING_LEFT} to {MAX_OPTIONS} left options and as many to {MAX_OPTIONS} right "
+            "options are required"
+        ]
     if not isinstance(answer, dict) or set(answer) != left:
         return ["key_not_a_matching: the answer maps every left option"]
     if not set(answer.values()) <= right:

@@ -6,6 +6,7 @@ How the credential is secured (vc+jwt today, Data Integrity or SD-JWT later) is 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ SKILLPROOF_CONTEXT: dict[str, Any] = {
     "performanceTasks": f"{TERMS_NAMESPACE}performanceTasks",
     "performanceTaskShare": f"{TERMS_NAMESPACE}performanceTaskShare",
     "performanceTaskPercent": f"{TERMS_NAMESPACE}performanceTaskPercent",
+    "calibration": f"{TERMS_NAMESPACE}calibration",
+    "standardError": f"{TERMS_NAMESPACE}standardError",
+    "measurementScale": f"{TERMS_NAMESPACE}measurementScale",
 }
 CREDENTIAL_CONTEXT: list[Any] = [VC_CONTEXT_V2, OB_CONTEXT, SKILLPROOF_CONTEXT]
 ACHIEVEMENTS_PATH = "/v1/achievements/"
@@ -59,6 +63,15 @@ class MasteryBand:
 
 
 @dataclass(frozen=True)
+class CompetencyLine:
+    """One competency of a blueprint: its criterion, its share of an attempt and its items in one attempt."""
+
+    criterion: str
+    weight: float
+    items: int
+
+
+@dataclass(frozen=True)
 class Achievement:
     skill_id: str
     skill_name: str
@@ -67,6 +80,9 @@ class Achievement:
     # The score an assessment required; None for a manual award (no score, no ResultDescription).
     pass_percent: float | None
     mastery_bands: tuple[MasteryBand, ...] = ()
+    # What the level means for a reader of the credential, and the blueprint an attempt followed (may be empty).
+    level_descriptor: str = ""
+    competencies: tuple[CompetencyLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,9 @@ class Evidence:
     performance_tasks: int = 0
     performance_task_share: float | None = None
     performance_task_percent: float | None = None
+    calibration: str | None = None  # a CALIBRATION key
+    # The design's precision as computed at publish (grading/precision.py Precision.to_json); None: not stated.
+    precision: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,23 @@ ITEM_SOURCES = {
         "a recorded review was required)"
     ),
 }
+# Whether the scored items had Rasch difficulties from real responses (app/calibration) when the draft was made.
+CALIBRATION = {
+    "calibrated": "every scored item calibrated on one Rasch scale from first attempts",
+    "partial": "some scored items calibrated from first attempts, the others not yet",
+    "uncalibrated": "items not yet calibrated: their difficulty is the author's judgement",
+}
+
+
+@dataclass(frozen=True)
+class AbilityEstimate:
+    """A Rasch ability estimate of the attempt (grading/ability.py) on a calibration's logit scale."""
+
+    estimate: float
+    standard_error: float
+    scale: str
+
+
 # How the attempt was supervised; Skillproof attempts are taken online, unsupervised, over its API.
 PROCTORING = {
     "unproctored": "unproctored: taken online without supervision or an identity check during the attempt",
@@ -125,6 +161,24 @@ def retake_policy_text(evidence: Evidence) -> str:
     hours = evidence.retake_cooldown_seconds / 3600
     spacing = f", at least {hours:g} h apart" if evidence.retake_cooldown_seconds else ", no wait between them"
     return f" It was the learner's attempt {evidence.attempt_number}; the assessment allows {limit}{spacing}."
+
+
+def precision_text(precision: Mapping[str, Any] | None) -> str:
+    """One or two sentences on how precise the pass is, and whether the design met the issuer's rule."""
+    if not precision:
+        return ""
+    margin = precision["margin_points"]
+    text = (
+        f" By the design's score model, a candidate whose true score is {margin:g} points below the pass mark "
+        f"passes {precision['pass_below_cut']:.1%} of the time, and one {margin:g} points above fails "
+        f"{precision['fail_above_cut']:.1%} of the time."
+    )
+    if not precision["meets_rule"]:
+        text += (
+            f" The assessment was published without meeting the issuer's precision rule (at most "
+            f"{precision['max_pass_below_cut']:.0%} below the mark)."
+        )
+    return text
 
 
 def item_source_code(generator: str, bank: str | None, reviewed: bool = False) -> str:
@@ -147,6 +201,8 @@ def attempt_conditions_text(evidence: Evidence) -> str:
     if evidence.time_limit_seconds is not None:
         parts.append(f"a time limit of {evidence.time_limit_seconds / 60:g} minutes")
     parts.append(PROCTORING.get(evidence.proctoring, evidence.proctoring))
+    if evidence.calibration is not None:
+        parts.append(CALIBRATION[evidence.calibration])
     return " Conditions: " + "; ".join(parts) + "."
 
 
@@ -195,16 +251,39 @@ def achievement_image(base_url: str, skill_id: str, skill_name: str, level: str)
     }
 
 
+def _criterion_label(criterion: str) -> str:
+    return criterion.replace("-", " ").capitalize()
+
+
+def blueprint_narrative(level: str, descriptor: str, competencies: tuple[CompetencyLine, ...]) -> str:
+    """Markdown: what the level means, and the competencies an attempt covers (weight, items)."""
+    parts = []
+    if descriptor:
+        parts.append(f"**What {level} means.** {descriptor}")
+    if competencies:
+        total = sum(line.items for line in competencies)
+        rows = "\n".join(
+            f"| {_criterion_label(line.criterion)} | {line.weight * 100:.0f}% | {line.items} |" for line in competencies
+        )
+        parts.append(
+            f"**Blueprint.** Each attempt draws {total} items, per competency:\n\n"
+            f"| competency | weight | items |\n|---|---|---|\n{rows}"
+        )
+    return "\n\n".join(parts)
+
+
 def _criteria_narrative(achievement: Achievement) -> str:
     if achievement.pass_percent is None:
         return (
             f"Awarded by the issuer for {achievement.skill_name} at {achievement.level} level, without a "
             "Skillproof assessment; the credential's evidence names who awarded it."
         )
-    return (
+    narrative = (
         f"Scored at least {_percent_text(achievement.pass_percent)}% on a timed, auto-graded "
         f"{achievement.skill_name} assessment at {achievement.level} level, taken under Skillproof's published rules."
     )
+    described = blueprint_narrative(achievement.level, achievement.level_descriptor, achievement.competencies)
+    return f"{narrative}\n\n{described}" if described else narrative
 
 
 def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, Any]:
@@ -239,9 +318,16 @@ def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, 
 
 
 def public_achievement(
-    *, base_url: str, issuer: Issuer, skill_id: str, skill_name: str, skill_description: str, level: str
+    *, base_url: str, issuer: Issuer, skill_id: str, skill_name: str, skill_description: str, level: str,
+    level_descriptor: str = "", competencies: tuple[CompetencyLine, ...] = (),
 ) -> dict[str, Any]:
-    """The Achievement an achievement id resolves to: what every credential of it shares."""
+    """The Achievement an achievement id resolves to: what every credential of it shares, with the level's
+    descriptor and the bank's standard blueprint (each credential states the blueprint its attempt followed)."""
+    narrative = (
+        f"Passed a timed, auto-graded {skill_name} assessment at {level} level under Skillproof's "
+        "published rules; each credential states the score it required and the score achieved."
+    )
+    described = blueprint_narrative(level, level_descriptor, competencies)
     return {
         "@context": [VC_CONTEXT_V2, OB_CONTEXT],
         "id": achievement_id(base_url, skill_id, level),
@@ -250,12 +336,7 @@ def public_achievement(
         "name": f"{skill_name} ({level})",
         "description": skill_description,
         "image": achievement_image(base_url, skill_id, skill_name, level),
-        "criteria": {
-            "narrative": (
-                f"Passed a timed, auto-graded {skill_name} assessment at {level} level under Skillproof's "
-                "published rules; each credential states the score it required and the score achieved."
-            )
-        },
+        "criteria": {"narrative": f"{narrative}\n\n{described}" if described else narrative},
         "creator": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
         "tag": [skill_id, level],
     }
@@ -342,6 +423,26 @@ def _results(
     ]
 
 
+def _ability_result(achievement_json: dict[str, Any], ability: AbilityEstimate) -> dict[str, Any]:
+    """A second Result: the Rasch ability estimate and its standard error, described on the achievement."""
+    description_id = f"{achievement_json['id']}#ability"
+    achievement_json["resultDescription"].append({
+        "id": description_id,
+        "type": ["ResultDescription"],
+        "name": "Ability estimate (Rasch, logits; 0 is the calibrated items' mean difficulty)",
+        "resultType": "ScaledScore",
+        "valueMin": "-10",
+        "valueMax": "10",
+    })
+    return {
+        "type": ["Result"],
+        "resultDescription": description_id,
+        "value": f"{ability.estimate:.2f}",
+        "standardError": f"{ability.standard_error:.2f}",
+        "measurementScale": ability.scale,
+    }
+
+
 def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, Any]:
     """OB 3.0 Evidence: the frozen assessment and the attempt, or who awarded it by hand."""
     if isinstance(evidence, AwardEvidence):
@@ -362,6 +463,7 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
             + retake_policy_text(evidence)
             + attempt_conditions_text(evidence)
             + performance_text(evidence)
+            + precision_text(evidence.precision)
         ),
         "genre": "Assessment",
         "assessmentId": evidence.assessment_id,
@@ -376,6 +478,7 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
         "performanceTasks": evidence.performance_tasks or None,
         "performanceTaskShare": evidence.performance_task_share if evidence.performance_tasks else None,
         "performanceTaskPercent": evidence.performance_task_percent if evidence.performance_tasks else None,
+        "calibration": evidence.calibration,
     }
     document.update({term: value for term, value in optional.items() if value is not None})
     return document
@@ -394,6 +497,7 @@ def build_credential(
     issued_at: dt.datetime,
     valid_until: dt.datetime | None = None,
     identifier: list[dict[str, Any]] | None = None,
+    ability: AbilityEstimate | None = None,
 ) -> dict[str, Any]:
     """The unsigned credential document; `identifier` holds the holder's IdentityObjects (identity.py).
 
@@ -403,6 +507,8 @@ def build_credential(
     achievement_json = achievement_document(achievement, issuer)
     subject: dict[str, Any] = {"id": subject_id, "type": ["AchievementSubject"], "achievement": achievement_json}
     results = _results(achievement, achievement_json, score_percent, mastery)
+    if ability is not None and results:
+        results.append(_ability_result(achievement_json, ability))
     if results:
         subject["result"] = results
     credential: dict[str, Any] = {

@@ -40,9 +40,12 @@ def get_achievement(skill_id: str, level: str, request: Request, settings: Setti
     skill = request.app.state.generator.skills.get(skill_id)
     if skill is None or level not in skill.levels:
         raise NotFound("No such achievement.")
+    blueprint = skill.blueprints.get(level)
     return builder.public_achievement(
         base_url=settings.base_url, issuer=service.issuer_of(settings), skill_id=skill.id, skill_name=skill.name,
         skill_description=skill.description, level=level,
+        level_descriptor=blueprint.descriptor if blueprint else "",
+        competencies=service.competency_lines(blueprint.to_json(), blueprint.attempt_items) if blueprint else (),
     )
 
 

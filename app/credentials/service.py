@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.assessments import freeze, review
+from app.assessments import blueprints, freeze, review
 from app.assessments.models import Assessment, Attempt, Grade
 from app.assessments.validation import PERFORMANCE_TYPES
 from app.auth.models import Learner
@@ -48,7 +48,8 @@ def items_answered(grade: Grade, presented: list[dict[str, Any]]) -> int:
 def performance_tasks(grade: Grade, presented: list[dict[str, Any]]) -> dict[str, Any]:
     """The Evidence fields of the performance tasks among the graded items (none: nothing to say)."""
     kinds = {item["id"]: item["type"] for item in presented}
-    entries = [entry for entry in grade.item_scores if kinds.get(entry["item_id"]) in PERFORMANCE_TYPES]
+    entries = [entry for entry in grade.item_scores
+               if kinds.get(entry["item_id"]) in PERFORMANCE_TYPES and entry["max_score"]]  # pretest items: 0
     maximum = sum(entry["max_score"] for entry in entries)
     if not entries or not maximum or not grade.max_score:
         return {}
@@ -57,6 +58,18 @@ def performance_tasks(grade: Grade, presented: list[dict[str, Any]]) -> dict[str
         "performance_task_share": round(maximum / grade.max_score, 4),
         "performance_task_percent": round(sum(entry["score"] for entry in entries) / maximum * 100, 2),
     }
+def scored_count(presented: list[dict[str, Any]]) -> int:
+    """The attempt's scored items (pretest items ride along unscored)."""
+    return sum(1 for item in presented if not item.get("pretest"))
+
+
+def calibration_status(presented: list[dict[str, Any]]) -> str:
+    """A builder.CALIBRATION key: how many of the attempt's scored items carried a frozen Rasch difficulty."""
+    scored = [item for item in presented if not item.get("pretest")]
+    calibrated = sum(1 for item in scored if item.get("calibration"))
+    if scored and calibrated == len(scored):
+        return "calibrated"
+    return "partial" if calibrated else "uncalibrated"
 
 
 def issue(
@@ -72,6 +85,7 @@ def issue(
 ) -> Credential:
     """The credential of a passing grade, recorded and signed (record_and_sign)."""
     valid_days = assessment.rubric.get("credential_valid_days")
+    blueprint = assessment.rubric.get("blueprint")
     presented = freeze.attempt_items(assessment.items, attempt.item_ids)
     return record_and_sign(
         session, settings=settings, keystore=keystore, learner=learner, now=now,
@@ -85,6 +99,8 @@ def issue(
                 builder.MasteryBand(name=band["name"], min_percent=band["min_percent"])
                 for band in assessment.rubric.get("mastery_bands") or []
             ),
+            level_descriptor=blueprint["level_descriptor"] if blueprint else "",
+            competencies=competency_lines(blueprint, scored_count(presented)) if blueprint else (),
         ),
         evidence=builder.Evidence(
             assessment_id=assessment.id,
@@ -102,10 +118,25 @@ def issue(
             items_answered=items_answered(grade, presented),
             time_limit_seconds=assessment.time_limit_seconds,
             **performance_tasks(grade, presented),
+            calibration=calibration_status(presented),
+            precision=assessment.precision,
         ),
         score_percent=grade.percent,
         mastery=grade.mastery,
+        ability=builder.AbilityEstimate(
+            estimate=grade.ability["estimate"], standard_error=grade.ability["standard_error"],
+            scale=grade.ability["scale"],
+        ) if grade.ability else None,
         valid_until=now + dt.timedelta(days=valid_days) if valid_days else None,
+    )
+
+
+def competency_lines(blueprint: dict[str, Any], count: int) -> tuple[builder.CompetencyLine, ...]:
+    """A frozen blueprint's competencies with their items in an attempt of `count` items."""
+    planned = blueprints.plan(blueprint, count)
+    return tuple(
+        builder.CompetencyLine(criterion=c["criterion"], weight=c["weight"], items=planned[c["criterion"]])
+        for c in blueprint["competencies"]
     )
 
 
@@ -121,6 +152,7 @@ def record_and_sign(
     score_percent: float | None,
     mastery: str | None = None,
     valid_until: dt.datetime | None = None,
+    ability: builder.AbilityEstimate | None = None,
 ) -> Credential:
     """Record the unsigned credential with its status entry, then sign it (vc+jwt and ldp); one transaction.
 
@@ -160,6 +192,7 @@ def record_and_sign(
         ],
         issued_at=now,
         valid_until=valid_until,
+        ability=ability,
         # A fresh salt per credential: two credentials of one learner cannot be linked by their identityHash.
         identifier=[identity.email_identity(learner.email, secrets.token_hex(16))] if learner.email else None,
     )

@@ -8,15 +8,24 @@ Scoring rules (also in the README):
     every_decision     points x (options decided correctly, chosen or left alone) / number of options.
 - numeric: full points when |answer - key| <= max(absolute, relative x |key|), in exact decimals.
 - short_text: the answer and the accepted answers are NFKC-normalised, trimmed, inner whitespace folded
-  and (unless case_sensitive) case-folded; full points on an exact match with any of them, or when the
-  normalised answer fully matches the item's regex `pattern` (RE2 syntax, linear time: grading/patterns.py).
+  and (unless case_sensitive) case-folded; from rubric version 3 on, surrounding quotes or backticks,
+  trailing sentence punctuation (. , ; : ! ?) and one leading article (the, a, an) are also stripped, so
+  "`append`", "ORDER BY." and "the alt attribute" read as append, ORDER BY and alt attribute (rubrics of
+  version 2 or less, frozen before, normalise as before). Full points on an exact match with any of
+  them, or when the normalised answer fully matches the item's regex `pattern` (RE2 syntax, linear time:
+  grading/patterns.py).
 - ordering, by mode: all_or_nothing, or adjacent_pairs = points x (adjacent pairs of the answer that are
   adjacent in the same order in the key) / (options - 1).
 - matching: points x (left options matched to their right option) / (left options).
 - sql_query: points x (hidden fixture variants on which the query's result matches the reference query's) /
   (variants), by running it (grading/sql_task.py); the run may be done ahead, in the grading worker pool, and
   handed in as `runs` (the same pure function, run elsewhere).
+- The rubric's `version` says which of these rules it was frozen with; a rubric without one (an item
+  checked before it is frozen) follows the current RUBRIC_VERSION.
 - Items with no response score 0; voided items count neither in score nor maximum.
+- Pretest items (frozen with `pretest: true`) score 0 of 0: they never change a grade or a criterion.
+- Ability: when every counted item that is not pretest carries a `calibration` on one scale, the grade also
+  reports the Rasch ability (grading/ability.py, WLE) from its right (full marks) / wrong results.
 - Passing: score x 100 >= pass_percent x max_score (exact). Mastery: the highest band whose min_percent
   the percent reaches. Criteria: each item's score and maximum are spread over its criteria by weight.
 """
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,10 +42,15 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from app.grading import ability as rasch
 from app.grading import patterns, performance, sql_task
 from app.grading.outcomes import TaskResult
 
-RUBRIC_VERSION = 2
+RUBRIC_VERSION = 3
+# The first rubric version whose short-text normalisation strips quotes, trailing punctuation and an article.
+STRIPPING_VERSION = 3
+# Folding only (NFKC, whitespace, case): for texts whose quotes and punctuation matter, such as options.
+FOLD_ONLY_VERSION = 2
 MULTIPLE_RESPONSE_MODES = ("all_or_nothing", "right_minus_wrong", "every_decision")
 ORDERING_MODES = ("all_or_nothing", "adjacent_pairs")
 DEFAULT_CRITERION = "general"
@@ -70,6 +85,7 @@ class Grade:
     items: tuple[ItemScore, ...]
     criteria: tuple[CriterionScore, ...] = ()
     mastery: str | None = None
+    ability: rasch.Ability | None = None
 
     @property
     def percent(self) -> float:
@@ -78,7 +94,7 @@ class Grade:
 
     def to_json(self) -> dict[str, Any]:
         """Numbers as floats rounded to 4 decimals (integers stay integers), the form the API returns."""
-        return {
+        body: dict[str, Any] = {
             "score": _number(self.score),
             "max_score": _number(self.max_score),
             "percent": self.percent,
@@ -95,6 +111,9 @@ class Grade:
                 for criterion in self.criteria
             ],
         }
+        if self.ability is not None:
+            body["ability"] = self.ability.to_json()
+        return body
 
 
 def _item_json(item: ItemScore) -> dict[str, Any]:
@@ -126,9 +145,38 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def normalise_text(text: str, *, case_sensitive: bool = False) -> str:
-    """NFKC, trimmed, inner whitespace folded, case-folded unless case_sensitive."""
+# Pairs that may surround a whole answer: "x", 'x', `x`, “x”, ‘x’, «x».
+_QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
+_TRAILING_PUNCTUATION = ".,;:!?"
+_ARTICLE = re.compile(r"(?:the|an|a) (?=\S)", re.IGNORECASE)
+
+
+def _stripped(text: str) -> str:
+    """Surrounding quotes or backticks, trailing sentence punctuation and one leading article removed."""
+    article_gone = False
+    while True:
+        before = text
+        text = text.rstrip(_TRAILING_PUNCTUATION).rstrip()
+        if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1] and not {text[0], text[-1]} & set(text[1:-1]):
+            text = text[1:-1].strip()
+        if not article_gone and (match := _ARTICLE.match(text)):
+            text, article_gone = text[match.end():], True
+        if text == before:
+            return text
+
+
+def rubric_version(rubric: Mapping[str, Any]) -> int:
+    """The version a rubric was frozen with; one without (an item not frozen yet) follows the current rules."""
+    version = rubric.get("version", RUBRIC_VERSION)
+    return version if isinstance(version, int) and not isinstance(version, bool) else RUBRIC_VERSION
+
+
+def normalise_text(text: str, *, case_sensitive: bool = False, version: int = RUBRIC_VERSION) -> str:
+    """NFKC, trimmed, inner whitespace folded, case-folded unless case_sensitive; from version 3 on, also
+    without surrounding quotes or backticks, trailing punctuation and a leading article."""
     folded = " ".join(unicodedata.normalize("NFKC", text).split())
+    if version >= STRIPPING_VERSION:
+        folded = _stripped(folded)
     return folded if case_sensitive else folded.casefold()
 
 
@@ -214,11 +262,11 @@ def _ordering(item: Mapping[str, Any], answer: list[str], mode: str) -> Fraction
     return Fraction(hits, len(key) - 1)
 
 
-def _short_text(item: Mapping[str, Any], answer: str) -> Fraction:
+def _short_text(item: Mapping[str, Any], answer: str, version: int) -> Fraction:
     case_sensitive = bool(item.get("case_sensitive", False))
-    given = normalise_text(answer, case_sensitive=case_sensitive)
+    given = normalise_text(answer, case_sensitive=case_sensitive, version=version)
     accepted = [item["answer"], *item.get("accepted_answers", [])]
-    if any(given == normalise_text(text, case_sensitive=case_sensitive) for text in accepted):
+    if any(given == normalise_text(text, case_sensitive=case_sensitive, version=version) for text in accepted):
         return Fraction(1)
     pattern = item.get("pattern")
     try:
@@ -257,7 +305,7 @@ def score_item(item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any
         share = Fraction(1) if abs(_decimal(answer) - key) <= allowed else Fraction(0)
     elif kind == "short_text":
         assert isinstance(answer, str)
-        share = _short_text(item, answer)
+        share = _short_text(item, answer, rubric_version(rubric))
     elif kind == "ordering":
         assert isinstance(answer, list)
         share = _ordering(item, answer, item.get("scoring") or rubric.get("ordering", "all_or_nothing"))
@@ -310,6 +358,25 @@ def mastery_level(score: Fraction, maximum: Fraction, bands: Sequence[Mapping[st
     return max(reached)[1] if reached else None
 
 
+def is_pretest(item: Mapping[str, Any]) -> bool:
+    """A pretest item rides along unscored (only items frozen with the flag; older items never are)."""
+    return item.get("pretest") is True
+
+
+def _ability(counted: Sequence[Mapping[str, Any]], scores: Sequence[ItemScore]) -> rasch.Ability | None:
+    """The WLE on the items' common scale, when every scored item has a frozen calibration on it."""
+    scored = [(item, score) for item, score in zip(counted, scores, strict=True) if not is_pretest(item)]
+    calibrations = [item.get("calibration") for item, _ in scored]
+    if not scored or not all(isinstance(entry, Mapping) for entry in calibrations):
+        return None
+    scales = {entry["scale"] for entry in calibrations if entry is not None}
+    if len(scales) != 1:
+        return None
+    results = [int(score.max_score > 0 and score.score == score.max_score) for _, score in scored]
+    difficulties = [float(entry["difficulty"]) for entry in calibrations if entry is not None]
+    return rasch.wle(results, difficulties, scales.pop())
+
+
 def grade(
     items: Sequence[Mapping[str, Any]],
     rubric: Mapping[str, Any],
@@ -327,7 +394,12 @@ def grade(
         raise ResponseError(f"unsupported ordering scoring {rubric.get('ordering')!r}")
     answers = collect_responses(items, responses)
     counted = [item for item in items if item["id"] not in voided]
-    scores = tuple(_scored(item, answers.get(item["id"]), rubric, runs or {}) for item in counted)
+    scores = tuple(
+        ItemScore(item_id=item["id"], score=Fraction(0), max_score=Fraction(0))
+        if is_pretest(item)
+        else _scored(item, answers.get(item["id"]), rubric, runs or {})
+        for item in counted
+    )
     total = sum((item.score for item in scores), Fraction(0))
     maximum = sum((item.max_score for item in scores), Fraction(0))
     pass_percent = Fraction(str(rubric["pass_percent"]))
@@ -337,6 +409,10 @@ def grade(
         max_score=maximum,
         passed=passed,
         items=scores,
-        criteria=_criteria_breakdown(counted, scores),
+        criteria=_criteria_breakdown(
+            [item for item in counted if not is_pretest(item)],
+            [score for item, score in zip(counted, scores, strict=True) if not is_pretest(item)],
+        ),
         mastery=mastery_level(total, maximum, rubric.get("mastery_bands")),
+        ability=_ability(counted, scores),
     )

@@ -39,6 +39,7 @@ def running_server(workdir: Path, extra_env: dict[str, str] | None = None) -> It
         "SKILLPROOF_DATABASE_URL": f"sqlite:///{workdir / 'skillproof.db'}",
         "SKILLPROOF_KEYS_DIR": str(workdir / "keys"),
         "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
+        "SKILLPROOF_PRECISION_GATE": "off",  # small assessments; tests/test_precision.py runs the gate
         **(extra_env or {}),
     }
     env.pop("SKILLPROOF_PUBLIC_URL", None)

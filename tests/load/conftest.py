@@ -66,6 +66,7 @@ class Server:
             "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
             "SKILLPROOF_PUBLIC_URL": "http://localhost",
             "SKILLPROOF_RATE_LIMITS": "off",
+            "SKILLPROOF_PRECISION_GATE": "off",  # small assessments; tests/test_precision.py runs the gate
             **self.env,
         }
         log = (self.workdir / f"server-{self.port}.log").open("ab")

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from app.assessments import checks, task_checks
+from app.assessments import blueprints, freeze, rules, task_checks
+from app.assessments.blueprints import Blueprint, Competency
 from app.assessments.generators import templates as item_templates
-from app.assessments.validation import PERFORMANCE_TYPES, item_problems
+from app.assessments.validation import PERFORMANCE_TYPES, item_problems, spare_right_problems
 from app.grading import sql_task
 
 BANK_DIR = Path(__file__).parent / "bank_data"
 SKILL_KEYS = {"id", "name", "description", "levels", "items"}
+OPTIONAL_SKILL_KEYS = {"blueprints"}
 ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "options", "answer", "explanation",
     "tolerance", "relative_tolerance", "accepted_answers", "case_sensitive", "pattern",
-    "pairs", "extra_right", "criteria", "difficulty", "fixture", "variants", "compare", "runner",
+    "pairs", "extra_right", "criteria", "difficulty", "enemies", "keep_order", "fixture", "variants", "compare",
+    "runner",
 }
 # Performance tasks live in bank_data/tasks/<skill>.toml: shared fixtures by name, then items naming one.
 TASKS_DIR_NAME = "tasks"
@@ -29,6 +34,8 @@ TASK_ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "answer", "explanation", "criteria", "difficulty", "fixture",
     "ordered", "column_names", "tolerance",
 }
+BLUEPRINT_KEYS = {"attempt_items", "descriptor", "competencies"}
+COMPETENCY_KEYS = {"criterion", "weight", "items"}
 
 
 class BankError(Exception):
@@ -42,9 +49,20 @@ class Skill:
     description: str
     levels: tuple[str, ...]
     items: tuple[dict[str, Any], ...]
+    # Per level: the competencies one attempt covers and what the level means (optional for a private bank).
+    blueprints: Mapping[str, Blueprint] = field(default_factory=dict, hash=False)
+    # Template id -> its enemies (item and template ids), both sides of every declaration.
+    template_enemies: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "description": self.description, "levels": list(self.levels)}
+
+    def detail(self) -> dict[str, Any]:
+        """The summary with each level's blueprint and descriptor."""
+        return {
+            **self.summary(),
+            "blueprints": {level: blueprint.to_json() for level, blueprint in self.blueprints.items()},
+        }
 
 
 def option_id(item_id: str, text: str) -> str:
@@ -53,6 +71,18 @@ def option_id(item_id: str, text: str) -> str:
 
 
 def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    item = item_from_raw(raw, where)
+    # Bank items are written now: a matching item needs a spare right option (validation.spare_right_problems).
+    problems = item_problems(item) + spare_right_problems(item)
+    if not problems and item["type"] in PERFORMANCE_TYPES:
+        problems = task_checks.task_report(item).problems
+    if problems:
+        raise BankError(f"{where}: {'; '.join(problems)}")
+    return item
+
+
+def item_from_raw(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The internal item of one bank entry (option texts -> ids, indexes -> keys), not yet validated."""
     unknown = set(raw) - ITEM_KEYS
     if unknown:
         raise BankError(f"{where}: unknown fields {sorted(unknown)}")
@@ -88,8 +118,8 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
         item.update(_matching_from_pairs(raw, where))
     elif kind == "sql_query":
         item["answer"] = answer
-        for field in ("fixture", "variants", "compare"):
-            item[field] = raw.get(field)
+        for name in ("fixture", "variants", "compare"):
+            item[name] = raw.get(name)
         item["runner"] = {**sql_task.DEFAULT_RUNNER, **(raw.get("runner") or {})}
     elif kind == "short_text":
         item["answer"] = answer
@@ -104,12 +134,12 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
     for optional in ("criteria", "difficulty"):
         if optional in raw:
             item[optional] = raw[optional]
+    enemies = raw.get("enemies", [])
+    if not isinstance(enemies, list) or not all(isinstance(other, str) and other for other in enemies):
+        raise BankError(f"{where}: enemies must be a list of item or template ids")
+    if raw.get("keep_order") is not None:
+        item["keep_order"] = raw["keep_order"]
     item["explanation"] = raw.get("explanation")
-    problems = item_problems(item)
-    if not problems and kind in PERFORMANCE_TYPES:
-        problems = task_checks.task_report(item).problems
-    if problems:
-        raise BankError(f"{where}: {'; '.join(problems)}")
     return item
 
 
@@ -132,13 +162,16 @@ def _matching_from_pairs(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return {"options": left + right, "answer": key}
 
 
-def load_skill(path: Path) -> Skill:
-    """Parse and validate one bank file; raises BankError naming the file and item."""
+def load_skill(path: Path, templates: Sequence[item_templates.Template] = ()) -> Skill:
+    """Parse and validate one bank file; raises BankError naming the file and item.
+
+    `templates`: the parametric templates drawn beside this skill's items (their ids may be named as enemies).
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BankError(f"{path.name}: {exc}") from None
-    unknown = set(data) - SKILL_KEYS
+    unknown = set(data) - SKILL_KEYS - OPTIONAL_SKILL_KEYS
     missing = SKILL_KEYS - set(data)
     if unknown or missing:
         raise BankError(f"{path.name}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
@@ -152,11 +185,13 @@ def load_skill(path: Path) -> Skill:
             "and items [[items]] tables"
         )
     levels = tuple(data["levels"])
+    templates = tuple(template for template in templates if template.skill_id == data["id"])
     items: list[dict[str, Any]] = []
+    declared: dict[str, list[str]] = {template.id: list(template.enemies) for template in templates}
     seen: set[str] = set()
     for position, raw in enumerate(data["items"], start=1):
         where = f"{path.name}: item {raw.get('id', f'#{position}')!s}"
-        if not isinstance(raw.get("id"), str) or raw["id"] in seen:
+        if not isinstance(raw.get("id"), str) or raw["id"] in seen or raw["id"] in declared:
             raise BankError(f"{where}: missing or repeated id")
         seen.add(raw["id"])
         if raw.get("level") not in levels:
@@ -165,10 +200,75 @@ def load_skill(path: Path) -> Skill:
             item = _to_item(raw, where)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise BankError(f"{where}: {exc}") from None  # a value of the wrong type; BankError is not among these
+        declared[raw["id"]] = list(raw.get("enemies", []))
         items.append({**item, "level": raw["level"]})
-    return Skill(
-        id=data["id"], name=data["name"], description=data["description"], levels=levels, items=tuple(items)
+    partners = _enemy_partners(declared, path.name)
+    items = [{**item, "enemies": partners[item["id"]]} if partners.get(item["id"]) else item for item in items]
+    skill = Skill(
+        id=data["id"], name=data["name"], description=data["description"], levels=levels, items=tuple(items),
+        template_enemies={template.id: tuple(partners.get(template.id, ())) for template in templates},
     )
+    raw_blueprints = data.get("blueprints", {})
+    if not isinstance(raw_blueprints, dict):
+        raise BankError(f"{path.name}: blueprints must be a table of levels")
+    found = {level: _blueprint(skill, level, raw, templates, path.name) for level, raw in raw_blueprints.items()}
+    return Skill(
+        id=skill.id, name=skill.name, description=skill.description, levels=levels, items=skill.items,
+        blueprints=found, template_enemies=skill.template_enemies,
+    )
+
+
+def _enemy_partners(declared: Mapping[str, list[str]], where: str) -> dict[str, list[str]]:
+    """Every item's and template's enemies, both sides of each declaration; an unknown id is an error."""
+    partners: dict[str, set[str]] = {}
+    for item_id, enemies in declared.items():
+        for other in enemies:
+            if other not in declared or other == item_id:
+                raise BankError(f"{where}: item {item_id}: enemy {other!r} is not another item or template of "
+                                "this skill")
+            partners.setdefault(item_id, set()).add(other)
+            partners.setdefault(other, set()).add(item_id)
+    return {item_id: sorted(ids) for item_id, ids in partners.items()}
+
+
+def _blueprint(
+    skill: Skill, level: object, raw: object, templates: Sequence[item_templates.Template], where: str
+) -> Blueprint:
+    """One level's blueprint, checked against the items (and one variant per template) of that level."""
+    where = f"{where}: blueprint {level}"
+    if level not in skill.levels:
+        raise BankError(f"{where}: {level!r} is not one of {list(skill.levels)}")
+    assert isinstance(level, str)
+    if not isinstance(raw, dict) or set(raw) != BLUEPRINT_KEYS:
+        raise BankError(f"{where}: needs exactly {sorted(BLUEPRINT_KEYS)}")
+    competencies = raw["competencies"]
+    if (
+        not isinstance(raw["attempt_items"], int) or not isinstance(raw["descriptor"], str)
+        or not isinstance(competencies, list)
+        or not all(isinstance(c, dict) and set(c) == COMPETENCY_KEYS for c in competencies)
+        or not all(isinstance(c["criterion"], str) and isinstance(c["weight"], int | float)
+                   and isinstance(c["items"], int) for c in competencies)
+    ):
+        raise BankError(f"{where}: attempt_items is a whole number, descriptor a string, and competencies a "
+                        "list of { criterion = str, weight = number, items = whole number }")
+    blueprint = Blueprint(
+        level=level, attempt_items=raw["attempt_items"], descriptor=raw["descriptor"].strip(),
+        competencies=tuple(Competency(c["criterion"], float(c["weight"]), c["items"]) for c in competencies),
+    )
+    pool = [item for item in skill.items if item["level"] == level]
+    pool += [
+        {"id": template.id, "criteria": dict(template.criteria), "enemies": list(skill.template_enemies[template.id])}
+        for template in templates if template.level == level
+    ]
+    graph = blueprints.enemy_graph(pool)
+    by_criterion: dict[str, list[str]] = {}
+    for item in pool:
+        by_criterion.setdefault(freeze.primary_criterion(item), []).append(item["id"])
+    capacity = {name: blueprints.capacity(ids, graph) for name, ids in by_criterion.items()}
+    problems = blueprints.problems(blueprint, capacity, blueprints.capacity((item["id"] for item in pool), graph))
+    if problems:
+        raise BankError(f"{where}: {'; '.join(problems)}")
+    return blueprint
 
 
 def _null(value: Any) -> Any:
@@ -242,16 +342,17 @@ def load_tasks(path: Path, skills: dict[str, Skill]) -> Skill:
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise BankError(f"{item_where}: {exc}") from None
         items.append({**item, "level": raw["level"]})
-    return Skill(id=skill.id, name=skill.name, description=skill.description, levels=skill.levels,
-                 items=tuple(items))
+    return dataclasses.replace(skill, items=tuple(items))
 
 
 @cache
 def load_bank(directory: Path = BANK_DIR) -> dict[str, Skill]:
-    """Every skill in the bank directory, by id, with the performance tasks of its tasks/ directory."""
+    """Every skill in the bank directory, by id (the bundled bank's with its parametric templates), with the
+    performance tasks of its tasks/ directory."""
+    templates = item_templates.TEMPLATES if directory.resolve() == BANK_DIR.resolve() else ()
     skills: dict[str, Skill] = {}
     for path in sorted(directory.glob("*.toml")):
-        skill = load_skill(path)
+        skill = load_skill(path, templates)
         if skill.id in skills:
             raise BankError(f"{path.name}: skill id {skill.id!r} is defined twice")
         skills[skill.id] = skill
@@ -292,9 +393,9 @@ class BankGenerator:
             template_seed = random.Random(f"{seed}/{template.id}").randrange(2**31)  # noqa: S311 - reproducible
             for variant in item_templates.variants(template, self.template_variants, template_seed):
                 # A variant that happens to echo a hand-written item would fail publishing: leave it out.
-                if not checks.near_duplicate_problems(variant, bank_items):
+                if not rules.near_duplicate_problems(variant, bank_items):
                     found.append(variant)
-        return found
+        return _with_variant_enemies(found, self.skills[skill_id].template_enemies)
 
     def list_skills(self) -> list[dict[str, Any]]:
         return [skill.summary() for skill in self.skills.values()]
@@ -305,14 +406,55 @@ class BankGenerator:
             if item["level"] == level and (types is None or item["type"] in types)
         ]
 
-    def pool(self, skill_id: str, level: str, seed: int, types: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        """Everything a draft with this seed may draw: hand-written items and this seed's template variants."""
-        return self._pool(skill_id, level, types) + self._variants(skill_id, level, types, seed)
+    def pool(
+        self, skill_id: str, level: str, seed: int, types: tuple[str, ...] | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Everything a draft with this seed may draw: hand-written items and this seed's template variants
+        (less `exclude`: quarantined items, or new items when the draft's scored items are drawn)."""
+        found = self._pool(skill_id, level, types) + self._variants(skill_id, level, types, seed)
+        return [item for item in found if item["id"] not in exclude] if exclude else found
+
+    def blueprint(self, skill_id: str, level: str) -> Blueprint | None:
+        return self.skills[skill_id].blueprints.get(level)
+
+    def capacity(
+        self, skill_id: str, level: str, seed: int, types: tuple[str, ...] | None = None,
+        exclude: Collection[str] = (),
+    ) -> int:
+        """The largest draft this seed allows: the pool (less `exclude`), less what enemies rule out."""
+        pool = self.pool(skill_id, level, seed, types, exclude)
+        return blueprints.capacity((item["id"] for item in pool), blueprints.enemy_graph(pool))
 
     def draft(
-        self, skill_id: str, level: str, count: int, seed: int, types: tuple[str, ...] | None = None
+        self, skill_id: str, level: str, count: int, seed: int, types: tuple[str, ...] | None = None,
+        exclude: Collection[str] = (),
     ) -> list[dict[str, Any]]:
-        """`count` distinct items of that skill and level, drawn with random.Random(seed)."""
-        pool = self.pool(skill_id, level, seed, types)
-        chosen = random.Random(seed).sample(pool, count)  # noqa: S311 - reproducible draw, not a secret
+        """`count` distinct items of that skill and level, drawn with random.Random(seed): never two enemies, and
+        per competency as the level's blueprint says (scaled to `count`) unless the item types are restricted."""
+        pool = self.pool(skill_id, level, seed, types, exclude)
+        rng = random.Random(seed)  # noqa: S311 - reproducible draw, not a secret
+        blueprint = self.blueprint(skill_id, level) if types is None else None
+        graph = blueprints.enemy_graph(pool)
+        if blueprint is None and not graph:
+            chosen = rng.sample(pool, count)  # a bank without enemies or blueprints drafts as it always did
+        else:
+            chosen = freeze.planned_draw(pool, count, rng, graph=graph,
+                                         blueprint=blueprint.to_json() if blueprint else None)
+            rng.shuffle(chosen)
         return [{key: value for key, value in item.items() if key != "level"} for item in chosen]
+
+
+def _with_variant_enemies(
+    variants: list[dict[str, Any]], template_enemies: Mapping[str, tuple[str, ...]]
+) -> list[dict[str, Any]]:
+    """Variants carry their template's enemies, and the ids of the variants of enemy templates in this pool."""
+    variant_ids: dict[str, list[str]] = {}
+    for variant in variants:
+        variant_ids.setdefault(variant["id"].rsplit("-v", 1)[0], []).append(variant["id"])
+    marked = []
+    for variant in variants:
+        declared = template_enemies.get(variant["id"].rsplit("-v", 1)[0], ())
+        enemies = sorted({*declared, *(vid for other in declared for vid in variant_ids.get(other, ()))})
+        marked.append({**variant, "enemies": enemies} if enemies else variant)
+    return marked

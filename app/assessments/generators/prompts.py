@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-PROMPT_VERSION = "items-v1"
+PROMPT_VERSION = "items-v2"
 SOLVER_PROMPT_VERSION = "solver-v1"
 MAX_AVOID_PROMPTS = 30
 MAX_AVOID_CHARS = 200
@@ -20,7 +20,13 @@ Every item you write must:
 - be answerable from the prompt alone by someone with the skill (no trick wording, no outside context);
 - use plausible distractors that reflect real misconceptions, similar in length and style to the key;
 - never use "all of the above", "none of the above", "both A and B" or options that refer to other options;
-- not give the key away by length, wording overlap with the prompt, or grammatical cues;
+- not give the key away by length, wording overlap with the prompt, or grammatical cues (a stem ending
+  in "a" or "an");
+- ask a complete, positive question: no "NOT"/"EXCEPT" (unless written in capitals), no blank to fill in
+  the middle of the stem, no bare "Which statement is true?";
+- never combine options ("1 and 3 only", "A and B"), never use vague words (usually, sometimes, often) or
+  absolute words (always, never) that only distractors have; numeric distractors are numbers a learner
+  with a real misconception would compute;
 - carry a short explanation of why the key is right and why the most tempting distractor is wrong.
 Answer with JSON only, exactly in the requested schema."""
 
@@ -61,10 +67,11 @@ The prompt must say what the order is (for example "from first to last step").
 Only one order may be defensible.""",
     "matching": """Write matching items: the candidate matches each left entry to one right entry.
 - "left": 3 or 4 entries (terms, situations ...), all different;
-- "right": exactly as many entries as "left", all different;
+- "right": one or two entries more than "left", all different: the extra entries are plausible answers
+  of the same kind that match no left entry, so the last pair cannot be found by elimination;
 - "pairs": one object {"left": i, "right": j} per left entry (0-based indexes), each right entry used
-  exactly once.
-Each left entry must have exactly one defensible match.""",
+  at most once (the extra ones not at all).
+Each left entry must have exactly one defensible match, and no extra entry may be a defensible match.""",
 }
 
 

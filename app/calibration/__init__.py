@@ -1,0 +1,1 @@
+"""Item calibration: statistics across assessments, Rasch difficulties, pretest items and quarantine."""
