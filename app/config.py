@@ -119,13 +119,19 @@ class Settings(BaseSettings):
     # The solver check keeps an item when at least `agreement` of `runs` keyless answers match its key.
     llm_solver_runs: int = Field(default=3, ge=1, le=9)
     llm_solver_agreement: int = Field(default=2, ge=1, le=9)
+    # The solver and critic may judge on another endpoint and model (another model family shares fewer of the
+    # generator's mistakes); each defaults to the generator's, the API key only when the endpoint is the same.
+    solver_base_url: str | None = None
+    solver_api_key: str | None = None
+    solver_model: str | None = None
     issuer_name: str = "Skillproof"
     status_list_ttl_seconds: int = Field(default=300, ge=0, le=86400)
     default_time_limit_seconds: int = Field(default=1800, ge=30)
     verify_max_body_bytes: int = 64 * 1024
-    # POST /v1/credentials/verify-batch: up to 1,000 credentials of ~5 KB each, and the JSON around them.
+    # POST /v1/credentials/verify-batch: up to 1,000 credentials of up to ~16 KB each (ours are ~9 KB as compact
+    # JWS: the evidence and achievement say what a pass rests on), and the JSON around them.
     verify_batch_max_items: int = Field(default=1000, ge=1, le=10_000)
-    verify_batch_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    verify_batch_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     # Retake policy of new assessments (each may override it): 3 attempts, 24 h apart; 0 means none.
     default_max_attempts: int = Field(default=3, ge=0, le=100)
     default_retake_cooldown_seconds: int = Field(default=86400, ge=0, le=365 * 86400)

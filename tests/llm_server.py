@@ -86,10 +86,11 @@ class SolverQuestion:
 
 
 def parse_solver_question(received: Received) -> SolverQuestion:
-    """The solver prompt as the generator writes it: "Question:", then "Options:" or "Left:"/"Right:" blocks."""
+    """The solver prompt as the generator writes it: "Question:", then "Options:" or "Left:"/"Right:" blocks
+    (the critic's starts with "Item:" or "Item (level: ...):" and has a "Key: ..." block)."""
     text = next(message["content"] for message in received.messages if message["role"] == "user")
     blocks = text.split("\n\n")
-    question = blocks[0].removeprefix("Question:\n")
+    question = re.sub(r"^(?:Question|Item(?: \(level: [^)]*\))?):\n", "", blocks[0])
     sections: dict[str, dict[str, str]] = {"Options:": {}, "Left:": {}, "Right:": {}}
     for block in blocks[1:]:
         head, _, rest = block.partition("\n")
@@ -99,6 +100,12 @@ def parse_solver_question(received: Received) -> SolverQuestion:
                 assert match, line
                 sections[head][match.group(1)] = match.group(2)
     return SolverQuestion(question, sections["Options:"], sections["Left:"], sections["Right:"])
+
+
+def critic_key(received: Received) -> str:
+    """The key line of a critic request ("Key: B" -> "B")."""
+    text = next(message["content"] for message in received.messages if message["role"] == "user")
+    return next(line.removeprefix("Key: ") for line in text.splitlines() if line.startswith("Key: "))
 
 
 class FakeLlmServer:
@@ -212,17 +219,38 @@ class FakeLlmServer:
 # -- a scripted model: item batches per type, and a solver that answers from a book of solutions ----------
 
 
+DEFAULT_COMPETENCY = "Core Syntax"  # replaced by the planned competencies when the request restricts them
+
+
 def common(prompt: str, explanation: str = "Because that is how Python works.") -> dict[str, Any]:
-    return {"prompt": prompt, "explanation": explanation, "difficulty": 1, "competencies": ["Core Syntax"]}
+    return {"prompt": prompt, "explanation": explanation, "difficulty": 1, "competency": DEFAULT_COMPETENCY}
+
+
+def rationales(options: list[str], correct: list[int]) -> list[dict[str, Any]]:
+    """A rationale for every distractor, as a careful model writes them."""
+    return [
+        {"option": index, "why_wrong": f"{text} is not what the code gives.",
+         "misconception": f"Confuses this with {text}."}
+        for index, text in enumerate(options) if index not in correct
+    ]
 
 
 class FakeModel:
-    """Answers item requests with scripted batches per type, and solver requests from a book of solutions."""
+    """Answers item requests with scripted batches per type, and solver requests from a book of solutions.
+
+    The critic agrees with the key and sees no flaw unless `critiques[prompt]` says otherwise; with the stem
+    hidden (options-only), the solver picks a wrong option unless the prompt is in `cued`.
+    """
 
     def __init__(self) -> None:
         self.batches: dict[str, deque[str | dict[str, Any]]] = defaultdict(deque)
         self.solutions: dict[str, Any] = {}
         self.solver_answers: dict[str, deque[Any]] = {}
+        # prompt -> {"defensible": [option texts], "other_correct_answers": [...], "flaws": [(flaw, detail)]}
+        self.critiques: dict[str, dict[str, Any]] = {}
+        self.cued: set[str] = set()
+        self._prompt_of_options: dict[frozenset[str], str] = {}
+        self._marked: dict[str, list[str]] = {}  # prompt -> the option texts the draft marks as keys
 
     def batch(self, item_type: str, *items: dict[str, Any]) -> None:
         self.batches[item_type].append({"items": list(items)})
@@ -234,7 +262,11 @@ class FakeModel:
         name = received.schema_name
         if name.startswith("skillproof_items_"):
             kind = name.removeprefix("skillproof_items_")
-            return completion(self.batches[kind].popleft())
+            return completion(self._follow_plan(self.batches[kind].popleft(), received))
+        if name.startswith("skillproof_critic_"):
+            return self._critique(name.removeprefix("skillproof_critic_"), received)
+        if name.startswith("skillproof_options_only_"):
+            return self._options_only(name.removeprefix("skillproof_options_only_"), received)
         kind = name.removeprefix("skillproof_solver_")
         question = parse_solver_question(received)
         scripted = self.solver_answers.get(question.question)
@@ -256,6 +288,51 @@ class FakeModel:
             }
         return completion({"reasoning": "Worked it out.", **answer})
 
+    @staticmethod
+    def _follow_plan(batch: str | dict[str, Any], received: Received) -> str | dict[str, Any]:
+        """Drafts with the default tag take the competencies the request plans, in order, as a model would."""
+        allowed = received.schema["properties"]["items"]["items"]["properties"]["competency"].get("enum")
+        if not isinstance(batch, dict) or not allowed or DEFAULT_COMPETENCY in allowed:
+            return batch
+        text = received.messages[1]["content"]
+        planned = [name for number, name in re.findall(r'(\d+) on "([^"]+)"', text) for _ in range(int(number))]
+        planned += allowed * len(batch["items"])  # the extra items: any competency
+        items = []
+        for draft in batch["items"]:
+            if draft.get("competency") == DEFAULT_COMPETENCY:
+                draft = {**draft, "competency": planned.pop(0)}
+            items.append(draft)
+        return {**batch, "items": items}
+
+    def _critique(self, kind: str, received: Received) -> Reply:
+        question = parse_solver_question(received)
+        scripted = self.critiques.get(question.question, {})
+        flaws = [{"flaw": flaw, "detail": detail} for flaw, detail in scripted.get("flaws", [])]
+        answer: dict[str, Any] = {"reasoning": "Checked every option.", "flaws": flaws}
+        if kind in ("single_choice", "multiple_response"):
+            if "defensible" in scripted:
+                answer["defensible"] = [question.label_of(text) for text in scripted["defensible"]]
+            else:
+                answer["defensible"] = critic_key(received).split(", ")
+        elif kind == "short_text":
+            answer["other_correct_answers"] = scripted.get("other_correct_answers", [])
+        return completion({"reasoning": answer.pop("reasoning"), **answer})
+
+    def _options_only(self, kind: str, received: Received) -> Reply:
+        question = parse_solver_question(received)
+        assert question.question == "Question: (hidden)", question.question
+        prompt = self._prompt_of_options[frozenset(question.options.values())]
+        solution = self.solutions[prompt]
+        keyed = [solution] if isinstance(solution, str) else list(solution)
+        if prompt in self.cued:
+            chosen = self._marked[prompt]
+        else:
+            chosen = [min(text for text in question.options.values() if text not in keyed + self._marked[prompt])]
+        labels = [question.label_of(text) for text in chosen]
+        if kind == "single_choice":
+            return completion({"reasoning": "A guess.", "choice": labels[0]})
+        return completion({"reasoning": "A guess.", "choices": labels})
+
     # Drafts as the model writes them, each registered with its true solution for the fake solver.
 
     def single_choice(
@@ -263,15 +340,27 @@ class FakeModel:
     ) -> dict[str, Any]:
         valid = [options[index] for index in correct if 0 <= index < len(options)]
         self.solutions[prompt] = solution or (valid[0] if valid else options[0])
-        return {**common(prompt), "options": options, "correct_option_indexes": correct}
+        self._prompt_of_options[frozenset(options)] = prompt
+        self._marked[prompt] = valid
+        return {**common(prompt), "options": options, "correct_option_indexes": correct,
+                "distractor_rationales": rationales(options, correct)}
 
     def multiple_response(self, prompt: str, options: list[str], correct: list[int]) -> dict[str, Any]:
         self.solutions[prompt] = [options[index] for index in correct]
-        return {**common(prompt), "options": options, "correct_option_indexes": correct}
+        self._prompt_of_options[frozenset(options)] = prompt
+        self._marked[prompt] = list(self.solutions[prompt])
+        return {**common(prompt), "options": options, "correct_option_indexes": correct,
+                "distractor_rationales": rationales(options, correct)}
 
-    def numeric(self, prompt: str, answer: float, solution: float | None = None) -> dict[str, Any]:
+    def numeric(
+        self, prompt: str, answer: float, solution: float | None = None, computation: str | None = None
+    ) -> dict[str, Any]:
+        """A numeric draft; its computation defaults to the expression in the prompt's backticks."""
         self.solutions[prompt] = answer if solution is None else solution
-        return {**common(prompt), "answer": answer, "absolute_tolerance": 0, "relative_tolerance": 0}
+        if computation is None:
+            computation = re.findall(r"`([^`]+)`", prompt)[0]
+        return {**common(prompt), "computation": computation, "answer": answer, "absolute_tolerance": 0,
+                "relative_tolerance": 0}
 
     def short_text(self, prompt: str, answer: str, accepted: list[str]) -> dict[str, Any]:
         self.solutions[prompt] = answer
@@ -290,17 +379,18 @@ class FakeModel:
 
 
 def script_every_type(model: FakeModel) -> None:
+    """One good item of each type, none of them a copy of a bundled bank item (those would be dropped)."""
     model.batch("single_choice", model.single_choice(
-        "What does `len({1, 2, 2, 3})` return?", ["4", "3", "2", "It raises TypeError"], [1]))
+        "What does `max([3, 7, 5])` return?", ["3", "7", "5", "15"], [1]))
     model.batch("multiple_response", model.multiple_response(
-        "Which of these built-in types are immutable? Select all that apply.",
-        ["tuple", "list", "frozenset", "dict"], [0, 2]))
-    model.batch("numeric", model.numeric("What is the value of `7 // 2 + 7 % 2`? Give a whole number.", 4.0))
+        "Which of these names are Python keywords? Select all that apply.",
+        ["lambda", "print", "yield", "len"], [0, 2]))
+    model.batch("numeric", model.numeric("What is the value of `2 ** 4 - 10 // 3`? Give a whole number.", 13.0))
     model.batch("short_text", model.short_text(
         "Which built-in function returns the number of items in a list?", "len", ["len()"]))
     model.batch("ordering", model.ordering(
         "Order these parts of a try statement as they appear in the code, first to last.",
         ["finally", "try", "except"], [1, 2, 0]))
     model.batch("matching", model.matching(
-        "Match each literal to the type of the object it creates.",
-        ["[]", "{}", "()"], ["tuple", "list", "dict", "set"], [(0, 1), (1, 2), (2, 0)]))
+        "Match each built-in function to the value it returns for the list `[4, 1, 3]`.",
+        ["len", "max", "min"], ["3", "4", "1", "8"], [(0, 0), (1, 1), (2, 2)]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from app.grading import ability
 from app.grading.rubric import grade
 from app.main import create_app
 from tests.conformance import assert_ob3
-from tests.conftest import ADMIN_KEY, PUBLIC_URL
+from tests.conftest import ADMIN_KEY, PUBLIC_URL, migrated_database
 from tests.factories import ADMIN, keyed, new_assessment, new_learner, start, wrong_answer
 
 RUBRIC = {"version": 2, "pass_percent": 60}
@@ -170,10 +171,19 @@ def test_statistics_count_first_attempts_only(client: TestClient) -> None:
     assert client.get("/v1/item-bank/statistics", headers=new_learner(client)["headers"]).status_code == 403
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own: calibration reads every first attempt of a skill and level, so other
+    tests' attempts in the session's shared database would change its figures."""
+    with migrated_database(request, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def small_thresholds(settings: Settings) -> Iterator[TestClient]:
+def small_thresholds(settings: Settings, own_database: str) -> Iterator[TestClient]:
     quick = settings.model_copy(update={
         "calibration_min_responses": 30, "pretest_responses": 30, "quarantine_min_responses": 30,
+        "database_url": own_database,
     })
     with TestClient(create_app(quick), base_url=PUBLIC_URL) as test_client:
         test_client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"

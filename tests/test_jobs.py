@@ -83,13 +83,13 @@ def test_llm_job_creates_a_checked_draft_with_provenance(settings: Settings, llm
 
 
 def test_dropped_items_are_reported_with_reasons(settings: Settings, llm: FakeLlmServer, model: FakeModel) -> None:
-    good = model.single_choice("What does `len({1, 2, 2, 3})` return?", ["4", "3", "2", "It raises TypeError"], [1])
+    good = model.single_choice("What does `max([3, 7, 5])` return?", ["3", "7", "5", "15"], [1])
     not_an_option = model.single_choice("What does `bool([])` return?", ["True", "False", "None"], [7])
     solver_says_other = model.single_choice(
         "Which keyword starts a function definition in Python?", ["func", "def", "lambda", "fn"], [2],
         solution="def",
     )
-    model.batch("single_choice", good, not_an_option, solver_says_other)
+    model.batch("single_choice", good, solver_says_other, not_an_option)  # each on a competency still planned
     model.batch("single_choice", good)  # the later rounds bring only a repeat
     model.batch("single_choice", good)
     with _app(settings, llm) as client:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from app.assessments import rules, validation
-from app.assessments.generators import prompts, solver
+from app.assessments.generators import brief, prompts, solver
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.llm import (
     ITEM_TYPES,
@@ -30,6 +30,7 @@ from app.assessments.generators.llm import (
     LlmError,
     LlmGenerator,
     LlmOutputError,
+    llm_item_id,
     strict_schema,
 )
 from app.assessments.generators.llm_client import _parse_retry_after
@@ -90,6 +91,10 @@ def solver_requests(server: FakeLlmServer) -> list[Received]:
     return [received for received in server.requests if received.schema_name.startswith("skillproof_solver_")]
 
 
+def requests_named(server: FakeLlmServer, prefix: str) -> list[Received]:
+    return [received for received in server.requests if received.schema_name.startswith(prefix)]
+
+
 # -- generation -----------------------------------------------------------------------------------------------
 
 
@@ -99,30 +104,38 @@ def test_good_items_of_every_type_are_kept(server: FakeLlmServer) -> None:
     server.handler = model
     result = generate(server, 6, ITEM_TYPES)
 
-    assert [item["id"] for item in result.kept] == [f"python-llm-{n}" for n in range(1, 7)]
+    assert [item["id"] for item in result.kept] == [llm_item_id("python", 42, n) for n in range(1, 7)]
     assert [item["type"] for item in result.kept] == list(ITEM_TYPES)
     assert result.dropped == [] and result.notes == []
     assert_all_valid(result.kept)  # 0 invalid items
     single, multiple, numeric, short, ordering, matching = result.kept
-    assert single["answer"] == option_id("python-llm-1", "3")
+    assert single["answer"] == option_id(llm_item_id("python", 42, 1), "7")
     assert single["criteria"] == {"core-syntax": 1} and single["difficulty"] == 1
-    assert multiple["answer"] == [option_id("python-llm-2", "tuple"), option_id("python-llm-2", "frozenset")]
-    assert numeric["answer"] == 4 and isinstance(numeric["answer"], int)
+    second = llm_item_id("python", 42, 2)
+    assert multiple["answer"] == [option_id(second, "lambda"), option_id(second, "yield")]
+    assert numeric["answer"] == 13 and isinstance(numeric["answer"], int)
+    assert numeric["computation"] == "2 ** 4 - 10 // 3"
     assert numeric["tolerance"] == {"absolute": 0, "relative": 0}
     assert short["answer"] == "len" and short["accepted_answers"] == ["len()"] and short["pattern"] is None
     texts = {option["id"]: option["text"] for option in ordering["options"]}
     assert [texts[key] for key in ordering["answer"]] == ["try", "except", "finally"]
     texts = {option["id"]: option["text"] for option in matching["options"]}
     assert {texts[left]: texts[right] for left, right in matching["answer"].items()} == {
-        "[]": "list", "{}": "dict", "()": "tuple"
+        "len": "3", "max": "4", "min": "1"
     }
     assert result.provenance == {
         "generator": "llm", "model": "fake-model", "prompt_version": prompts.PROMPT_VERSION,
-        "solver_prompt_version": prompts.SOLVER_PROMPT_VERSION, "temperature": 0.2, "seed": 42,
-        "base_url": server.base_url, "solver": {"runs": 3, "agreement": 2},
+        "solver_prompt_version": prompts.SOLVER_PROMPT_VERSION, "critic_prompt_version": prompts.CRITIC_PROMPT_VERSION,
+        "temperature": 0.2, "seed": 42, "base_url": server.base_url,
+        "solver": {"model": "fake-model", "base_url": server.base_url, "runs": 3, "agreement": 2,
+                   "unanimous_types": ["numeric", "short_text", "single_choice"], "options_only_runs": 3},
+        "brief": {"source": "request", "level_descriptor": brief.LEVEL_DESCRIPTORS["foundation"],
+                  "competencies": {}, "exemplars": []},
     }
-
-    assert len(item_requests(server)) == 6 and len(solver_requests(server)) == 12  # two agreeing answers each
+    # Single-answer items need all three solver answers, the others two of three.
+    assert len(item_requests(server)) == 6 and len(solver_requests(server)) == 3 + 2 + 3 + 3 + 2 + 2
+    assert len(requests_named(server, "skillproof_critic_")) == 6  # one critic pass per item
+    assert len(requests_named(server, "skillproof_options_only_")) == 2  # choice items; the first guess misses
     for received in server.requests:
         body = received.json
         assert received.path == "/v1/chat/completions"
@@ -148,7 +161,7 @@ def test_model_habits_are_tidied_labels_and_empty_patterns(server: FakeLlmServer
 
     single, text = result.kept
     assert [option["text"] for option in single["options"]] == ["4", "3", "2", "1"]
-    assert single["answer"] == option_id("python-llm-1", "3")
+    assert single["answer"] == option_id(llm_item_id("python", 42, 1), "3")
     assert text["pattern"] is None and text["accepted_answers"] == ["size"]  # "LEN" is the key, case-folded
     assert_all_valid(result.kept)
 
@@ -205,7 +218,7 @@ def test_a_key_not_among_the_options_is_dropped_with_its_reason(server: FakeLlmS
     result = generate(server, 1, ["single_choice"])
 
     assert [item["prompt"] for item in result.kept] == [good["prompt"]]
-    assert result.kept[0]["id"] == "python-llm-1"
+    assert result.kept[0]["id"] == llm_item_id("python", 42, 1)
     assert result.dropped == [
         {"prompt": bad["prompt"], "reasons": ["key_not_an_option: index 7 is not one of the 4 options"]}
     ]
@@ -236,25 +249,27 @@ def test_two_defensible_options_are_caught_by_the_solver(server: FakeLlmServer) 
     result = generate(server, 1, ["single_choice"])
 
     assert len(result.kept) == 1
-    assert result.dropped == [{
+    assert result.dropped == [{  # single-answer items need every solver run: the first miss ends it
         "prompt": two["prompt"],
-        "reasons": ["solver_disagrees: 0 of 2 solver answers matched the key (2 needed); the solver answered 'list()'"],
+        "reasons": ["solver_disagrees: 0 of 1 solver answers matched the key (3 needed); the solver answered 'list()'"],
     }]
 
 
 def test_a_wrong_key_is_dropped_when_the_solver_disagrees(server: FakeLlmServer) -> None:
     model = FakeModel()
-    wrong = model.numeric("What is the value of `9 // 2 + 9 % 2`? Give a whole number.", 6, solution=5)
-    model.solver_answers[wrong["prompt"]] = deque([6, 5, 5])  # one solver run agrees with the wrong key
+    # The computation is consistent with the stated key but is the wrong formula (/ for //).
+    wrong = model.numeric("What is the value of the Python expression `9 // 2 + 9 % 2`?", 5.5, solution=5,
+                          computation="9 / 2 + 9 % 2")
+    model.solver_answers[wrong["prompt"]] = deque([5.5, 5, 5])  # one solver run agrees with the wrong key
     model.batch("numeric", wrong)
     model.batch("numeric", model.numeric("What is the value of `2 ** 3`? Give a whole number.", 8))
     server.handler = model
     result = generate(server, 1, ["numeric"])
 
     assert [item["answer"] for item in result.kept] == [8]
-    assert result.dropped == [{
+    assert result.dropped == [{  # a numeric item needs every run: one agreeing answer is not enough
         "prompt": wrong["prompt"],
-        "reasons": ["solver_disagrees: 1 of 3 solver answers matched the key (2 needed); the solver answered '5'"],
+        "reasons": ["solver_disagrees: 1 of 2 solver answers matched the key (3 needed); the solver answered '5'"],
     }]
 
 
@@ -345,16 +360,19 @@ def test_an_outage_fails_the_generation_with_a_clear_error(server: FakeLlmServer
 def test_criteria_restrict_the_competency_tags(server: FakeLlmServer) -> None:
     model = FakeModel()
     draft = model.numeric("What is the value of `2 ** 3`? Give a whole number.", 8)
-    model.batch("numeric", {**draft, "competencies": ["arithmetic"]})
-    model.batch("numeric", {**draft, "competencies": ["Operators"]})
+    model.batch("numeric", {**draft, "competency": "arithmetic"})
+    model.batch("numeric", {**draft, "competency": "Operators"})
     server.handler = model
-    result = generate(server, 1, ["numeric"], criteria=["operators", "data types"])
+    result = generate(server, 2, ["numeric"], criteria=["operators", "data types"], config=config_for(server,
+                      max_rounds=1))
 
     assert result.kept[0]["criteria"] == {"operators": 1}
     first, second = item_requests(server)
-    competencies = first.schema["properties"]["items"]["items"]["properties"]["competencies"]
-    assert competencies["items"] == {"type": "string", "enum": ["operators", "data-types"]}
-    assert "['arithmetic'] are not among ['operators', 'data-types']" in second.messages[-1]["content"]
+    competency = first.schema["properties"]["items"]["items"]["properties"]["competency"]
+    assert competency == {"type": "string", "enum": ["operators", "data-types"]}
+    repair = second.messages[-1]["content"]
+    assert "items.0.competency: 'arithmetic' is not one of ['operators', 'data-types']" in repair
+    assert 'each measuring one competency: 1 on "operators", 1 on "data-types"' in first.messages[-1]["content"]
 
 
 def test_generation_arguments_are_checked(server: FakeLlmServer) -> None:
@@ -644,3 +662,12 @@ def test_settings_tune_the_solver_check_and_timeouts() -> None:
     assert (config.solver_runs, config.solver_agreement, config.timeout_seconds) == (5, 4, 12)
     with pytest.raises(ValueError, match="solver_agreement"):
         LlmConfig.from_settings(settings.model_copy(update={"llm_solver_agreement": 6}))
+
+
+def test_generated_item_ids_are_unique_across_jobs_and_stable_for_a_seed() -> None:
+    """Statistics and calibration follow an item by its id across assessments: two jobs never share ids."""
+    first = {llm_item_id("python", 42, n) for n in range(1, 51)}
+    second = {llm_item_id("python", 43, n) for n in range(1, 51)}
+    assert len(first) == len(second) == 50 and not first & second
+    assert llm_item_id("python", 42, 7) == llm_item_id("python", 42, 7)
+    assert not {llm_item_id("sql", 42, n) for n in range(1, 51)} & first

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.assessments.generators.bank import BankGenerator
 from app.assessments.review import REVIEW_CHECKLIST
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import PUBLIC_URL
-from tests.factories import ADMIN, bearer, new_assessment
+from tests.conftest import PUBLIC_URL, migrated_database
+from tests.factories import (
+    ADMIN,
+    bearer,
+    correct_responses,
+    keyed,
+    new_assessment,
+    new_learner,
+    start,
+    wrong_answer,
+)
 from tests.llm_server import FakeLlmServer, FakeModel, script_every_type
 
 EVERY_POINT = dict.fromkeys(REVIEW_CHECKLIST, True)
@@ -112,3 +123,60 @@ def test_bank_drafts_need_no_review_and_learners_cannot_review(client: TestClien
     denied = client.post(f"/v1/assessments/{draft['id']}/reviews", headers=bearer(learner["api_key"]),
                          json={"decision": "approved", "checklist": EVERY_POINT})
     assert denied.status_code == 403
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Calibration reads every first attempt of a skill and level: this test needs a database of its own."""
+    with migrated_database(request, tmp_path) as url:
+        yield url
+
+
+def test_reviewed_llm_items_ride_along_unscored_in_bank_drafts(settings: Settings, own_database: str) -> None:
+    """New LLM items earn a history as pretest items in bank drafts: shown, never scored, their answers counted."""
+    model = FakeModel()
+    script_every_type(model)
+    types = ("single_choice",)
+    with FakeLlmServer(handler=model) as llm:
+        configured = settings.model_copy(update={
+            "llm_base_url": llm.base_url, "llm_model": "fake-model", "database_url": own_database,
+            "pretest_responses": 1,  # one first-attempt response establishes a bank item here
+        })
+        with TestClient(create_app(configured), base_url=PUBLIC_URL) as client:
+            # Every single-choice bank item of python foundation gets a first-attempt response, then a calibration
+            # run records them: they are established, so new items can ride along.
+            capacity = BankGenerator().capacity("python", "foundation", 3, types)
+            everything = new_assessment(client, skill="python", item_count=capacity, item_types=list(types), seed=3)
+            learner = new_learner(client)
+            attempt = start(client, everything, learner)
+            client.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner["headers"],
+                        json={"responses": correct_responses(keyed(client, attempt))})
+            assert client.post("/v1/item-bank/calibrate", headers=ADMIN,
+                               json={"skill": "python", "level": "foundation"}).status_code == 200
+
+            draft = _llm_draft(client)  # one item of each type, the single-choice one among them
+            llm_choice = next(item for item in draft["items"] if item["type"] == "single_choice")
+            assert _review(client, draft["id"], decision="approved", checklist=EVERY_POINT).status_code == 201
+            assert client.post(f"/v1/assessments/{draft['id']}/publish", headers=ADMIN).status_code == 200
+
+            mixed = new_assessment(client, skill="python", item_count=5, item_types=list(types), seed=4)
+            by_id = {item["id"]: item for item in mixed["items"]}
+            assert by_id[llm_choice["id"]]["pretest"] is True  # the LLM item, unscored
+            assert sum(1 for item in mixed["items"] if not item.get("pretest")) == 5
+            assert all(not item["id"].startswith("python-llm-") for item in mixed["items"] if not item.get("pretest"))
+
+            learner = new_learner(client)
+            attempt = start(client, mixed, learner)
+            view = keyed(client, attempt)
+            responses = [
+                {"item_id": item["id"],
+                 "answer": wrong_answer(item) if item["bank_item_id"] == llm_choice["id"] else item["answer"]}
+                for item in view["items"]
+            ]
+            assert len(responses) == 6  # the learner sees six items and cannot tell which one is unscored
+            grade = client.post(f"/v1/attempts/{attempt['id']}/submit", headers=learner["headers"],
+                                json={"responses": responses}).json()
+            assert grade["percent"] == 100.0 and grade["max_score"] == 5
+            stats = client.get("/v1/item-bank/statistics", headers=ADMIN,
+                               params={"skill": "python", "level": "foundation", "item_id": llm_choice["id"]})
+            assert stats.status_code == 200 and stats.json()[0]["responses"] == 1  # its answer still counts

@@ -100,8 +100,8 @@ def test_thousand_credentials_pass_the_body_limits(client: TestClient, earned: l
 
 
 def test_body_over_the_batch_cap_is_413(client: TestClient) -> None:
-    body = json.dumps({"verifiableCredentials": ["x" * 9000] * 1000}).encode()
-    assert len(body) > 8 * 1024 * 1024
+    body = json.dumps({"verifiableCredentials": ["x" * 17000] * 1000}).encode()
+    assert len(body) > 16 * 1024 * 1024
     response = client.post(BATCH, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"

@@ -16,8 +16,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.assessments import freeze, service
+from app.assessments.generators import brief as briefs
 from app.assessments.generators.bank import BankGenerator
-from app.assessments.generators.llm import LlmClient, LlmConfig, LlmError, LlmGenerator
+from app.assessments.generators.llm import LlmClient, LlmConfig, LlmError, LlmGenerator, solver_config
 from app.assessments.models import GenerationJob
 from app.assessments.schemas import AssessmentCreate
 from app.calibration import service as calibration
@@ -88,6 +89,7 @@ class JobRunner:
         self.poll_seconds = poll_seconds
         self._llm_config = llm_config
         self._llm_client: LlmClient | None = None  # one per process: its circuit breaker spans jobs
+        self._solver_client: LlmClient | None = None  # the same, for a solver on its own endpoint
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,14 +103,20 @@ class JobRunner:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._llm_client is not None:
-            self._llm_client.close()
+        for client in (self._llm_client, self._solver_client):
+            if client is not None:
+                client.close()
 
     def _generator(self) -> LlmGenerator:
         config = self._llm_config or LlmConfig.from_settings(self.settings)
+        judge = solver_config(self.settings, config)
         if self._llm_client is None:
             self._llm_client = LlmClient(config)
-        return LlmGenerator(config, self._llm_client)
+        if judge == config:
+            return LlmGenerator(config, self._llm_client)
+        if self._solver_client is None:
+            self._solver_client = LlmClient(judge)
+        return LlmGenerator(config, self._llm_client, solver_config=judge, solver_client=self._solver_client)
 
     def notify(self) -> None:
         """A job was queued: look now rather than at the next poll."""
@@ -198,12 +206,14 @@ class JobRunner:
         skill = self.bank.skills[body.skill]
         seed = int(request["seed"])
         try:
+            types = list(body.item_types or ALL_TYPES)
+            # The brief plans the items per competency: the blueprint's weights (today the bank pool's shares).
+            # Exemplars come from the public demo bank only: a private bank's items would leave in every prompt.
+            brief = briefs.from_bank(skill, body.level, body.item_count, types, seed,
+                                     with_exemplars=self.bank.kind == "demo")
             generator = self._generator()
             try:
-                result = generator.generate(
-                    skill_id=skill.id, skill_name=skill.name, skill_description=skill.description, level=body.level,
-                    item_count=body.item_count, item_types=list(body.item_types or ALL_TYPES), seed=seed,
-                )
+                result = generator.generate(brief, item_types=types, seed=seed)
             finally:
                 generator.close()
         except (LlmError, ValueError) as exc:

@@ -177,6 +177,22 @@ class AdminItemOut(ItemOut):
     enemies: list[str] | None = Field(
         default=None, description="ids of items (or templates) that give this one away: never in one attempt with it"
     )
+    distractor_rationales: dict[str, DistractorRationale] | None = Field(
+        default=None, description="LLM items: option id -> why that distractor is wrong (never shown to learners)"
+    )
+    computation: str | None = Field(
+        default=None, description="LLM numeric items: the expression the key was computed from"
+    )
+    review_warnings: list[str] | None = Field(
+        default=None, description="LLM items: what the critic pass flagged for the reviewer (style, not validity)"
+    )
+
+
+class DistractorRationale(BaseModel):
+    """Why a distractor is wrong and the misconception it catches (written by the generator)."""
+
+    why_wrong: str
+    misconception: str
 
 
 class ItemCalibrationFrozen(BaseModel):

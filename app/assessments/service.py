@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.assessments import freeze
+from app.assessments import freeze, review, rules
 from app.assessments.generators.bank import BankGenerator, Skill
 from app.assessments.models import Amendment, Assessment, Attempt, Grade, GradeRevision
 from app.assessments.schemas import AssessmentCreate
@@ -64,14 +64,24 @@ def create_draft(
             "(no two that give each other away); ask for at most that many.",
             code="not_enough_items",
         )
-    # Scored items from established items when there are enough of them; new items then ride along as pretest.
+    # Scored items from established items when there are enough of them; new items then ride along as pretest:
+    # new bank items, and reviewed LLM items of this skill and level (never scored in a bank draft).
     new_items = [item for item in pool if state.is_new(item["id"])]
+    new_llm_items = [
+        item for item in reviewed_llm_items(session, body.skill, body.level)
+        if state.is_new(item["id"]) and item["id"] not in state.quarantined
+        and (types is None or item["type"] in types) and not rules.near_duplicate_problems(item, pool)
+    ]
     pretest_items: list[dict[str, Any]] = []
     exclude = set(state.quarantined)
     established = exclude | {item["id"] for item in new_items}
-    if new_items and generator.capacity(body.skill, body.level, seed, types, established) >= body.item_count:
+    if (new_items or new_llm_items) and (
+        generator.capacity(body.skill, body.level, seed, types, established) >= body.item_count
+    ):
         exclude = established
-        pretest_items = pretest.choose_pretest(new_items, body.item_count, settings.pretest_max_share, seed)
+        pretest_items = pretest.choose_pretest(
+            new_items + new_llm_items, body.item_count, settings.pretest_max_share, seed
+        )
     drawn = generator.draft(body.skill, body.level, body.item_count, seed, types, exclude)
     items = [freeze.normalise_item(pretest.frozen(item, state.calibrations.get(item["id"]), pretest=False))
              for item in drawn]
@@ -82,6 +92,24 @@ def create_draft(
                       skill_description=skill.description, items=items, seed=seed, generator_name="bank",
                       provenance={"bank": generator.kind}, dropped=[], settings=settings, now=now,
                       blueprint=blueprint.to_json() if blueprint else None)
+
+
+def reviewed_llm_items(session: Session, skill: str, level: str) -> list[dict[str, Any]]:
+    """The items of published LLM drafts of a skill and level whose review approved them (first copy of each id)."""
+    found: dict[str, dict[str, Any]] = {}
+    query = (
+        select(Assessment)
+        .where(Assessment.generator == "llm", Assessment.skill == skill, Assessment.level == level,
+               Assessment.status != "draft")
+        .order_by(Assessment.published_at, Assessment.id)
+    )
+    for assessment in session.scalars(query):
+        if review.current_approval(session, assessment) is None:
+            continue
+        for item in assessment.items:
+            if not item.get("pretest"):
+                found.setdefault(item["id"], {key: value for key, value in item.items() if key != "calibration"})
+    return list(found.values())
 
 
 def retake_policy(body: AssessmentCreate, settings: Settings) -> dict[str, Any]:

@@ -1,15 +1,23 @@
 """The LLM generator: asks an OpenAI-compatible endpoint for items and keeps only the checked ones.
 
-The generator asks for items per type, turns the model's texts and indexes into internal items (the model
-never chooses ids), runs the rule checks (app.assessments.rules) and the solver check (solver.py), and
-returns only items that pass both; every dropped item is returned with its named reasons. The transport
-(retries, breaker, structured output with repair) is llm_client.py's; its names are re-exported here.
+It works from a GenerationBrief (brief.py: skill, level descriptor, competencies with target counts, bank
+exemplars), asks for items per type and competency, and turns the model's texts and indexes into internal
+items (the model never chooses ids, and never states a numeric key: compute.py evaluates its computation).
+Each item then passes, cheapest first: the conversion checks (keys among the options, a rationale for every
+distractor, a computation that evaluates to the stated key), its competency's target, the rule and flaw
+checks (app.assessments.rules), no copy of an exemplar, the critic pass (critic.py), the options-only test
+and the solver check (solver.py); the critic and the solver may run on their own endpoint and model. Every
+dropped item is returned with its named reasons. The transport is llm_client.py's; its names are
+re-exported here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.assessments import rules
-from app.assessments.generators import prompts, solver
+from app.assessments.generators import compute, critic, prompts, solver
 from app.assessments.generators.bank import option_id
+from app.assessments.generators.brief import GenerationBrief, from_criteria, slug
 from app.assessments.generators.llm_client import (
     CircuitBreaker,
     CircuitOpenError,
@@ -34,7 +43,7 @@ from app.grading import rubric as grading
 
 __all__ = [
     "CircuitBreaker", "CircuitOpenError", "GenerationResult", "LlmClient", "LlmConfig", "LlmError",
-    "LlmGenerator", "LlmOutputError", "derive_seed", "strict_schema", "to_item",
+    "LlmGenerator", "LlmOutputError", "derive_seed", "solver_config", "strict_schema", "to_item",
 ]
 
 ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
@@ -48,21 +57,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
-Competencies = list[str]
-
-
 class _Draft(_Strict):
     """What every generated item has."""
 
     prompt: str = Field(min_length=1)
     explanation: str = Field(min_length=1)
     difficulty: int = Field(ge=1, le=3)
-    competencies: Competencies = Field(min_length=1, max_length=3)
+    competency: str = Field(min_length=1)
+
+
+class Rationale(_Strict):
+    """Why one distractor is wrong, and the misconception that makes a learner choose it."""
+
+    option: int
+    why_wrong: str
+    misconception: str
 
 
 class _ChoiceDraft(_Draft):
     options: list[str] = Field(min_length=2, max_length=8)
     correct_option_indexes: list[int]
+    distractor_rationales: list[Rationale]
 
 
 class SingleChoiceDraft(_ChoiceDraft):
@@ -74,6 +89,7 @@ class MultipleResponseDraft(_ChoiceDraft):
 
 
 class NumericDraft(_Draft):
+    computation: str = Field(min_length=1)  # before "answer", so the model works it out before stating it
     answer: float
     absolute_tolerance: float = Field(ge=0)
     relative_tolerance: float = Field(ge=0)
@@ -142,10 +158,6 @@ BATCH_MODELS: dict[str, type[BaseModel]] = {
 # -- from what the model wrote to internal items ---------------------------------------------------------------
 
 
-def _slug(tag: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", tag.casefold()).strip("-")[:64]
-
-
 def _number(value: float) -> int | float:
     """4.0 -> 4: whole numbers are stored as integers."""
     if value.is_integer() and abs(value) < 2**53:
@@ -172,6 +184,13 @@ def _side_option(item_id: str, text: str, side: str) -> dict[str, str]:
     return {"id": option_id(item_id, f"{side}\x1f{text.strip()}"), "text": text.strip(), "side": side}
 
 
+def llm_item_id(skill_id: str, seed: int, number: int) -> str:
+    """A generated item's id: unique across jobs (statistics and calibration follow an item by its id across
+    assessments), and the same for the same job seed and position (reproducible tests and reruns)."""
+    digest = hashlib.sha256(f"{skill_id}/{seed}/{number}".encode()).hexdigest()[:8]
+    return f"{skill_id}-llm-{digest}-{number}"
+
+
 def to_item(item_type: str, draft: Any, item_id: str) -> tuple[dict[str, Any], list[str]]:
     """The internal item for a model's draft, and the problems found converting it (indexes out of range ...)."""
     problems: list[str] = []
@@ -189,6 +208,10 @@ def to_item(item_type: str, draft: Any, item_id: str) -> tuple[dict[str, Any], l
             item["answer"] = keys[0] if len(keys) == 1 and not bad else keys
         else:
             item["answer"] = keys
+        if item_type != "ordering":
+            rationales, found = _rationales(options, set(indexes), draft.distractor_rationales)
+            item["distractor_rationales"] = rationales
+            problems += found
     elif item_type == "matching":
         lefts = [_side_option(item_id, text, "left") for text in _unlabelled(draft.left)]
         rights = [_side_option(item_id, text, "right") for text in _unlabelled(draft.right)]
@@ -205,11 +228,14 @@ def to_item(item_type: str, draft: Any, item_id: str) -> tuple[dict[str, Any], l
             answer[left_id] = rights[pair.right]["id"]
         item["answer"] = answer
     elif item_type == "numeric":
-        item["answer"] = _number(draft.answer)
         item["tolerance"] = {
             "absolute": _number(draft.absolute_tolerance),
             "relative": _number(draft.relative_tolerance),
         }
+        item["computation"] = " ".join(draft.computation.strip().strip("`").split())
+        key, found = _computed_key(item["prompt"], item["computation"], draft.answer, item["tolerance"])
+        item["answer"] = key if key is not None else _number(draft.answer)
+        problems += found
     elif item_type == "short_text":
         key = draft.answer.strip()
         accepted: list[str] = []
@@ -225,10 +251,56 @@ def to_item(item_type: str, draft: Any, item_id: str) -> tuple[dict[str, Any], l
         raise ValueError(f"unknown item type {item_type!r}")
     item["points"] = POINTS[item_type]
     item["explanation"] = draft.explanation.strip()
-    tags = [slug for slug in dict.fromkeys(_slug(tag) for tag in draft.competencies) if slug]
-    item["criteria"] = {tag: 1 for tag in tags} or {"general": 1}
+    item["criteria"] = {slug(draft.competency) or "general": 1}
     item["difficulty"] = draft.difficulty
     return item, problems
+
+
+def _rationales(
+    options: list[dict[str, str]], keys: set[int], given: Sequence[Rationale]
+) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Option id -> its rationale, for every distractor; the problems: one missing, empty or given for a key."""
+    problems: list[str] = []
+    found: dict[str, dict[str, str]] = {}
+    for rationale in given:
+        why, misconception = " ".join(rationale.why_wrong.split()), " ".join(rationale.misconception.split())
+        if not 0 <= rationale.option < len(options):
+            problems.append(f"rationale_not_an_option: index {rationale.option} is not one of the options")
+        elif rationale.option in keys:
+            text = options[rationale.option]["text"]
+            problems.append(f"rationale_for_key: the model explains why the key {text[:60]!r} is wrong")
+        elif why and misconception:
+            found[options[rationale.option]["id"]] = {"why_wrong": why, "misconception": misconception}
+    for index, option in enumerate(options):
+        if index not in keys and option["id"] not in found:
+            problems.append(f"rationale_missing: no reason and misconception for the distractor "
+                            f"{option['text'][:60]!r}")
+    return found, problems
+
+
+def _computed_key(
+    prompt: str, computation: str, stated: float, tolerance: dict[str, int | float]
+) -> tuple[int | float | None, list[str]]:
+    """The key the computation evaluates to, and the problems: refused, a bare number, numbers the prompt does
+    not state, or a stated key outside the tolerance of the computed one."""
+    if compute.is_bare_number(computation):
+        return None, [f"key_not_computed: the computation {computation!r} is a bare number, not a calculation"]
+    try:
+        value, literals = compute.evaluate(computation)
+    except compute.ComputationError as exc:
+        return None, [f"computation_invalid: {computation[:80]!r}: {exc}"]
+    problems: list[str] = []
+    foreign = compute.unanchored(literals, prompt)
+    if foreign:
+        problems.append(
+            f"computation_unanchored: {', '.join(f'{n:g}' for n in foreign[:3])} in {computation[:80]!r} "
+            "is not a number the prompt states"
+        )
+    allowed = max(float(tolerance["absolute"]), float(tolerance["relative"]) * abs(value))
+    if not math.isclose(stated, value, rel_tol=1e-9, abs_tol=allowed + 1e-12):
+        problems.append(f"stated_key_disagrees: the model stated {stated:g}; its computation {computation[:80]!r} "
+                        f"gives {value:g}")
+    return value, problems
 
 
 @dataclass
@@ -241,73 +313,115 @@ class GenerationResult:
     notes: list[str] = field(default_factory=list)
 
 
+def solver_config(settings: Any, generator: LlmConfig) -> LlmConfig:
+    """The solver's (and critic's) endpoint: SKILLPROOF_SOLVER_BASE_URL, _API_KEY and _MODEL, each defaulting to
+    the generator's; the generator's API key is never sent to another endpoint."""
+    base_url = getattr(settings, "solver_base_url", None) or generator.base_url
+    same_endpoint = base_url.rstrip("/") == generator.base_url.rstrip("/")
+    api_key = getattr(settings, "solver_api_key", None) or (generator.api_key if same_endpoint else None)
+    model = getattr(settings, "solver_model", None) or generator.model
+    return dataclasses.replace(generator, base_url=base_url, api_key=api_key, model=model)
+
+
 class LlmGenerator:
-    """Generates items through an LLM and keeps only those that pass the rule and solver checks."""
+    """Generates items through an LLM and keeps only those that pass every check (see the module docstring)."""
 
     name = "llm"
 
-    def __init__(self, config: LlmConfig, client: LlmClient | None = None):
+    def __init__(
+        self, config: LlmConfig, client: LlmClient | None = None, *, solver_config: LlmConfig | None = None,
+        solver_client: LlmClient | None = None,
+    ):
         self.config = config
         self.client = client or LlmClient(config)
         self._owns_client = client is None
+        self.solver_config = solver_config or config
+        self._owns_solver_client = False
+        if solver_client is not None:
+            self.solver_client = solver_client
+        elif self.solver_config == config:
+            self.solver_client = self.client  # one endpoint: one client, one breaker
+        else:
+            self.solver_client = LlmClient(self.solver_config)
+            self._owns_solver_client = True
 
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+        if self._owns_solver_client:
+            self.solver_client.close()
 
-    def provenance(self, seed: int) -> dict[str, Any]:
-        return {
+    def provenance(self, seed: int, brief: GenerationBrief | None = None) -> dict[str, Any]:
+        found: dict[str, Any] = {
             "generator": "llm",
             "model": self.config.model,
             "prompt_version": prompts.PROMPT_VERSION,
             "solver_prompt_version": prompts.SOLVER_PROMPT_VERSION,
+            "critic_prompt_version": prompts.CRITIC_PROMPT_VERSION,
             "temperature": self.config.temperature,
             "seed": seed,
             "base_url": public_base_url(self.config.base_url),
-            "solver": {"runs": self.config.solver_runs, "agreement": self.config.solver_agreement},
+            "solver": {
+                "model": self.solver_config.model,
+                "base_url": public_base_url(self.solver_config.base_url),
+                "runs": self.config.solver_runs,
+                "agreement": self.config.solver_agreement,
+                "unanimous_types": sorted(solver.UNANIMOUS_TYPES),
+                "options_only_runs": solver.OPTIONS_ONLY_RUNS,
+            },
         }
+        if brief is not None:
+            found["brief"] = brief.provenance()
+        return found
 
     def generate(
         self,
+        brief: GenerationBrief | None = None,
         *,
-        skill_id: str,
-        skill_name: str,
-        skill_description: str,
-        level: str,
-        item_count: int,
         item_types: Sequence[str],
         seed: int,
         existing_prompts: Sequence[str] = (),
-        criteria: Sequence[str] = (),
         id_start: int = 1,
+        skill_id: str = "",
+        skill_name: str = "",
+        skill_description: str = "",
+        level: str = "",
+        item_count: int | None = None,
+        criteria: Sequence[str] = (),
     ) -> GenerationResult:
-        """Up to `item_count` checked items in at most `max_rounds` rounds; raises LlmError if the endpoint fails."""
+        """Up to the brief's item count of checked items in at most `max_rounds` rounds; raises LlmError if the
+        endpoint fails. Without a brief, one is made from the skill fields, `item_count` and `criteria`."""
         types = list(dict.fromkeys(item_types))
         unknown = [kind for kind in types if kind not in ITEM_TYPES]
         if not types or unknown:
             raise ValueError(f"item_types must name some of {list(ITEM_TYPES)}; unknown: {unknown}")
-        if item_count < 1:
-            raise ValueError("item_count must be at least 1")
-        allowed_tags = [tag for tag in dict.fromkeys(_slug(tag) for tag in criteria) if tag]
+        if brief is None:
+            brief = from_criteria(
+                skill_id=skill_id, skill_name=skill_name, skill_description=skill_description, level=level,
+                item_count=item_count or 0, criteria=criteria,
+            )
+        targets = {c.criterion: c.target for c in brief.competencies}
         kept: list[dict[str, Any]] = []
         dropped: list[dict[str, Any]] = []
         notes: list[str] = []
         others: list[dict[str, Any]] = [{"prompt": prompt} for prompt in existing_prompts]
         kept_by_type = dict.fromkeys(types, 0)
+        kept_by_competency: Counter[str] = Counter()
         active = list(types)
         number = id_start
         for round_index in range(self.config.max_rounds):
-            need = item_count - len(kept)
+            need = brief.item_count - len(kept)
             if need <= 0:
                 break
             plan = self._plan(need, active, types, kept_by_type)
+            competency_plan = self._competency_plan(plan, types, targets, kept_by_competency)
             for item_type in [kind for kind in types if plan.get(kind)]:
                 wanted = plan[item_type]
                 ask = min(self.config.batch_size, wanted + math.ceil(wanted / 2))
                 try:
                     drafts = self._ask(
-                        item_type, ask, skill_name=skill_name, skill_description=skill_description, level=level,
-                        criteria=allowed_tags, avoid=[str(other["prompt"]) for other in others],
+                        brief, item_type, ask, competency_plan[item_type],
+                        avoid=[str(other["prompt"]) for other in others],
                         seed=derive_seed(seed, "items", round_index, item_type),
                     )
                 except LlmOutputError as exc:
@@ -315,25 +429,29 @@ class LlmGenerator:
                     drafts = []
                 taken = 0
                 for draft in drafts:
-                    if taken >= wanted:
+                    if taken >= wanted or len(kept) >= brief.item_count:
                         break
-                    item_id = f"{skill_id}-llm-{number}"
+                    item_id = llm_item_id(brief.skill_id, seed, number)
                     item, reasons = to_item(item_type, draft, item_id)
+                    criterion = next(iter(item["criteria"]))
+                    if not reasons and targets and kept_by_competency[criterion] >= targets.get(criterion, 0):
+                        reasons = [f"over_target: the {targets.get(criterion, 0)} planned items on {criterion!r} "
+                                   "are kept already"]
                     if not reasons:
                         reasons = rules.all_problems(item, others)  # an LLM item has no author to judge a flaw: drop it
                     if not reasons:
-                        agrees, reason = solver.solver_agrees(
-                            self.client, item, runs=self.config.solver_runs,
-                            agreement=self.config.solver_agreement, seed=derive_seed(seed, "solver", item["prompt"]),
-                        )
-                        if not agrees:
-                            reasons = [reason or "solver_disagrees"]
+                        reasons = self._copies_exemplar(item, brief)
+                    if not reasons:
+                        reasons, warnings = self._judge(item, brief, seed)
+                        if warnings:
+                            item["review_warnings"] = warnings
                     if reasons:
                         dropped.append({"prompt": item["prompt"], "reasons": reasons})
                         continue
                     kept.append(item)
                     others.append(item)
                     kept_by_type[item_type] += 1
+                    kept_by_competency[criterion] += 1
                     taken += 1
                     number += 1
                 if taken == 0 and len(active) > 1:
@@ -343,9 +461,48 @@ class LlmGenerator:
             # The promise: never an invalid item (the near-duplicate check compares with the other kept items).
             if rules.all_problems(item, kept[:index]):
                 raise AssertionError(f"item {item['id']} was kept but fails the rule checks")
-        if len(kept) < item_count:
-            notes.append(f"kept {len(kept)} of the {item_count} items asked for in {self.config.max_rounds} rounds")
-        return GenerationResult(kept=kept, dropped=dropped, provenance=self.provenance(seed), notes=notes)
+        if len(kept) < brief.item_count:
+            notes.append(
+                f"kept {len(kept)} of the {brief.item_count} items asked for in {self.config.max_rounds} rounds"
+            )
+            short = {name: target - kept_by_competency[name] for name, target in targets.items()
+                     if kept_by_competency[name] < target}
+            if short:
+                notes.append("competencies short of their target: "
+                             + ", ".join(f"{name} {number_short}" for name, number_short in short.items()))
+        return GenerationResult(kept=kept, dropped=dropped, provenance=self.provenance(seed, brief), notes=notes)
+
+    def _judge(self, item: dict[str, Any], brief: GenerationBrief, seed: int) -> tuple[list[str], list[str]]:
+        """The model checks, cheapest first: the critic, the options-only test, the solver (all on the solver's
+        endpoint). The drop reasons, or none and the critic's warnings for the reviewer."""
+        verdict = critic.critique(
+            self.solver_client, item, seed=derive_seed(seed, "critic", item["prompt"]), level=brief.level
+        )
+        if verdict.reasons:
+            return verdict.reasons, []
+        cue = solver.cued_by_options(self.solver_client, item, seed=derive_seed(seed, "options-only", item["prompt"]))
+        if cue:
+            return [cue], []
+        runs = self.config.solver_runs
+        agrees, reason = solver.solver_agrees(
+            self.solver_client, item, runs=runs,
+            agreement=solver.required_agreement(item["type"], runs, self.config.solver_agreement),
+            seed=derive_seed(seed, "solver", item["prompt"]),
+        )
+        if not agrees:
+            return [reason or "solver_disagrees"], []
+        return [], verdict.warnings
+
+    @staticmethod
+    def _copies_exemplar(item: dict[str, Any], brief: GenerationBrief) -> list[str]:
+        """An item too like an exemplar the model was shown is a copy, not a new item."""
+        for exemplar in brief.exemplars:
+            texts = exemplar.options + exemplar.left + exemplar.right
+            shown = {"prompt": exemplar.full_prompt or exemplar.prompt, "options": [{"text": text} for text in texts]}
+            if rules.near_duplicate_problems(item, [shown if texts else {"prompt": shown["prompt"]}]):
+                return [f"copies_exemplar: the prompt is a near-duplicate of the bank item {exemplar.id} shown as an "
+                        "example"]
+        return []
 
     @staticmethod
     def _plan(need: int, active: list[str], types: list[str], kept_by_type: dict[str, int]) -> dict[str, int]:
@@ -356,34 +513,43 @@ class LlmGenerator:
             plan[kind] += 1
         return plan
 
+    @staticmethod
+    def _competency_plan(
+        plan: dict[str, int], types: list[str], targets: dict[str, int], kept: Counter[str]
+    ) -> dict[str, dict[str, int]]:
+        """Per type, how many of its items go to each competency still short of its target (most short first)."""
+        remaining = {name: target - kept[name] for name, target in targets.items() if target > kept[name]}
+        order = list(targets)
+        found: dict[str, dict[str, int]] = {kind: {} for kind in plan}
+        for kind in [name for name in types if plan.get(name)]:
+            for _ in range(plan[kind]):
+                if not remaining:
+                    break
+                name = max(remaining, key=lambda tag: (remaining[tag], -order.index(tag)))
+                found[kind][name] = found[kind].get(name, 0) + 1
+                remaining[name] -= 1
+                if remaining[name] == 0:
+                    del remaining[name]
+        return found
+
     def _ask(
-        self,
-        item_type: str,
-        count: int,
-        *,
-        skill_name: str,
-        skill_description: str,
-        level: str,
-        criteria: list[str],
-        avoid: list[str],
-        seed: int,
+        self, brief: GenerationBrief, item_type: str, count: int, plan: dict[str, int], *, avoid: list[str], seed: int,
     ) -> list[Any]:
         model = BATCH_MODELS[item_type]
         schema = strict_schema(model)
+        criteria = brief.criteria
         if criteria:
             item_schema = schema["properties"]["items"]["items"]
-            item_schema["properties"]["competencies"]["items"] = {"type": "string", "enum": criteria}
+            item_schema["properties"]["competency"] = {"type": "string", "enum": criteria}
 
         def check(batch: BaseModel) -> None:
             if criteria:
                 for position, draft in enumerate(getattr(batch, "items", [])):
-                    unknown = [tag for tag in draft.competencies if _slug(tag) not in criteria]
-                    if unknown:
-                        raise ValueError(f"items.{position}.competencies: {unknown} are not among {criteria}")
+                    if slug(draft.competency) not in criteria:
+                        raise ValueError(f"items.{position}.competency: {draft.competency!r} is not one of {criteria}")
 
         messages = prompts.generation_messages(
-            item_type=item_type, count=count, skill_name=skill_name, skill_description=skill_description,
-            level=level, criteria=criteria, avoid_prompts=avoid,
+            brief=brief, item_type=item_type, count=count, plan=plan, avoid_prompts=avoid,
         )
         batch = self.client.complete_json(
             messages, model, name=f"skillproof_items_{item_type}", seed=seed, schema=schema, check=check

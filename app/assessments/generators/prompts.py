@@ -6,12 +6,18 @@ so a draft's provenance names the prompt it was generated with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-PROMPT_VERSION = "items-v2"
-SOLVER_PROMPT_VERSION = "solver-v1"
-MAX_AVOID_PROMPTS = 30
-MAX_AVOID_CHARS = 200
+if TYPE_CHECKING:
+    from app.assessments.generators.brief import Exemplar, GenerationBrief
+
+PROMPT_VERSION = "items-v3"
+SOLVER_PROMPT_VERSION = "solver-v2"  # v2: the options-only question joins the solver's
+CRITIC_PROMPT_VERSION = "critic-v1"
+MAX_AVOID_PROMPTS = 20
+MAX_AVOID_CHARS = 160
+MAX_DESCRIPTOR_CHARS = 700
 
 SYSTEM_PROMPT = """You are an experienced assessment author who writes items for professional skill tests.
 Every item you write must:
@@ -34,23 +40,34 @@ COMMON_FIELDS = """Fields of every item:
 - "prompt": the question (at most 600 characters; code in backticks);
 - "explanation": why the key is correct (1-3 sentences);
 - "difficulty": 1 (recall), 2 (application) or 3 (analysis) within the requested level;
-- "competencies": 1 to 3 short competency tags the item measures{criteria_rule}."""
+- "competency": the competency the item measures{competency_rule}."""
+
+_RATIONALES = """- "distractor_rationales": one object per WRONG option, {"option": its 0-based index,
+  "why_wrong": why it is wrong (one sentence), "misconception": the mistake that leads a learner to
+  choose it}; none for a key."""
 
 TYPE_INSTRUCTIONS: dict[str, str] = {
     "single_choice": """Write single-choice items: 4 options, exactly ONE of them correct.
 - "options": the option texts (4 of them, each at most 150 characters, all different);
-- "correct_option_indexes": a list holding the 0-based index of the one correct option.
+- "correct_option_indexes": a list holding the 0-based index of the one correct option;
+""" + _RATIONALES + """
 Before answering, check that no distractor could also be argued to be correct.""",
     "multiple_response": """Write multiple-response items ("select all that apply"): 4 to 6 options, at least
 one and not all of them correct.
 - "options": the option texts (each at most 150 characters, all different);
-- "correct_option_indexes": the 0-based indexes of every correct option.
+- "correct_option_indexes": the 0-based indexes of every correct option;
+""" + _RATIONALES + """
 The prompt must say "Select all that apply". Each option must be clearly true or clearly false on its own.""",
-    "numeric": """Write numeric items: the answer is a single number the candidate types in.
-- "answer": the exact correct number;
+    "numeric": """Write numeric items: the answer is a single number the candidate types in, worked out from
+numbers stated in the prompt.
+- "computation": an expression that computes the answer from the prompt's numbers, for example
+  "round(1250 * 0.15, 2)"; only numbers, + - * / // % ** and round(x, digits), abs, min, max, sum([...]),
+  len("text"); no variables. The key is what this expression evaluates to, so it must be exact;
+- "answer": the number you expect the computation to give;
 - "absolute_tolerance": how far a response may be from the answer and still count (0 for whole numbers);
 - "relative_tolerance": the same as a fraction of the answer (0 if not needed).
-The prompt must state the unit and the rounding expected (for example "to 2 decimal places").""",
+The prompt must state the unit and the rounding expected (for example "to 2 decimal places"); round the
+computation the same way.""",
     "short_text": """Write short-text items: the answer is a word, name, keyword or short expression (at most
 60 characters) that the candidate types in.
 - "answer": the canonical correct answer;
@@ -75,30 +92,58 @@ Each left entry must have exactly one defensible match, and no extra entry may b
 }
 
 
+def _exemplar_lines(exemplar: Exemplar) -> list[str]:
+    lines = [f"[{exemplar.type}, {exemplar.criterion}] {exemplar.prompt}"]
+    if exemplar.options:
+        lines.append("  Options: " + " | ".join(exemplar.options))
+    if exemplar.left:
+        lines.append("  Left: " + " | ".join(exemplar.left) + "  Right: " + " | ".join(exemplar.right))
+    return lines
+
+
+def _counts(plan: Mapping[str, int]) -> str:
+    parts = [f'{number} on "{name}"' for name, number in plan.items() if number]
+    return ", ".join(parts)
+
+
 def generation_messages(
     *,
+    brief: GenerationBrief,
     item_type: str,
     count: int,
-    skill_name: str,
-    skill_description: str,
-    level: str,
-    criteria: Sequence[str] = (),
+    plan: Mapping[str, int] | None = None,
     avoid_prompts: Sequence[str] = (),
 ) -> list[dict[str, str]]:
-    """The conversation asking for `count` items of one type."""
-    criteria_rule = (
-        "; use only these tags: " + ", ".join(criteria) if criteria else " (lowercase words joined by hyphens)"
+    """The conversation asking for `count` items of one type, on the competencies `plan` names (a GenerationBrief)."""
+    criteria = list(brief.criteria)
+    competency_rule = (
+        ": one of " + ", ".join(f'"{name}"' for name in criteria) if criteria
+        else " (a short tag: lowercase words joined by hyphens)"
     )
+    level = f"Level: {brief.level}"
+    if brief.level_descriptor:
+        level += f". At this level a candidate: {_shorten(brief.level_descriptor, MAX_DESCRIPTOR_CHARS)}"
+    ask = f"Write {count} different items."
+    if plan and criteria:
+        ask = f"Write {count} different items, each measuring one competency: {_counts(plan)}."
+        if count > sum(plan.values()):
+            ask += " Write the extra items on any of these competencies."
     parts = [
-        f"Skill: {skill_name}",
-        f"What the skill covers: {skill_description}",
-        f"Level: {level}",
+        f"Skill: {brief.skill_name}",
+        f"What the skill covers: {_shorten(brief.skill_description, MAX_DESCRIPTOR_CHARS)}",
+        level,
         "",
-        f"Write {count} different items.",
+        ask,
         TYPE_INSTRUCTIONS[item_type],
         "",
-        COMMON_FIELDS.format(criteria_rule=criteria_rule),
+        COMMON_FIELDS.format(competency_rule=competency_rule),
     ]
+    exemplars = brief.exemplars_for(item_type)
+    if exemplars:
+        parts += ["", "Bank items showing the style and level wanted (keys not shown; do not copy them or test "
+                      "the same points):"]
+        for exemplar in exemplars:
+            parts += _exemplar_lines(exemplar)
     recent = [prompt for prompt in avoid_prompts if prompt.strip()][-MAX_AVOID_PROMPTS:]
     if recent:
         parts += ["", "The assessment already holds these items; write items on other points:"]
@@ -142,6 +187,59 @@ def solver_messages(
     return [{"role": "system", "content": SOLVER_SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
 
 
+OPTIONS_ONLY_INSTRUCTIONS: dict[str, str] = {
+    "single_choice": 'The question is hidden. Guess from the options alone which one is the correct answer; '
+                     'put its letter in "choice".',
+    "multiple_response": 'The question is hidden. Guess from the options alone which ones are correct; put '
+                         'their letters in "choices".',
+}
+
+
+def options_only_messages(*, item_type: str, options: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """The options-only question: the stem is withheld, so a key found anyway was cued by the options."""
+    parts = ["Question: (hidden)", "", "Options:"] + [f"{label}. {text}" for label, text in options]
+    parts += ["", OPTIONS_ONLY_INSTRUCTIONS[item_type]]
+    return [{"role": "system", "content": SOLVER_SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
+
+
+CRITIC_SYSTEM_PROMPT = """You are a strict reviewer of skill-test items. You judge one item: its key is shown.
+Judge every option on its own, as an expert would, not by the key marked. Report only real problems.
+Answer with JSON only, exactly in the requested schema; "reasoning" at most 5 sentences."""
+
+CRITIC_FLAWS = """"flaws": the problems you see, each {"flaw": name, "detail": one sentence}, names from:
+more_than_one_defensible_answer, key_is_wrong, answer_given_away (the stem or options reveal the key),
+needs_outside_context, negative_stem, unclear_wording, vague_or_absolute_wording, implausible_distractor,
+off_level (trivia, or not the skill at the stated level). An empty list when the item is sound."""
+
+CRITIC_TASKS: dict[str, str] = {
+    "single_choice": '"defensible": the letters of EVERY option an expert could defend as a correct answer.',
+    "multiple_response": '"defensible": the letters of EVERY option that is correct.',
+    "short_text": '"other_correct_answers": other answers a competent candidate might type that are also correct '
+                  "(an empty list if there are none).",
+    "numeric": "",
+    "ordering": "",
+    "matching": "",
+}
+
+
+def critic_messages(
+    *, item_type: str, prompt: str, key: str, options: Sequence[tuple[str, str]] = (),
+    left: Sequence[tuple[str, str]] = (), right: Sequence[tuple[str, str]] = (), level: str = "",
+) -> list[dict[str, str]]:
+    """The critic's question: the item with its key, and what to list."""
+    parts = [f"Item (level: {level}):" if level else "Item:", prompt.strip()]
+    if options:
+        parts += ["", "Options:"] + [f"{label}. {text}" for label, text in options]
+    if left:
+        parts += ["", "Left:"] + [f"{label}. {text}" for label, text in left]
+        parts += ["", "Right:"] + [f"{label}. {text}" for label, text in right]
+    parts += ["", f"Key: {key}", "", "Fill in:"]
+    if CRITIC_TASKS[item_type]:
+        parts.append(CRITIC_TASKS[item_type])
+    parts.append(CRITIC_FLAWS)
+    return [{"role": "system", "content": CRITIC_SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
+
+
 def repair_message(error: str) -> dict[str, str]:
     """The follow-up after an answer that did not parse or validate."""
     return {
@@ -154,6 +252,6 @@ def repair_message(error: str) -> dict[str, str]:
     }
 
 
-def _shorten(text: str) -> str:
+def _shorten(text: str, limit: int = MAX_AVOID_CHARS) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= MAX_AVOID_CHARS else flat[: MAX_AVOID_CHARS - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

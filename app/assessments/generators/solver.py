@@ -1,7 +1,10 @@
 """The solver check: an LLM answers the item without its key (options shuffled); it is kept only on agreement.
+And the options-only test: the same solver, shown the options but not the stem, must not find the key.
 
-Run it only on items that pass app.assessments.rules.rule_problems. "Agreement" means the grader gives the
-solver's answer full marks, so the same rubric that grades learners judges the solver.
+Run them only on items that pass app.assessments.rules.rule_problems. "Agreement" means the grader gives the
+solver's answer full marks, so the same rubric that grades learners judges the solver. Single-answer items
+(single_choice, numeric, short_text) need every run to agree (`required_agreement`); the others the
+configured k of n.
 """
 
 from __future__ import annotations
@@ -224,3 +227,56 @@ def solver_agrees(
         f"solver_disagrees: {matched} of {asked} solver answers matched the key ({agreement} needed); "
         f"the solver answered {_shorten(answered)!r}"
     )
+
+
+# Single-answer items: one defensible answer, so every solver run must find it (any miss drops the item).
+UNANIMOUS_TYPES = frozenset({"single_choice", "numeric", "short_text"})
+# The options-only test: the key found from the options alone in all of these runs is beyond chance (for four
+# options, 1 in 64 by guessing), so the options cue it.
+OPTIONS_ONLY_TYPES = frozenset({"single_choice", "multiple_response"})
+OPTIONS_ONLY_RUNS = 3
+
+
+def required_agreement(item_type: str, runs: int, agreement: int) -> int:
+    """How many of `runs` solver answers must earn full marks: all of them for single-answer items."""
+    return runs if item_type in UNANIMOUS_TYPES else agreement
+
+
+def cued_by_options(client: LlmClient, item: dict[str, Any], *, seed: int, runs: int = OPTIONS_ONLY_RUNS) -> str | None:
+    """The options-only test: the solver answers with the stem hidden; the reason when it still finds the key
+    in every run (the item is cued), else None. Only for single_choice and multiple_response items."""
+    kind = item["type"]
+    if kind not in OPTIONS_ONLY_TYPES:
+        return None
+    for run in range(runs):
+        run_seed = derive_seed(seed, "options-only-run", run)
+        options = list(item["options"])
+        random.Random(run_seed).shuffle(options)  # noqa: S311 - a reproducible shuffle, not a secret
+        labels = list(LETTERS[: len(options)])
+        by_label = dict(zip(labels, options, strict=True))
+        messages = prompts.options_only_messages(
+            item_type=kind, options=[(label, by_label[label]["text"]) for label in labels]
+        )
+        output: type[BaseModel] = SolverChoice if kind == "single_choice" else SolverChoices
+        field_name = "choice" if kind == "single_choice" else "choices"
+        schema = strict_schema(output)
+        if kind == "single_choice":
+            schema["properties"]["choice"]["enum"] = labels
+        else:
+            schema["properties"]["choices"]["items"]["enum"] = labels
+        try:
+            answer = client.complete_json(
+                messages, output, name=f"skillproof_options_only_{kind}", seed=run_seed, schema=schema,
+                check=_letters_check(field_name, labels),
+            )
+        except LlmOutputError:
+            return None  # no usable guess: not evidence of a cue
+        chosen = getattr(answer, field_name)
+        response: object = (
+            by_label[chosen]["id"] if isinstance(chosen, str)
+            else [by_label[label]["id"] for label in dict.fromkeys(chosen)]
+        )
+        if not full_marks(item, response):
+            return None
+    return (f"options_cue: with the question hidden, the solver found the key from the options alone in {runs} "
+            f"of {runs} runs")
