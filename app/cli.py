@@ -316,6 +316,8 @@ def cmd_regrade(args: argparse.Namespace) -> int:
         database.dispose()
     for line in report.mismatches:
         print(f"MISMATCH {line}")
+    for line in report.engines:
+        print(f"NOTE {line}")
     print(f"{report.checked} graded attempts re-graded, {len(report.mismatches)} differ from the stored grade")
     return 0 if not report.mismatches else 1
 

@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     learner_item_feedback: Literal["never", "after_final_attempt"] = "never"
     # A private item bank (the bundled bank's file format); unset: the bundled, public demo bank.
     bank_dir: Path | None = None
+    # Performance tasks run in this many worker processes (app/grading/pool.py; 0: one thread of the server),
+    # with at most grading_queue more submissions waiting; beyond that, submit answers 503 busy.
+    grading_workers: int = Field(default=1, ge=0, le=64)
+    grading_queue: int = Field(default=16, ge=0, le=10_000)
     # Publishing refuses a design in which a candidate `precision_margin_points` below the pass mark passes
     # more than `max_pass_below_cut` of the time (app/grading/precision.py); off: it publishes, and its
     # credentials say the rule was not met. max_pass_below_cut=1 lets every design through too.

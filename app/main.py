@@ -33,6 +33,7 @@ from app.credentials.router import router as credentials_router
 from app.credentials.router import vc_api_router as vc_api_issuer_router
 from app.db import Database, get_session
 from app.errors import AppError, ErrorBody, PayloadTooLarge, validation_detail
+from app.grading.pool import GradingPool
 from app.issuer import service as issuer_service
 from app.keys.keystore import FileKeyStore
 from app.keys.router import router as keys_router
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keystore = keystore
         app.state.database = database
         app.state.generator = generator
+        app.state.grading_pool = GradingPool(settings.grading_workers, settings.grading_queue)
         if generator.kind == "demo":
             logger.warning("items come from the bundled demo bank, whose keys are public; set SKILLPROOF_BANK_DIR "
                            "to a private bank before issuing credentials others rely on")
@@ -171,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             uninstall_sighup()
             app.state.job_runner.stop()
+            app.state.grading_pool.shutdown()
             database.dispose()
             await rate_limiter.aclose()
 

@@ -67,6 +67,8 @@ def wrong_answer(item: dict[str, Any]) -> Any:
         return "certainly not the answer"
     if kind == "ordering":
         return list(reversed(item["answer"]))
+    if kind == "sql_query":
+        return "SELECT 1 WHERE 0"
     if kind == "matching":
         rights = [option["id"] for option in item["options"] if option.get("side") == "right"]
         return {left: next(r for r in rights if r != right) for left, right in item["answer"].items()}

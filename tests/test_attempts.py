@@ -16,7 +16,7 @@ from app.credentials.models import Credential
 from app.deps import get_clock
 from tests.factories import ADMIN, correct_responses, keyed, new_assessment, new_learner, start, wrong_answer
 
-SECRET_FIELDS = {"answer", "explanation", "tolerance", "rubric", "seed"}
+SECRET_FIELDS = {"answer", "explanation", "tolerance", "rubric", "seed", "variants", "compare", "runner"}
 
 
 def _keys_anywhere(value: Any) -> set[str]:

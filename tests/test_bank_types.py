@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.assessments.generators.bank import BANK_DIR, load_bank
-from app.assessments.validation import ITEM_TYPES, item_problems
+from app.assessments.validation import ITEM_TYPES, PERFORMANCE_TYPES, item_problems
 from app.grading.rubric import grade, normalise_text
 
 RUBRIC = {"pass_percent": 50}
@@ -51,6 +51,8 @@ def _wrong_answer(item: dict[str, Any]) -> object:
         return "certainly not the answer"
     if kind == "ordering":
         return list(reversed(key))
+    if kind == "sql_query":
+        return "SELECT 1 WHERE 0"
     rights = list(key.values())
     return dict(zip(key, rights[1:] + rights[:1], strict=True))  # every left gets another left's right
 
@@ -63,9 +65,15 @@ def test_every_skill_has_three_items_of_every_type_at_every_level(skill_id: str)
         (level, kind): counts[(level, kind)]
         for level in skill.levels
         for kind in ITEM_TYPES
-        if counts[(level, kind)] < MIN_PER_TYPE_AND_LEVEL
+        if kind not in PERFORMANCE_TYPES and counts[(level, kind)] < MIN_PER_TYPE_AND_LEVEL
     }
     assert not missing, (skill_id, missing)
+
+
+def test_the_sql_skill_has_eight_sql_tasks_per_level() -> None:
+    skill = load_bank(BANK_DIR)["sql"]
+    counts = Counter(item["level"] for item in skill.items if item["type"] == "sql_query")
+    assert all(counts[level] >= 8 for level in skill.levels), counts
 
 
 def test_every_bank_item_passes_the_item_checks() -> None:

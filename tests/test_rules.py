@@ -36,7 +36,8 @@ def test_the_labelled_set_is_large_balanced_and_sound() -> None:
         "tol-1": ["tolerance_missing"], "ho-good-9": ["options_not_distinct"],
     }
     types = Counter(entry.item["type"] for entry in labelled if entry.label == "good")
-    assert set(types) == set(validation.ITEM_TYPES), types  # good items of every type
+    # good items of every type whose prose the rules read (performance tasks are checked by running them)
+    assert set(types) == set(validation.ITEM_TYPES) - set(validation.PERFORMANCE_TYPES), types
 
 
 def test_the_rules_catch_most_flaws_with_few_false_positives() -> None:

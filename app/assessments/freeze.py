@@ -12,10 +12,13 @@ from typing import Any
 import rfc8785
 
 from app.assessments import blueprints
+from app.grading import sql_task
 from app.grading.rubric import DEFAULT_CRITERION
 
 LEARNER_ITEM_FIELDS = ("id", "type", "prompt", "options", "points")
 LEARNER_OPTION_FIELDS = ("id", "text", "side")
+# A sql_query item shows its visible fixture: the schema, the first rows of each table and each table's row count.
+SAMPLE_ROWS = 20
 # A criterion resting on a single item would show that item's own score.
 MIN_ITEMS_PER_CRITERION = 2
 
@@ -36,8 +39,11 @@ def content_hash(items: list[dict[str, Any]], rubric: dict[str, Any]) -> str:
 
 
 def learner_item(item: dict[str, Any]) -> dict[str, Any]:
-    """An item as a learner sees it: no key, explanation, tolerance, criteria or accepted answers."""
+    """An item as a learner sees it: no key, explanation, tolerance, criteria or accepted answers; for a
+    sql_query, the visible fixture but never the reference query or the hidden variants."""
     view = {field: item[field] for field in LEARNER_ITEM_FIELDS if field in item}
+    if item.get("type") == "sql_query":
+        view["fixture"] = sql_task.learner_fixture(item["fixture"], SAMPLE_ROWS)
     if "options" in view:
         view["options"] = [
             {field: option[field] for field in LEARNER_OPTION_FIELDS if field in option} for option in view["options"]

@@ -69,6 +69,12 @@ def enqueue(session: Session, body: AssessmentCreate, *, bank: BankGenerator, se
             "The LLM generator needs SKILLPROOF_LLM_BASE_URL and SKILLPROOF_LLM_MODEL.", code="generator_unavailable"
         )
     service.requested_skill(body, bank)
+    unsupported = sorted(set(body.item_types or ()) - set(ALL_TYPES))
+    if unsupported:
+        raise Unprocessable(
+            f"The LLM generator does not write {unsupported} items yet; the bank has them.",
+            code="unsupported_item_type",
+        )
     request = body.model_dump(mode="json")
     request.update(service.retake_policy(body, settings))  # the defaults as they are now, made explicit
     request["seed"] = body.seed if body.seed is not None else secrets.randbelow(2**31)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -116,11 +116,24 @@ def void_item(
 class CheckReport:
     checked: int
     mismatches: list[str]
+    # Performance tasks graded by another SQLite version than this machine's (their scores are still compared).
+    engines: list[str] = field(default_factory=list)
+
+
+def _without_engine(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[str]]:
+    """Item scores with the engine of each run set aside: the scores and reasons are compared, the version noted."""
+    engines = {str(item["run"]["engine"]) for item in items if isinstance(item.get("run"), dict)}
+    return [
+        {**item, "run": {k: v for k, v in item["run"].items() if k != "engine"}} if isinstance(item.get("run"), dict)
+        else item
+        for item in items
+    ], engines
 
 
 def check_all(session: Session) -> CheckReport:
     """Re-run grading over every stored attempt and compare with the stored grade, field by field."""
     mismatches = []
+    engines: set[str] = set()
     checked = 0
     rows = session.execute(
         select(Assessment, Attempt, Grade)
@@ -133,8 +146,12 @@ def check_all(session: Session) -> CheckReport:
         result = regrade_result(session, assessment, attempt, grade).to_json()
         expected_passed = result["passed"] or ever_passed(session, grade)
         stored = grade.result()
-        recomputed = {**{key: result.get(key) for key in stored}, "passed": expected_passed}
+        recomputed: dict[str, Any] = {**{key: result.get(key) for key in stored}, "passed": expected_passed}
+        stored["items"], stored_engines = _without_engine(stored["items"])
+        recomputed["items"], here = _without_engine(list(recomputed["items"] or []))
+        engines |= {f"attempt {attempt.id}: graded with {engine}, re-graded with {', '.join(sorted(here))}"
+                    for engine in stored_engines - here}
         if stored != recomputed:
             differing = sorted(key for key in stored if stored[key] != recomputed[key])
             mismatches.append(f"attempt {attempt.id}: {', '.join(differing)} differ")
-    return CheckReport(checked=checked, mismatches=mismatches)
+    return CheckReport(checked=checked, mismatches=mismatches, engines=sorted(engines))

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from app.assessments import blueprints, jobs, regrade, review, service
 from app.assessments.generators.bank import BankGenerator
 from app.assessments.models import Assessment
+from app.assessments.pregrade import PreGradedDep
 from app.assessments.schemas import (
     AdminAssessmentOut,
     AdminAttemptOut,
@@ -34,7 +35,6 @@ from app.assessments.schemas import (
     ReviewsOut,
     Skill,
     SkillDetail,
-    SubmitRequest,
     VoidRequest,
 )
 from app.credentials.builder import evidence_id
@@ -401,16 +401,17 @@ def get_attempt(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def submit_attempt(
-    attempt_id: str, body: SubmitRequest, principal: CurrentLearner, session: SessionDep,
+    attempt_id: str, pre: PreGradedDep, principal: CurrentLearner, session: SessionDep,
     settings: SettingsDep, keystore: KeyStoreDep, now: ClockDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """Grade the attempt exactly once (responses name the attempt's item ids); a passing grade comes with its
-    credential id. Learners get the total, pass, mastery and criteria, not per-item scores."""
+    credential id. Learners get the total, pass, mastery and criteria, not per-item scores. A sql_query answer is
+    run on the item's hidden data in the grading pool first; a full pool answers 503 busy with Retry-After."""
     attempt = service.get_attempt(session, attempt_id, principal)
     content = service.submit(
-        session, attempt, [response.model_dump() for response in body.responses],
-        idempotency_key=idempotency_key, settings=settings, keystore=keystore, now=now,
+        session, attempt, [response.model_dump() for response in pre.body.responses],
+        idempotency_key=idempotency_key, settings=settings, keystore=keystore, now=now, runs=pre.runs,
     )
     return Response(content=content, media_type="application/json")
 

@@ -12,6 +12,8 @@ Refusals (`rule_problems`): an item that breaks one is never published. Beyond v
   when both items have options, their option words must also overlap (Jaccard 0.5 or more), so two items
   with a generic stem ("Which statement is true?") but different options are not duplicates.
 - length limits: prompts 10 to 2000 characters, options 300, explanations 2000.
+- performance tasks (sql_query), once the rules above hold: app/assessments/task_checks.py (the reference
+  earns full marks, the hidden variants catch the must-fail wrong answers).
 
 Flaws (`flaws`): the classic item-writing flaws, found by heuristics on the prose (code cut out), so they
 warn rather than refuse: the LLM generator drops an item that shows one (`all_problems`), while a human
@@ -31,7 +33,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.assessments import validation
+from app.assessments import task_checks, validation
 from app.grading import rubric as grading
 
 MAX_PROMPT_CHARS = validation.MAX_PROMPT_CHARS
@@ -55,6 +57,8 @@ def rule_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> lis
     problems += _all_or_none_problems(item)
     problems += _giveaway_problems(item)
     problems += near_duplicate_problems(item, others)
+    if not problems and item.get("type") in validation.PERFORMANCE_TYPES:
+        problems += task_checks.task_report(item).problems  # runs the reference and the wrong answers
     return problems
 
 

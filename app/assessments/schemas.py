@@ -15,6 +15,10 @@ from pydantic import (
     model_validator,
 )
 
+ItemType = Literal[
+    "single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query"
+]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -51,9 +55,9 @@ class AssessmentCreate(Strict):
     multiple_response_scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision"] = "right_minus_wrong"
     ordering_scoring: Literal["all_or_nothing", "adjacent_pairs"] = "all_or_nothing"
     mastery_bands: list[MasteryBand] | None = Field(default=None, max_length=10)
-    item_types: list[
-        Literal["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
-    ] | None = Field(default=None, description="Item types to generate (llm) or draw (bank); default: all.")
+    item_types: list[ItemType] | None = Field(
+        default=None, description="Item types to generate (llm) or draw (bank); default: all."
+    )
 
     @model_validator(mode="after")
     def _attempt_fits_the_pool(self) -> AssessmentCreate:
@@ -109,13 +113,34 @@ class OptionOut(OmitAbsent):
     side: Literal["left", "right"] | None = Field(default=None, description="matching items only")
 
 
+class ColumnOut(BaseModel):
+    name: str
+    type: Literal["INTEGER", "REAL", "TEXT"]
+
+
+class TableOut(OmitAbsent):
+    name: str
+    columns: list[ColumnOut]
+    rows: list[list[JsonValue]] = Field(description="the first rows (all of them when row_count is no larger)")
+    row_count: int | None = Field(default=None, description="the table's rows in all (learner view)")
+
+
+class FixtureOut(BaseModel):
+    """The data a sql_query item's query runs on, as the learner sees it (the graded variants stay hidden)."""
+
+    tables: list[TableOut]
+
+
 class ItemOut(OmitAbsent):
     """An item as a learner sees it."""
 
     id: str
-    type: Literal["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
+    type: ItemType
     prompt: str
     options: list[OptionOut] | None = None
+    fixture: FixtureOut | None = Field(
+        default=None, description="sql_query: the tables the query runs on (schema and sample rows)"
+    )
     points: int
 
 
@@ -131,6 +156,15 @@ class AdminItemOut(ItemOut):
     scoring: str | None = Field(default=None, description="overrides the rubric's mode for this item")
     criteria: dict[str, float] | None = Field(default=None, description="competency tags and their weights")
     difficulty: Literal[1, 2, 3] | None = None
+    variants: list[dict[str, JsonValue]] | None = Field(
+        default=None, description="sql_query: the hidden fixture variants the answer is graded on"
+    )
+    compare: dict[str, JsonValue] | None = Field(
+        default=None, description="sql_query: ordered, column_names, tolerance"
+    )
+    runner: dict[str, JsonValue] | None = Field(
+        default=None, description="sql_query: VM-instruction budget, row and character caps, the fixed now"
+    )
     keep_order: bool | None = Field(
         default=None, description="single_choice and multiple_response: options are shown in this order, unshuffled"
     )
@@ -282,8 +316,11 @@ class CriterionScoreOut(BaseModel):
     percent: float
 
 
-class AdminItemScoreOut(ItemScoreOut):
+class AdminItemScoreOut(ItemScoreOut, OmitAbsent):
     bank_item_id: str = Field(description="the item's id in the assessment (admins only)")
+    run: dict[str, JsonValue] | None = Field(
+        default=None, description="performance tasks: hidden variants passed, their count, why each failed, engine"
+    )
 
 
 class AbilityOut(BaseModel):
@@ -371,6 +408,14 @@ class _ItemDetails(Strict):
     scoring: Literal["all_or_nothing", "right_minus_wrong", "every_decision", "adjacent_pairs"] | None = None
     criteria: dict[str, float] | None = None
     difficulty: Literal[1, 2, 3] | None = None
+    fixture: dict[str, JsonValue] | None = Field(default=None, description="sql_query: {tables: [...]}, shown")
+    variants: list[dict[str, JsonValue]] | None = Field(
+        default=None, max_length=3, description="sql_query: 2 or 3 hidden fixtures, same tables"
+    )
+    compare: dict[str, JsonValue] | None = Field(
+        default=None, description="sql_query: ordered, column_names, tolerance"
+    )
+    runner: dict[str, JsonValue] | None = Field(default=None, description="sql_query: omit for the defaults")
     enemies: list[str] | None = Field(
         default=None, max_length=50, description="ids of items never to be drawn into one attempt with this one"
     )
@@ -384,7 +429,7 @@ class ItemIn(_ItemDetails):
     """A whole item, as an admin writes it (the checks run before it is kept)."""
 
     id: str | None = Field(default=None, min_length=1, max_length=200)
-    type: Literal["single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching"]
+    type: ItemType
     prompt: str = Field(min_length=1, max_length=5000)
     points: int = Field(ge=1, le=100)
     explanation: str = Field(min_length=1, max_length=5000)

@@ -32,6 +32,7 @@ from app.db import new_id
 from app.errors import Conflict, InsufficientPrecision, NotFound, Unprocessable
 from app.grading import precision as precision_model
 from app.grading import rubric as grading
+from app.grading.outcomes import TaskResult
 from app.keys.keystore import FileKeyStore
 
 
@@ -451,6 +452,7 @@ def item_scores_view(grade: Grade, attempt: Attempt, *, admin: bool) -> list[dic
             "score": entry["score"],
             "max_score": entry["max_score"],
             **({"bank_item_id": entry["item_id"]} if admin else {}),
+            **({"run": entry["run"]} if admin and "run" in entry else {}),
         }
         for entry in grade.item_scores
         if admin or entry["max_score"]  # a learner is never told which items were pretest (scored 0 of 0)
@@ -541,8 +543,10 @@ def submit(
     settings: Settings,
     keystore: FileKeyStore,
     now: dt.datetime,
+    runs: Mapping[str, TaskResult] | None = None,
 ) -> bytes:
-    """Grade once and, on a pass, issue the credential; returns the exact response body bytes."""
+    """Grade once and, on a pass, issue the credential; returns the exact response body bytes. `runs`: the
+    performance tasks already run in the grading pool (app/assessments/pregrade.py)."""
     request_hash = hashlib.sha256(rfc8785.dumps({"responses": responses})).hexdigest()
     existing = grade_of(session, attempt.id)
     if existing is not None:
@@ -563,7 +567,7 @@ def submit(
         items = [{**item, "id": aliases[item["id"]]} for item in items]
         graded_voided = [aliases[item_id] for item_id in voided if item_id in aliases]
     try:
-        result = grading.grade(items, assessment.rubric, responses, voided=graded_voided)
+        result = grading.grade(items, assessment.rubric, responses, voided=graded_voided, runs=runs)
     except grading.ResponseError as exc:
         raise Unprocessable(str(exc), code="invalid_response") from None
     scores = result.to_json()

@@ -10,6 +10,10 @@ multiple_response items (an ordering or matching item shown in order would show 
 New matching items (bank items as loaded, LLM and admin-written items: `spare_right_problems`) need at
 least one right option more than left ones, so the last pair does not follow by elimination; frozen
 items and drafts written before that rule still publish and grade.
+sql_query: a reference query (the answer), a visible fixture and 2 to 3 hidden variants with the same tables and
+columns (1 to 6 tables; lower-case identifiers; INTEGER, REAL or TEXT columns; at most 60 rows a table; cells
+that fit their column), a comparison rule and runner limits within the maxima. That the reference runs and the
+wrong answers fail is app/assessments/task_checks.py's business.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.grading import patterns
+from app.grading import patterns, performance, sql_task
 from app.grading.rubric import FOLD_ONLY_VERSION, normalise_text
 from app.strict_json import MAX_SAFE_INTEGER
 
-ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
+ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query")
+# Performance tasks: graded by running the answer (app/grading/performance.py), in the grading worker pool.
+PERFORMANCE_TYPES = performance.PERFORMANCE_TYPES
 CHOICE_TYPES = ("single_choice", "multiple_response", "ordering", "matching")
 MAX_PROMPT_CHARS = 2000
 MAX_OPTION_CHARS = 300
@@ -90,6 +96,8 @@ def item_problems(item: dict[str, Any]) -> list[str]:
         problems += _choice_problems(item)
     elif kind == "numeric":
         problems += _numeric_problems(item)
+    elif kind == "sql_query":
+        problems += sql_query_problems(item)
     else:
         problems += _short_text_problems(item)
     return problems
@@ -280,4 +288,104 @@ def _numeric_problems(item: dict[str, Any]) -> list[str]:
             value = tolerance.get(name, 0)
             if not _is_number(value) or value < 0:
                 problems.append(f"tolerance_invalid: {name} must be a finite number >= 0 and <= {MAX_SAFE_INTEGER}")
+    return problems
+
+
+MIN_VARIANTS, MAX_VARIANTS = 2, 3
+MAX_TABLES, MAX_COLUMNS, MAX_ROWS, MAX_CELL_CHARS = 6, 12, 60, 200
+COMPARE_KEYS = {"ordered", "column_names", "tolerance"}
+
+
+def _cell_fits(cell: object, column_type: str) -> bool:
+    if cell is None:
+        return True
+    if column_type == "TEXT":
+        return isinstance(cell, str) and len(cell) <= MAX_CELL_CHARS
+    if column_type == "INTEGER":
+        return isinstance(cell, int) and not isinstance(cell, bool) and abs(cell) <= MAX_SAFE_INTEGER
+    return _is_number(cell)
+
+
+def _fixture_problems(fixture: object, where: str) -> list[str]:
+    if not isinstance(fixture, dict) or set(fixture) != {"tables"} or not isinstance(fixture["tables"], list):
+        return [f"fixture_invalid: {where} is {{\"tables\": [...]}}"]
+    tables = fixture["tables"]
+    if not 1 <= len(tables) <= MAX_TABLES:
+        return [f"fixture_invalid: {where} has 1 to {MAX_TABLES} tables"]
+    names: list[str] = []
+    for table in tables:
+        if not isinstance(table, dict) or set(table) != {"name", "columns", "rows"}:
+            return [f"fixture_invalid: a table of {where} has exactly name, columns and rows"]
+        name, columns, rows = table["name"], table["columns"], table["rows"]
+        if not isinstance(name, str) or not sql_task.IDENTIFIER.fullmatch(name) or name.startswith("sqlite_"):
+            return [f"fixture_invalid: table name {name!r} in {where} is not a lower-case identifier"]
+        names.append(name)
+        if (
+            not isinstance(columns, list) or not 1 <= len(columns) <= MAX_COLUMNS
+            or not all(isinstance(column, dict) and set(column) == {"name", "type"} for column in columns)
+            or not all(isinstance(column["name"], str) and sql_task.IDENTIFIER.fullmatch(column["name"])
+                       for column in columns)
+            or not all(column["type"] in sql_task.COLUMN_TYPES for column in columns)
+            or len({column["name"] for column in columns}) != len(columns)
+        ):
+            return [f"fixture_invalid: table {name} in {where}: 1 to {MAX_COLUMNS} distinct columns "
+                    f"{{name, type}} of type {'/'.join(sql_task.COLUMN_TYPES)}"]
+        if not isinstance(rows, list) or len(rows) > MAX_ROWS:
+            return [f"fixture_invalid: table {name} in {where} has at most {MAX_ROWS} rows"]
+        for row in rows:
+            if not isinstance(row, list) or len(row) != len(columns) or not all(
+                _cell_fits(cell, column["type"]) for cell, column in zip(row, columns, strict=True)
+            ):
+                return [f"fixture_invalid: a row of table {name} in {where} does not fit its columns: {row!r}"[:300]]
+    if len(set(names)) != len(names):
+        return [f"fixture_invalid: a table name repeats in {where}"]
+    return []
+
+
+def _schema(fixture: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    return [(table["name"], [(column["name"], column["type"]) for column in table["columns"]])
+            for table in fixture["tables"]]
+
+
+def sql_query_problems(item: dict[str, Any]) -> list[str]:
+    """The structure of a sql_query item: reference query, fixture, hidden variants, comparison, runner."""
+    problems: list[str] = []
+    if "options" in item:
+        problems.append("sql_query_has_options")
+    answer = item.get("answer")
+    if not isinstance(answer, str) or not answer.strip():
+        problems.append("key_missing: the reference query is required")
+    elif len(answer) > sql_task.MAX_QUERY_CHARS:
+        problems.append(f"answer_too_long: over {sql_task.MAX_QUERY_CHARS} characters")
+    fixture_problems = _fixture_problems(item.get("fixture"), "the fixture")
+    problems += fixture_problems
+    variants = item.get("variants")
+    if not isinstance(variants, list) or not MIN_VARIANTS <= len(variants) <= MAX_VARIANTS:
+        problems.append(f"variants_count: {MIN_VARIANTS} to {MAX_VARIANTS} hidden fixture variants are required")
+    else:
+        for index, variant in enumerate(variants, start=1):
+            found = _fixture_problems(variant, f"variant {index}")
+            problems += found
+            if not found and not fixture_problems and _schema(variant) != _schema(item["fixture"]):
+                problems.append(f"variant_schema: variant {index} has other tables or columns than the fixture")
+            elif not found and not fixture_problems and variant == item["fixture"]:
+                problems.append(f"variant_not_hidden: variant {index} is the visible fixture")
+    compare = item.get("compare")
+    if (
+        not isinstance(compare, dict) or not set(compare) <= COMPARE_KEYS
+        or not isinstance(compare.get("ordered", False), bool)
+        or not isinstance(compare.get("column_names", False), bool)
+        or not (_is_number(compare.get("tolerance", 0)) and 0 <= compare.get("tolerance", 0) <= 1)
+    ):
+        problems.append("compare_invalid: {ordered: bool, column_names: bool, tolerance: 0 to 1}")
+    runner = item.get("runner")
+    if (
+        not isinstance(runner, dict) or set(runner) != set(sql_task.DEFAULT_RUNNER)
+        or not all(isinstance(runner[key], int) and not isinstance(runner[key], bool)
+                   and 1 <= runner[key] <= maximum for key, maximum in sql_task.MAX_RUNNER.items())
+        or not isinstance(runner["now"], str) or not sql_task.NOW_FORMAT.fullmatch(runner["now"])
+    ):
+        problems.append(
+            f"runner_invalid: {{steps, rows, chars}} within {sql_task.MAX_RUNNER} and now as YYYY-MM-DD HH:MM:SS"
+        )
     return problems

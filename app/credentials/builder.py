@@ -30,6 +30,10 @@ SKILLPROOF_CONTEXT: dict[str, Any] = {
     "timeLimitSeconds": f"{TERMS_NAMESPACE}timeLimitSeconds",
     "proctoring": f"{TERMS_NAMESPACE}proctoring",
     "itemSource": f"{TERMS_NAMESPACE}itemSource",
+    # Work that ran (issue 10): performance tasks graded by running the answer, and their part of the score.
+    "performanceTasks": f"{TERMS_NAMESPACE}performanceTasks",
+    "performanceTaskShare": f"{TERMS_NAMESPACE}performanceTaskShare",
+    "performanceTaskPercent": f"{TERMS_NAMESPACE}performanceTaskPercent",
     "calibration": f"{TERMS_NAMESPACE}calibration",
     "standardError": f"{TERMS_NAMESPACE}standardError",
     "measurementScale": f"{TERMS_NAMESPACE}measurementScale",
@@ -96,6 +100,11 @@ class Evidence:
     items_answered: int | None = None
     time_limit_seconds: int | None = None
     proctoring: str = "unproctored"
+    # Performance tasks among the graded items: how many, their share of the maximum score (0 to 1), and the
+    # percent of their points earned (None when the attempt had none).
+    performance_tasks: int = 0
+    performance_task_share: float | None = None
+    performance_task_percent: float | None = None
     calibration: str | None = None  # a CALIBRATION key
     # The design's precision as computed at publish (grading/precision.py Precision.to_json); None: not stated.
     precision: Mapping[str, Any] | None = None
@@ -195,6 +204,17 @@ def attempt_conditions_text(evidence: Evidence) -> str:
     if evidence.calibration is not None:
         parts.append(CALIBRATION[evidence.calibration])
     return " Conditions: " + "; ".join(parts) + "."
+
+
+def performance_text(evidence: Evidence) -> str:
+    """The performance tasks in words: the part of the score that came from answers that were run."""
+    if not evidence.performance_tasks or evidence.performance_task_share is None:
+        return ""
+    return (
+        f" Performance tasks: {evidence.performance_tasks} of the graded items were graded by running the answer "
+        f"(SQL queries run on hidden data), {evidence.performance_task_share * 100:g}% of the maximum score; "
+        f"{evidence.performance_task_percent:g}% of their points earned."
+    )
 
 
 def timestamp(moment: dt.datetime) -> str:
@@ -442,6 +462,7 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
             + (f" Items from the {ITEM_SOURCES[evidence.item_source]}." if evidence.item_source else "")
             + retake_policy_text(evidence)
             + attempt_conditions_text(evidence)
+            + performance_text(evidence)
             + precision_text(evidence.precision)
         ),
         "genre": "Assessment",
@@ -454,6 +475,9 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
     optional = {
         "itemsAnswered": evidence.items_answered, "attemptNumber": evidence.attempt_number,
         "timeLimitSeconds": evidence.time_limit_seconds, "itemSource": evidence.item_source or None,
+        "performanceTasks": evidence.performance_tasks or None,
+        "performanceTaskShare": evidence.performance_task_share if evidence.performance_tasks else None,
+        "performanceTaskPercent": evidence.performance_task_percent if evidence.performance_tasks else None,
         "calibration": evidence.calibration,
     }
     document.update({term: value for term, value in optional.items() if value is not None})

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments import blueprints, freeze, review
 from app.assessments.models import Assessment, Attempt, Grade
+from app.assessments.validation import PERFORMANCE_TYPES
 from app.auth.models import Learner
 from app.auth.service import Principal
 from app.config import Settings
@@ -44,6 +45,19 @@ def items_answered(grade: Grade, presented: list[dict[str, Any]]) -> int:
     })
 
 
+def performance_tasks(grade: Grade, presented: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Evidence fields of the performance tasks among the graded items (none: nothing to say)."""
+    kinds = {item["id"]: item["type"] for item in presented}
+    entries = [entry for entry in grade.item_scores
+               if kinds.get(entry["item_id"]) in PERFORMANCE_TYPES and entry["max_score"]]  # pretest items: 0
+    maximum = sum(entry["max_score"] for entry in entries)
+    if not entries or not maximum or not grade.max_score:
+        return {}
+    return {
+        "performance_tasks": len(entries),
+        "performance_task_share": round(maximum / grade.max_score, 4),
+        "performance_task_percent": round(sum(entry["score"] for entry in entries) / maximum * 100, 2),
+    }
 def scored_count(presented: list[dict[str, Any]]) -> int:
     """The attempt's scored items (pretest items ride along unscored)."""
     return sum(1 for item in presented if not item.get("pretest"))
@@ -103,6 +117,7 @@ def issue(
             retake_cooldown_seconds=assessment.retake_cooldown_seconds,
             items_answered=items_answered(grade, presented),
             time_limit_seconds=assessment.time_limit_seconds,
+            **performance_tasks(grade, presented),
             calibration=calibration_status(presented),
             precision=assessment.precision,
         ),

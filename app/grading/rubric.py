@@ -17,6 +17,9 @@ Scoring rules (also in the README):
 - ordering, by mode: all_or_nothing, or adjacent_pairs = points x (adjacent pairs of the answer that are
   adjacent in the same order in the key) / (options - 1).
 - matching: points x (left options matched to their right option) / (left options).
+- sql_query: points x (hidden fixture variants on which the query's result matches the reference query's) /
+  (variants), by running it (grading/sql_task.py); the run may be done ahead, in the grading worker pool, and
+  handed in as `runs` (the same pure function, run elsewhere).
 - The rubric's `version` says which of these rules it was frozen with; a rubric without one (an item
   checked before it is frozen) follows the current RUBRIC_VERSION.
 - Items with no response score 0; voided items count neither in score nor maximum.
@@ -40,7 +43,8 @@ from fractions import Fraction
 from typing import Any
 
 from app.grading import ability as rasch
-from app.grading import patterns
+from app.grading import patterns, performance, sql_task
+from app.grading.outcomes import TaskResult
 
 RUBRIC_VERSION = 3
 # The first rubric version whose short-text normalisation strips quotes, trailing punctuation and an article.
@@ -63,6 +67,7 @@ class ItemScore:
     item_id: str
     score: Fraction
     max_score: Fraction
+    run: TaskResult | None = None  # performance tasks: what running the answer gave
 
 
 @dataclass(frozen=True)
@@ -95,10 +100,7 @@ class Grade:
             "percent": self.percent,
             "passed": self.passed,
             "mastery": self.mastery,
-            "items": [
-                {"item_id": item.item_id, "score": _number(item.score), "max_score": _number(item.max_score)}
-                for item in self.items
-            ],
+            "items": [_item_json(item) for item in self.items],
             "criteria": [
                 {
                     "criterion": criterion.criterion,
@@ -112,6 +114,15 @@ class Grade:
         if self.ability is not None:
             body["ability"] = self.ability.to_json()
         return body
+
+
+def _item_json(item: ItemScore) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "item_id": item.item_id, "score": _number(item.score), "max_score": _number(item.max_score)
+    }
+    if item.run is not None:
+        entry["run"] = item.run.summary()
+    return entry
 
 
 def _percent(score: Fraction, maximum: Fraction) -> float:
@@ -201,6 +212,12 @@ def check_answer_shape(item: Mapping[str, Any], answer: object) -> None:
             raise ResponseError(f"item {item_id}: answer must be an object mapping left option ids to right ones")
         if not set(answer) <= _option_ids(item, "left") or not set(answer.values()) <= _option_ids(item, "right"):
             raise ResponseError(f"item {item_id}: answer names an option the item does not have on that side")
+    elif kind == "sql_query":
+        if not isinstance(answer, str) or len(answer) > sql_task.MAX_QUERY_CHARS:
+            raise ResponseError(
+                f"item {item_id}: answer must be one SQL query, a string of at most "
+                f"{sql_task.MAX_QUERY_CHARS} characters"
+            )
     else:
         raise ResponseError(f"item {item_id}: unsupported item type {kind!r}")
 
@@ -295,9 +312,22 @@ def score_item(item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any
     elif kind == "matching":
         assert isinstance(answer, dict)
         share = _matching(item, answer)
+    elif kind == "sql_query":
+        assert isinstance(answer, str)
+        share = performance.run_task(item, answer).share
     else:
         raise ResponseError(f"item {item['id']}: unsupported item type {kind!r}")
     return points * share
+
+
+def _scored(
+    item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any], runs: Mapping[str, TaskResult]
+) -> ItemScore:
+    maximum = Fraction(item["points"])
+    if item["type"] not in performance.PERFORMANCE_TYPES or not isinstance(answer, str):
+        return ItemScore(item["id"], score_item(item, answer, rubric), maximum)
+    run = runs.get(performance.task_key(item, answer)) or performance.run_task(item, answer)
+    return ItemScore(item["id"], maximum * run.share, maximum, run)
 
 
 def _criteria_breakdown(
@@ -353,8 +383,10 @@ def grade(
     responses: Sequence[Mapping[str, Any]],
     *,
     voided: Collection[str] = (),
+    runs: Mapping[str, TaskResult] | None = None,
 ) -> Grade:
-    """Grade responses against frozen items; raises ResponseError for ungradeable input."""
+    """Grade responses against frozen items; raises ResponseError for ungradeable input. `runs` holds
+    performance tasks already run (by performance.task_key), so the request path need not run them."""
     mode = rubric.get("multiple_response", "right_minus_wrong")
     if mode not in MULTIPLE_RESPONSE_MODES:
         raise ResponseError(f"unsupported multiple_response scoring {mode!r}")
@@ -365,11 +397,7 @@ def grade(
     scores = tuple(
         ItemScore(item_id=item["id"], score=Fraction(0), max_score=Fraction(0))
         if is_pretest(item)
-        else ItemScore(
-            item_id=item["id"],
-            score=score_item(item, answers.get(item["id"]), rubric),
-            max_score=Fraction(item["points"]),
-        )
+        else _scored(item, answers.get(item["id"]), rubric, runs or {})
         for item in counted
     )
     total = sum((item.score for item in scores), Fraction(0))

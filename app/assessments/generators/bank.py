@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import tomllib
@@ -11,10 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from app.assessments import blueprints, freeze, rules
+from app.assessments import blueprints, freeze, rules, task_checks
 from app.assessments.blueprints import Blueprint, Competency
 from app.assessments.generators import templates as item_templates
-from app.assessments.validation import item_problems, spare_right_problems
+from app.assessments.validation import PERFORMANCE_TYPES, item_problems, spare_right_problems
+from app.grading import sql_task
 
 BANK_DIR = Path(__file__).parent / "bank_data"
 SKILL_KEYS = {"id", "name", "description", "levels", "items"}
@@ -22,7 +24,15 @@ OPTIONAL_SKILL_KEYS = {"blueprints"}
 ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "options", "answer", "explanation",
     "tolerance", "relative_tolerance", "accepted_answers", "case_sensitive", "pattern",
-    "pairs", "extra_right", "criteria", "difficulty", "enemies", "keep_order",
+    "pairs", "extra_right", "criteria", "difficulty", "enemies", "keep_order", "fixture", "variants", "compare",
+    "runner",
+}
+# Performance tasks live in bank_data/tasks/<skill>.toml: shared fixtures by name, then items naming one.
+TASKS_DIR_NAME = "tasks"
+TASK_FILE_KEYS = {"skill", "fixtures", "items"}
+TASK_ITEM_KEYS = {
+    "id", "level", "type", "points", "prompt", "answer", "explanation", "criteria", "difficulty", "fixture",
+    "ordered", "column_names", "tolerance",
 }
 BLUEPRINT_KEYS = {"attempt_items", "descriptor", "competencies"}
 COMPETENCY_KEYS = {"criterion", "weight", "items"}
@@ -64,6 +74,8 @@ def _to_item(raw: dict[str, Any], where: str) -> dict[str, Any]:
     item = item_from_raw(raw, where)
     # Bank items are written now: a matching item needs a spare right option (validation.spare_right_problems).
     problems = item_problems(item) + spare_right_problems(item)
+    if not problems and item["type"] in PERFORMANCE_TYPES:
+        problems = task_checks.task_report(item).problems
     if problems:
         raise BankError(f"{where}: {'; '.join(problems)}")
     return item
@@ -104,6 +116,11 @@ def item_from_raw(raw: dict[str, Any], where: str) -> dict[str, Any]:
             item["answer"] = [key_of(index) for index in answer]
     elif kind == "matching":
         item.update(_matching_from_pairs(raw, where))
+    elif kind == "sql_query":
+        item["answer"] = answer
+        for name in ("fixture", "variants", "compare"):
+            item[name] = raw.get(name)
+        item["runner"] = {**sql_task.DEFAULT_RUNNER, **(raw.get("runner") or {})}
     elif kind == "short_text":
         item["answer"] = answer
         item["accepted_answers"] = raw.get("accepted_answers", [])
@@ -254,9 +271,84 @@ def _blueprint(
     return blueprint
 
 
+def _null(value: Any) -> Any:
+    """TOML has no null: an empty inline table `{}` in a fixture row stands for SQL NULL."""
+    return None if value == {} else value
+
+
+def _fixture_tables(raw: object, where: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise BankError(f"{where}: tables = [[...]] with name, columns = [\"name TYPE\", ...] and rows")
+    tables = []
+    for table in raw:
+        if set(table) != {"name", "columns", "rows"} or not all(isinstance(c, str) for c in table["columns"]):
+            raise BankError(f"{where}: a table has exactly name, columns = [\"name TYPE\", ...] and rows")
+        columns = [dict(zip(("name", "type"), column.split(None, 1), strict=False)) for column in table["columns"]]
+        rows = [[_null(cell) for cell in row] if isinstance(row, list) else row for row in table["rows"]]
+        tables.append({"name": table["name"], "columns": columns, "rows": rows})
+    return tables
+
+
+def _fixture_set(name: str, raw: object, where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The visible fixture and its hidden variants; a variant gives new rows for some tables by name."""
+    if not isinstance(raw, dict) or set(raw) != {"tables", "variants"} or not isinstance(raw["variants"], list):
+        raise BankError(f"{where}: fixture {name!r} has tables = [[...]] and variants = [{{table = rows}}, ...]")
+    visible = {"tables": _fixture_tables(raw["tables"], f"{where}: fixture {name!r}")}
+    variants = []
+    for index, edits in enumerate(raw["variants"], start=1):
+        names = {table["name"] for table in visible["tables"]}
+        if not isinstance(edits, dict) or not set(edits) <= names:
+            raise BankError(f"{where}: fixture {name!r} variant {index} names a table it does not have")
+        variants.append({"tables": [
+            {**table, "rows": [[_null(cell) for cell in row] for row in edits[table["name"]]]}
+            if table["name"] in edits else table
+            for table in visible["tables"]
+        ]})
+    return visible, variants
+
+
+def load_tasks(path: Path, skills: dict[str, Skill]) -> Skill:
+    """A tasks file: its items join the skill it names (fixtures inlined, so each item is frozen whole)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BankError(f"tasks/{path.name}: {exc}") from None
+    where = f"tasks/{path.name}"
+    if set(data) != TASK_FILE_KEYS or data["skill"] not in skills or not isinstance(data["fixtures"], dict):
+        raise BankError(f"{where}: skill (a bank skill's id), [fixtures.<name>] and [[items]] are required")
+    skill = skills[data["skill"]]
+    try:
+        fixtures = {name: _fixture_set(name, raw, where) for name, raw in data["fixtures"].items()}
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise BankError(f"{where}: {exc}") from None
+    seen = {item["id"] for item in skill.items}
+    items = list(skill.items)
+    for position, raw in enumerate(data["items"], start=1):
+        item_where = f"{where}: item {raw.get('id', f'#{position}')!s}"
+        if set(raw) - TASK_ITEM_KEYS:
+            raise BankError(f"{item_where}: unknown fields {sorted(set(raw) - TASK_ITEM_KEYS)}")
+        if not isinstance(raw.get("id"), str) or raw["id"] in seen:
+            raise BankError(f"{item_where}: missing or repeated id")
+        seen.add(raw["id"])
+        if raw.get("level") not in skill.levels or raw.get("fixture") not in fixtures:
+            raise BankError(
+                f"{item_where}: level must be one of {list(skill.levels)} and fixture one of {list(fixtures)}"
+            )
+        visible, variants = fixtures[raw["fixture"]]
+        compare = {key: raw[key] for key in ("ordered", "column_names", "tolerance") if key in raw}
+        fields = {key: value for key, value in raw.items() if key not in ("ordered", "column_names", "tolerance")}
+        try:
+            item = _to_item({**fields, "fixture": visible, "variants": variants, "compare": compare}, item_where)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise BankError(f"{item_where}: {exc}") from None
+        items.append({**item, "level": raw["level"]})
+    return dataclasses.replace(skill, items=tuple(items))
+
+
 @cache
 def load_bank(directory: Path = BANK_DIR) -> dict[str, Skill]:
-    """Every skill in the bank directory, by id (the bundled bank's with its parametric templates)."""
+    """Every skill in the bank directory, by id (the bundled bank's with its parametric templates), with the
+    performance tasks of its tasks/ directory."""
     templates = item_templates.TEMPLATES if directory.resolve() == BANK_DIR.resolve() else ()
     skills: dict[str, Skill] = {}
     for path in sorted(directory.glob("*.toml")):
@@ -266,6 +358,9 @@ def load_bank(directory: Path = BANK_DIR) -> dict[str, Skill]:
         skills[skill.id] = skill
     if not skills:
         raise BankError(f"no bank files in {directory}")
+    for path in sorted((directory / TASKS_DIR_NAME).glob("*.toml")):
+        skill = load_tasks(path, skills)
+        skills[skill.id] = skill
     return skills
 
 
