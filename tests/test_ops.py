@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import socket
 import time
@@ -313,3 +314,14 @@ def test_metrics_token_restricts_metrics(settings: Settings) -> None:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers=bearer("wrong")).json()["error"] == "unauthorized"
         assert _samples(client, Authorization="Bearer metrics-secret-123")
+
+
+def test_the_server_app_freezes_its_startup_heap_and_thaws_it_on_shutdown(settings: Settings) -> None:
+    """`skillproof serve` builds the app with freeze_heap: the cyclic collector then skips the startup objects."""
+    gc.unfreeze()
+    with TestClient(create_app(settings, freeze_heap=True)) as client:
+        assert gc.get_freeze_count() > 10_000
+        assert client.get("/health").status_code == 200
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(settings)):
+        assert gc.get_freeze_count() == 0
