@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from app.credentials import data_integrity, jose
 from app.status_lists import bitstring, messages
 from app.verification.errors import StatusUnavailable, UnknownKey, UntrustedIssuer, VerificationError
@@ -426,14 +428,16 @@ def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
 
 
 class VerifiedTokens:
-    """A bounded LRU of tokens whose signature already verified: each token's SHA-256 and the key that verified it.
+    """A bounded LRU of tokens whose signature already verified: each token's digest and the key that verified it.
 
     Sound because a signature over fixed bytes under a fixed key never changes its verdict: a hit still parses
     the token and resolves the issuer's key afresh (trust and kid checked every time), and skips only the
     signature, when that key is the very object that verified the token; everything after the signature
     (credential rules, validity period, status) runs on every call. Only digests are kept, not the tokens
     or their parsed payloads: a cache of a thousand decoded credentials cost every miss more (allocation in
-    cold memory, freeing an evicted tree) than the signature it saved on a hit.
+    cold memory, freeing an evicted tree) than the signature it saved on a hit. A token's digest is the
+    SHA-256 of its signing input followed by its signature bytes (the signing input's hash is also what
+    ES256 verifies, so it is computed once).
     """
 
     def __init__(self, max_entries: int = 1024):
@@ -443,7 +447,9 @@ class VerifiedTokens:
 
     @staticmethod
     def digest(token: str) -> bytes:
-        return hashlib.sha256(token.encode("ascii")).digest()
+        """The digest of a compact JWS (as check_credential computes it from the parsed token)."""
+        signing_input, _, signature = token.encode("ascii").rpartition(b".")
+        return hashlib.sha256(signing_input).digest() + jose.b64url_decode(signature.decode("ascii"))
 
     def key_for(self, digest: bytes) -> object | None:
         """The key that verified the token with this digest, if it is remembered."""
@@ -529,10 +535,15 @@ def check_credential(
     except (UntrustedIssuer, UnknownKey) as exc:
         return _stop(checks, exc.code, _message(exc, _DEFAULT_MESSAGES[exc.code]))
     checks.append("key")
-    digest = verified_tokens.digest(token) if verified_tokens is not None else b""
+    # SHA-256 of the signing input: the cache's key (with the signature) and what ES256 verifies, computed once.
+    signed_hash = (
+        hashlib.sha256(parsed.signing_input).digest()
+        if verified_tokens is not None or not isinstance(public_key, Ed25519PublicKey) else None
+    )
+    digest = signed_hash + parsed.signature if signed_hash is not None else b""
     if verified_tokens is None or verified_tokens.key_for(digest) is not public_key:
         try:
-            jose.verify_signature(parsed, public_key)
+            jose.verify_signature(parsed, public_key, signed_hash)
         except jose.JoseError as exc:
             return _stop(checks, exc.code, exc.message)
         if verified_tokens is not None:
