@@ -174,6 +174,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         # Header and body read timeouts uvicorn lacks; X-Forwarded-For is read by the app (SKILLPROOF_TRUSTED_PROXIES).
         http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds), proxy_headers=False,
+        # No `server: uvicorn` on every response: it names the stack to scanners, and uvicorn checks each header.
+        server_header=False,
         # SIGTERM: stop accepting, let in-flight requests finish, and exit within 10 s whatever they do.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

@@ -33,6 +33,7 @@ __all__ = [
     "StrictJsonError",
     "has_duplicate_keys",
     "loads",
+    "loads_exact",
 ]
 
 MAX_DEPTH: Final = 64
@@ -157,7 +158,7 @@ def loads(raw: bytes, *, allow_duplicate_keys: bool = False, mark_duplicate_keys
     mark_duplicate_keys: objects that repeat a key are DuplicateKeysDict instead of an error.
     """
     if not (allow_duplicate_keys or mark_duplicate_keys):
-        value = _fast(raw)
+        value, _ = _fast(raw)
         if value is not _NOT_FAST:
             return value
     try:
@@ -177,6 +178,12 @@ def loads(raw: bytes, *, allow_duplicate_keys: bool = False, mark_duplicate_keys
     return value
 
 
+def loads_exact(raw: bytes) -> tuple[Any, bool]:
+    """loads(raw), and whether `raw` is exactly orjson's serialisation of the value (then it may be sent as is)."""
+    value, exact = _fast(raw)
+    return (value, exact) if value is not _NOT_FAST else (loads(raw), False)
+
+
 _NOT_FAST: Final = object()
 # orjson reads an integer past 64 bits as a float: a float this large may have been one (the strict parser decides).
 _FLOAT_FROM_BIG_INTEGER: Final = float(2**63)
@@ -188,8 +195,9 @@ def _looks_spaced(raw: bytes) -> bool:
     return b'": ' in head or b", " in head or b"\n" in head
 
 
-def _fast(raw: bytes) -> Any:
-    """orjson's parse of `raw` when it is provably the strict parse, else _NOT_FAST (the strict parser decides).
+def _fast(raw: bytes) -> tuple[Any, bool]:
+    """(orjson's parse of `raw`, whether `raw` is its exact serialisation) when the parse is provably the strict
+    parse, else (_NOT_FAST, False): the strict parser decides.
 
     orjson itself refuses invalid UTF-8, lone surrogates, NaN and ±Infinity (1e400 too); what it does not check
     is proved here: that no object repeated a key (orjson keeps one of them) and that no integer is unsafe.
@@ -201,20 +209,20 @@ def _fast(raw: bytes) -> Any:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _NOT_FAST  # the strict parser names the fault
+        return _NOT_FAST, False  # the strict parser names the fault
     if not _looks_spaced(raw):
         try:
             # OPT_STRICT_INTEGER refuses integers beyond ±MAX_SAFE_INTEGER, as _safe_int does.
             same = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER) == raw
         except orjson.JSONEncodeError:  # an unsafe integer, or deeper than orjson writes
-            return _NOT_FAST
+            return _NOT_FAST, False
         if same:
             _check_rules_of_text(raw, value)
-            return value
+            return value, True
     if not _members_match(raw, value):
-        return _NOT_FAST
+        return _NOT_FAST, False
     _check_rules_of_text(raw, value)
-    return value
+    return value, False
 
 
 def _members_match(raw: bytes, value: Any) -> bool:

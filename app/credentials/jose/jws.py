@@ -62,6 +62,8 @@ class ParsedJws:
     payload: dict[str, Any]
     signing_input: bytes
     signature: bytes
+    # The payload's JSON when it is exactly orjson's serialisation of `payload` (a verify answer embeds it as is).
+    payload_json: bytes | None = None
 
 
 # -- strict JSON: the one parser every request body goes through (app.strict_json) ----------------
@@ -169,13 +171,20 @@ def parse_compact(token: object) -> ParsedJws:
         if len(_HEADERS) >= _MAX_CACHED_HEADERS:
             _HEADERS.clear()
         _HEADERS[header_b64] = header
-    payload = loads_strict(b64url_decode_segment(payload_b64), "payload")
+    payload_json = b64url_decode_segment(payload_b64)
+    try:
+        payload, exact = strict_json.loads_exact(payload_json)
+    except strict_json.StrictJsonError as exc:
+        raise MalformedJose(f"The payload is not acceptable JSON ({exc}).") from None
+    except strict_json.JsonSyntaxError:
+        raise MalformedJose("The payload is not valid UTF-8 JSON.") from None
     if not isinstance(payload, dict):
         raise MalformedJose("The JWS payload must be a JSON object.")
     signature = b64url_decode_segment(signature_b64)
 
     signing_input = data[:second]
-    return ParsedJws(header=header, payload=payload, signing_input=signing_input, signature=signature)
+    return ParsedJws(header=header, payload=payload, signing_input=signing_input, signature=signature,
+                     payload_json=payload_json if exact else None)
 
 
 def verify_signature(parsed: ParsedJws, public_key: PublicKey, signing_input_sha256: bytes | None = None) -> None:
