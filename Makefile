@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install node-deps llm-venv llm-venv-if-built lock run test lint typecheck pytest bench bench-load bench-verify demo \
-	openapi clean
+.PHONY: install node-deps llm-venv llm-venv-if-built lock run test lint typecheck pytest bench bench-load bench-verify \
+	bench-verify-cpu demo openapi clean
 
 # Reproducible installs: exact versions with hashes from the lock files (`make lock` regenerates them).
 LOCK := requirements.lock
@@ -96,6 +96,10 @@ bench-load: $(STAMP)
 # Ed25519 (Debian: apt-get install -y wrk); BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS choose the cores.
 bench-verify: $(STAMP)
 	$(BIN)/python -m bench.verify_http
+
+# CPU per verify and per batch credential in-process (for comparing changes on a busy machine).
+bench-verify-cpu: $(STAMP)
+	$(BIN)/python -m bench.verify_cpu
 
 demo: $(STAMP)
 	$(BIN)/skillproof demo --url http://127.0.0.1:$(PORT)

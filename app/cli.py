@@ -170,9 +170,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     print(f"Skillproof serving on http://{args.host}:{settings.port} (issuer {settings.issuer_did})", flush=True)
     uvicorn.run(
-        create_app(settings), host=args.host, port=settings.port, log_config=None, log_level=settings.log_level,
+        create_app(settings, freeze_heap=True), host=args.host, port=settings.port, log_config=None,
+        log_level=settings.log_level,
         # Header and body read timeouts uvicorn lacks; X-Forwarded-For is read by the app (SKILLPROOF_TRUSTED_PROXIES).
         http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds), proxy_headers=False,
+        # No `server: uvicorn` on every response: it names the stack to scanners, and uvicorn checks each header.
+        server_header=False,
         # SIGTERM: stop accepting, let in-flight requests finish, and exit within 10 s whatever they do.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

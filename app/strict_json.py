@@ -33,6 +33,7 @@ __all__ = [
     "StrictJsonError",
     "has_duplicate_keys",
     "loads",
+    "loads_exact",
 ]
 
 MAX_DEPTH: Final = 64
@@ -156,9 +157,9 @@ def loads(raw: bytes, *, allow_duplicate_keys: bool = False, mark_duplicate_keys
 
     mark_duplicate_keys: objects that repeat a key are DuplicateKeysDict instead of an error.
     """
-    if not (allow_duplicate_keys or mark_duplicate_keys or _looks_spaced(raw)):
-        value = _compact(raw)
-        if value is not _NOT_COMPACT:
+    if not (allow_duplicate_keys or mark_duplicate_keys):
+        value, _ = _fast(raw)
+        if value is not _NOT_FAST:
             return value
     try:
         text = raw.decode("utf-8")
@@ -177,7 +178,15 @@ def loads(raw: bytes, *, allow_duplicate_keys: bool = False, mark_duplicate_keys
     return value
 
 
-_NOT_COMPACT: Final = object()
+def loads_exact(raw: bytes) -> tuple[Any, bool]:
+    """loads(raw), and whether `raw` is exactly orjson's serialisation of the value (then it may be sent as is)."""
+    value, exact = _fast(raw)
+    return (value, exact) if value is not _NOT_FAST else (loads(raw), False)
+
+
+_NOT_FAST: Final = object()
+# orjson reads an integer past 64 bits as a float: a float this large may have been one (the strict parser decides).
+_FLOAT_FROM_BIG_INTEGER: Final = float(2**63)
 
 
 def _looks_spaced(raw: bytes) -> bool:
@@ -186,27 +195,79 @@ def _looks_spaced(raw: bytes) -> bool:
     return b'": ' in head or b", " in head or b"\n" in head
 
 
-def _compact(raw: bytes) -> Any:
-    """orjson's parse of `raw` if `raw` is exactly orjson's serialisation of that parse, else _NOT_COMPACT.
+def _fast(raw: bytes) -> tuple[Any, bool]:
+    """(orjson's parse of `raw`, whether `raw` is its exact serialisation) when the parse is provably the strict
+    parse, else (_NOT_FAST, False): the strict parser decides.
 
-    Compact JSON (a signed token's payload, a script's body) then costs a fifth of the strict parse. The
-    round trip proves what orjson does not check: a repeated key would have been dropped, making the
-    serialisation shorter. orjson itself refuses invalid UTF-8, lone surrogates, NaN and ±Infinity (1e400
-    too), and its writer integers past ±(2^53 - 1); NUL and nesting depth are checked below, as after the
-    strict parser.
+    orjson itself refuses invalid UTF-8, lone surrogates, NaN and ±Infinity (1e400 too); what it does not check
+    is proved here: that no object repeated a key (orjson keeps one of them) and that no integer is unsafe.
+    Compact JSON (a signed token's payload, a script's body) is proved by the round trip: it is exactly
+    orjson's serialisation of the parse, so nothing was dropped. Any other (spaced, differently escaped) by
+    counting members (_members_match). NUL and nesting depth are checked after, as after the strict parser.
+    Either way a fifth of the strict parse's time.
     """
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _NOT_COMPACT  # the strict parser names the fault
-    try:
-        # OPT_STRICT_INTEGER refuses integers beyond ±MAX_SAFE_INTEGER, as _safe_int does.
-        if orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER) != raw:
-            return _NOT_COMPACT
-    except orjson.JSONEncodeError:  # an unsafe integer, or deeper than orjson writes: the strict parser decides
-        return _NOT_COMPACT
+        return _NOT_FAST, False  # the strict parser names the fault
+    if not _looks_spaced(raw):
+        try:
+            # OPT_STRICT_INTEGER refuses integers beyond ±MAX_SAFE_INTEGER, as _safe_int does.
+            same = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER) == raw
+        except orjson.JSONEncodeError:  # an unsafe integer, or deeper than orjson writes
+            return _NOT_FAST, False
+        if same:
+            _check_rules_of_text(raw, value)
+            return value, True
+    if not _members_match(raw, value):
+        return _NOT_FAST, False
     _check_rules_of_text(raw, value)
-    return value
+    return value, False
+
+
+def _members_match(raw: bytes, value: Any) -> bool:
+    """Whether the parse kept every object member of `raw` and holds no unsafe number.
+
+    In JSON text a ':' is either inside a string or separates a member's name from its value, so the members
+    written in `raw` are its colons less those inside strings. Those inside strings are the colons of the
+    parsed strings (names and values), when no string spells one as an escape (\\u003a: then False). If
+    the parse dropped a repeated member, it holds fewer members and no more string colons than `raw`, so the
+    counts differ.
+    """
+    if raw.find(b"\\") != -1 and (b"\\u003a" in raw or b"\\u003A" in raw):
+        return False
+    members = string_colons = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if ":" in item:  # found by memchr; most strings (a token) have none, and count() reads every byte
+                string_colons += item.count(":")
+        elif kind is dict:
+            members += len(item)
+            for name, child in item.items():
+                string_colons += name.count(":")
+                stack.append(child)
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif kind is float and abs(item) >= _FLOAT_FROM_BIG_INTEGER:
+            return False
+    return _count_byte(raw, b":") - string_colons == members
+
+
+def _count_byte(raw: bytes, byte: bytes) -> int:
+    """raw.count(byte), by memchr while there are few (a verify body has one colon outside its token)."""
+    found, at = 0, raw.find(byte)
+    while at != -1:
+        found += 1
+        if found > 16:
+            return raw.count(byte)
+        at = raw.find(byte, at + 1)
+    return found
 
 
 def _check_rules_of_text(raw: bytes, value: Any) -> None:
@@ -215,8 +276,25 @@ def _check_rules_of_text(raw: bytes, value: Any) -> None:
     # depth <= number of containers; a lone surrogate or NUL needs a \u escape (raw control bytes are syntax errors).
     # (A single-byte find is memchr-fast; `b"\\u" in raw` and bytes.count measured several times slower.)
     strings = raw.find(b"\\") != -1 and (_NUL_ESCAPE in raw or _SURROGATE_ESCAPE.search(raw) is not None)
-    if strings or len(raw) - len(raw.translate(None, b"[{")) > MAX_DEPTH:
+    if strings or _more_containers_than(raw, MAX_DEPTH):
         _check_structure(value, strings=strings)
+
+
+def _more_containers_than(raw: bytes, limit: int) -> bool:
+    """Whether `raw` holds more than `limit` '{' and '[' together.
+
+    A verify body is one object around a 6 KB token, and a batch body one array of a thousand: the first few
+    are found by memchr, and only text with more of them (a credential) is counted byte by byte.
+    """
+    found = 0
+    for opener in (b"{", b"["):
+        at = raw.find(opener)
+        while at != -1:
+            found += 1
+            if found > 8:
+                return raw.count(b"{") + raw.count(b"[") > limit
+            at = raw.find(opener, at + 1)
+    return found > limit
 
 
 def _is_json_body(scope: Scope) -> bool:

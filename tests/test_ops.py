@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import socket
 import time
@@ -15,7 +16,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
-from app.main import create_app
+from app.main import GC_YOUNG_THRESHOLD, create_app
 from tests.conftest import PUBLIC_URL, alembic_config
 from tests.factories import ADMIN, bearer, earn_credential, new_learner
 
@@ -313,3 +314,16 @@ def test_metrics_token_restricts_metrics(settings: Settings) -> None:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers=bearer("wrong")).json()["error"] == "unauthorized"
         assert _samples(client, Authorization="Bearer metrics-secret-123")
+
+
+def test_the_server_app_freezes_its_startup_heap_and_thaws_it_on_shutdown(settings: Settings) -> None:
+    """`skillproof serve` builds the app with freeze_heap: the cyclic collector then skips the startup objects."""
+    gc.unfreeze()
+    thresholds = gc.get_threshold()
+    with TestClient(create_app(settings, freeze_heap=True)) as client:
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        assert client.get("/health").status_code == 200
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+    with TestClient(create_app(settings)):
+        assert gc.get_freeze_count() == 0

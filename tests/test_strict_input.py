@@ -144,14 +144,22 @@ def test_parser_accepts_ordinary_json_unchanged() -> None:
 
 @pytest.mark.parametrize("name", sorted(BAD_ANSWERS))
 def test_compact_json_breaking_a_rule_is_refused_like_any_other(name: str) -> None:
-    """Compact bodies take orjson's path (app.strict_json._compact); each rule still holds on it."""
+    """Compact and spaced bodies take orjson's path (app.strict_json._fast); each rule still holds on it."""
     compact = f'{{"answer":[{BAD_ANSWERS[name]}]}}'.encode()
-    with pytest.raises(strict_json.StrictJsonError):
-        strict_json.loads(compact)
+    spaced = f'{{"answer": [{BAD_ANSWERS[name]}], "note": "a: b"}}'.encode()
+    for raw in (compact, spaced):
+        with pytest.raises(strict_json.StrictJsonError):
+            strict_json.loads(raw)
 
 
-@pytest.mark.parametrize("raw", [b'{"a":1,"a":2}', b'{"a":{"b":1,"b":1}}', b'[{"k":"v","k":"v"}]'])
-def test_compact_json_repeating_a_key_is_refused(raw: bytes) -> None:
+@pytest.mark.parametrize("raw", [
+    b'{"a":1,"a":2}', b'{"a":{"b":1,"b":1}}', b'[{"k":"v","k":"v"}]',
+    # Spaced, so counted by members: colons inside strings, in names, and spelt as an escape must not hide one.
+    b'{"a": 1, "a": 2}', b'{"url": "https://x:1/y", "url": "z"}', b'{"a:b": "c:d", "a:b": 1}',
+    b'{"k": "\\u003a", "k": ":"}', b'{"k\\u003a": 1, "k:": 2, "k:": 3}',
+    b'[{"v": [1, {"w": "x"}], "v": 2}, {"t": "::::"}]',
+])
+def test_json_repeating_a_key_is_refused(raw: bytes) -> None:
     with pytest.raises(strict_json.DuplicateKeyError):
         strict_json.loads(raw)
     assert strict_json.loads(raw, allow_duplicate_keys=True) == json.loads(raw)

@@ -31,8 +31,50 @@ def _timeout_body(detail: str) -> bytes:
     return _error_response(b"408 Request Timeout", "request_timeout", detail)
 
 
+class _CoalescedWrites:
+    """The connection's transport, with the writes made in one event-loop step sent together.
+
+    uvicorn writes a response's status line and headers when the app starts the response and the body when it
+    sends it: two send() calls, and on a kept-alive connection two TCP segments, for a response the app
+    produces in one go. Held until the step ends, they leave in one send() (the kernel's share of a small
+    response is mostly per call). Anything but write() is passed through, after the held bytes are sent.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._held.append(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self._transport, name)
+
+
 class TimedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header read timeout and a body read timeout."""
+    """uvicorn's httptools protocol with a header read timeout and a body read timeout.
+
+    The parser's callbacks only note where the request is (headers or body still to come); the timers are armed
+    and cancelled once the bytes received so far are parsed. A request that arrives whole (the usual case)
+    arms none: two timers armed and cancelled per request cost more than the rest of this class.
+    """
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -42,63 +84,77 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._awaiting_headers = False  # a request (or the connection) has begun and its headers are incomplete
+        self._awaiting_body = False  # headers complete, body not yet
         self._header_bytes = 0  # received while the headers of a request are incomplete (approximate per chunk)
 
     def data_received(self, data: bytes) -> None:
-        if self._header_timer is not None:
+        if self._awaiting_headers:
             self._header_bytes += len(data)
         super().data_received(data)
-        if self._header_timer is not None and self._header_bytes > self.max_header_bytes and not self._closing():
-            self._cancel(header=True)
+        if self._awaiting_headers and self._header_bytes > self.max_header_bytes and not self._closing():
+            self._awaiting_headers = self._awaiting_body = False
+            self._arm_timers()
             logger.warning("closed a connection: request headers over %d bytes", self.max_header_bytes)
             self.transport.write(_error_response(
                 b"431 Request Header Fields Too Large", "headers_too_large",
                 f"The request headers are over {self.max_header_bytes} bytes.",
             ))
             self.transport.close()
+            return
+        self._arm_timers()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = _CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
         # A client that connects and sends nothing is a slow header too.
-        self._header_timer = self.loop.call_later(self.header_timeout, self._on_header_timeout)
+        self._awaiting_headers = True
+        self._arm_timers()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timers()
+        self._awaiting_headers = self._awaiting_body = False
+        self._arm_timers()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._header_timer is None:
+        if not self._awaiting_headers:
             self._header_bytes = 0  # the next request on a kept-alive connection
-            self._header_timer = self.loop.call_later(self.header_timeout, self._on_header_timeout)
+            self._awaiting_headers = True
 
     def on_headers_complete(self) -> None:
-        self._cancel(header=True)
+        self._awaiting_headers = False
         self._header_bytes = 0
         super().on_headers_complete()
-        self._body_timer = self.loop.call_later(self.body_timeout, self._on_body_timeout)
+        self._awaiting_body = True
 
     def on_message_complete(self) -> None:
-        self._cancel(body=True)
+        self._awaiting_body = False
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._cancel(body=True)  # a response sent before the body was read (413, 401) ends the wait too
+        self._awaiting_body = False  # a response sent before the body was read (413, 401) ends the wait too
+        self._arm_timers()
 
-    def _cancel(self, *, header: bool = False, body: bool = False) -> None:
-        if header and self._header_timer is not None:
+    def _arm_timers(self) -> None:
+        """Arm the timer of the part awaited, cancel the other's (each keeps its start while awaited)."""
+        if self._awaiting_headers:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(self.header_timeout, self._on_header_timeout)
+        elif self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
-        if body and self._body_timer is not None:
+        if self._awaiting_body:
+            if self._body_timer is None:
+                self._body_timer = self.loop.call_later(self.body_timeout, self._on_body_timeout)
+        elif self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
 
-    def _cancel_timers(self) -> None:
-        self._cancel(header=True, body=True)
-
     def _on_header_timeout(self) -> None:
         self._header_timer = None
+        self._awaiting_headers = False
         if self._closing():
             return
         self._log_slow("headers", self.header_timeout)
@@ -108,6 +164,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
     def _on_body_timeout(self) -> None:
         self._body_timer = None
+        self._awaiting_body = False
         if self._closing():
             return
         self._log_slow("body", self.body_timeout)

@@ -134,7 +134,7 @@ async def verify_response(state: State, raw: bytes) -> dict[str, Any]:
     holder = expected_holder(body)
     if duplicate:
         return service.malformed("The request holds duplicate JSON keys.").to_json()
-    return (await service.verify_result(state.verifier, body["verifiableCredential"], holder)).to_json()
+    return (await service.verify_result(state.verifier, body["verifiableCredential"], holder)).to_response()
 
 
 @router.post(
@@ -172,7 +172,7 @@ def verify_many_results(request: Request, credentials: list[Any], holder: str | 
 def verify_many_json(request: Request, credentials: list[Any], holder: str | None) -> list[orjson.Fragment]:
     """The verify response of each credential, in order, each serialised as it comes so that its decoded
     credential can go at once (batch.CHUNK)."""
-    return [orjson.Fragment(orjson.dumps(result.to_json()))
+    return [orjson.Fragment(orjson.dumps(result.to_response()))
             for result in verify_many_results(request, credentials, holder)]
 
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple, Protocol
 
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from app.credentials import data_integrity, jose
 from app.status_lists import bitstring, messages
 from app.verification.errors import StatusUnavailable, UnknownKey, UntrustedIssuer, VerificationError
@@ -105,6 +108,8 @@ class VerificationResult:
     checks: list[str]
     warnings: list[Problem]
     errors: list[Problem]
+    # The credential's JSON as signed, when it is exactly orjson's serialisation of `credential`.
+    credential_json: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The response body of POST /v1/credentials/verify."""
@@ -115,6 +120,14 @@ class VerificationResult:
             "warnings": [problem.to_json() for problem in self.warnings],
             "errors": [problem.to_json() for problem in self.errors],
         }
+
+    def to_response(self) -> dict[str, Any]:
+        """to_json() for orjson to write: the credential as the token's own bytes when they are what orjson
+        would write for it (no second serialisation of a 5 KB credential)."""
+        body = self.to_json()
+        if self.credential_json is not None and self.credential is not None:
+            body["credential"] = orjson.Fragment(self.credential_json)
+        return body
 
 
 class _StatusEntry(NamedTuple):
@@ -150,7 +163,10 @@ def _types(value: object) -> list[str] | None:
     """A `type` value as a list of strings; None if it is neither a string nor a list of strings."""
     if isinstance(value, str):
         return [value]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+    if isinstance(value, list):
+        for item in value:  # a loop, not all() over a generator: this runs several times per credential
+            if not isinstance(item, str):
+                return None
         return list(value)
     return None
 
@@ -426,14 +442,16 @@ def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
 
 
 class VerifiedTokens:
-    """A bounded LRU of tokens whose signature already verified: each token's SHA-256 and the key that verified it.
+    """A bounded LRU of tokens whose signature already verified: each token's digest and the key that verified it.
 
     Sound because a signature over fixed bytes under a fixed key never changes its verdict: a hit still parses
     the token and resolves the issuer's key afresh (trust and kid checked every time), and skips only the
     signature, when that key is the very object that verified the token; everything after the signature
     (credential rules, validity period, status) runs on every call. Only digests are kept, not the tokens
     or their parsed payloads: a cache of a thousand decoded credentials cost every miss more (allocation in
-    cold memory, freeing an evicted tree) than the signature it saved on a hit.
+    cold memory, freeing an evicted tree) than the signature it saved on a hit. A token's digest is the
+    SHA-256 of its signing input followed by its signature bytes (the signing input's hash is also what
+    ES256 verifies, so it is computed once).
     """
 
     def __init__(self, max_entries: int = 1024):
@@ -443,7 +461,9 @@ class VerifiedTokens:
 
     @staticmethod
     def digest(token: str) -> bytes:
-        return hashlib.sha256(token.encode("ascii")).digest()
+        """The digest of a compact JWS (as check_credential computes it from the parsed token)."""
+        signing_input, _, signature = token.encode("ascii").rpartition(b".")
+        return hashlib.sha256(signing_input).digest() + jose.b64url_decode(signature.decode("ascii"))
 
     def key_for(self, digest: bytes) -> object | None:
         """The key that verified the token with this digest, if it is remembered."""
@@ -529,16 +549,22 @@ def check_credential(
     except (UntrustedIssuer, UnknownKey) as exc:
         return _stop(checks, exc.code, _message(exc, _DEFAULT_MESSAGES[exc.code]))
     checks.append("key")
-    digest = verified_tokens.digest(token) if verified_tokens is not None else b""
+    # SHA-256 of the signing input: the cache's key (with the signature) and what ES256 verifies, computed once.
+    signed_hash = (
+        hashlib.sha256(parsed.signing_input).digest()
+        if verified_tokens is not None or not isinstance(public_key, Ed25519PublicKey) else None
+    )
+    digest = signed_hash + parsed.signature if signed_hash is not None else b""
     if verified_tokens is None or verified_tokens.key_for(digest) is not public_key:
         try:
-            jose.verify_signature(parsed, public_key)
+            jose.verify_signature(parsed, public_key, signed_hash)
         except jose.JoseError as exc:
             return _stop(checks, exc.code, exc.message)
         if verified_tokens is not None:
             verified_tokens.put(digest, public_key)
     checks.append("signature")
-    return _check_all_but_status(payload, issuer_id, checks, now, leeway, status_optional_issuers)
+    return _check_all_but_status(payload, issuer_id, checks, now, leeway, status_optional_issuers,
+                                 parsed.payload_json)
 
 
 class _NoIssuer(Exception):
@@ -583,6 +609,7 @@ class PendingStatus:
     checks: list[str]
     found: _Findings
     entries: list[_StatusEntry]
+    credential_json: bytes | None = None
 
     @property
     def status_requests(self) -> list[tuple[str, int, str, int]]:
@@ -600,7 +627,8 @@ class PendingStatus:
         for purpose in ("revocation", "suspension"):
             if passed[purpose] and not failed[purpose]:
                 checks.append(f"status:{purpose}")
-        return VerificationResult(not found.errors, self.credential, checks, found.warnings, found.errors)
+        return VerificationResult(not found.errors, self.credential, checks, found.warnings, found.errors,
+                                  self.credential_json)
 
 
 def _check_all_but_status(
@@ -610,6 +638,7 @@ def _check_all_but_status(
     now: datetime,
     leeway: timedelta,
     status_optional_issuers: frozenset[str],
+    credential_json: bytes | None = None,
 ) -> PendingStatus:
     """Everything after the signature but the status reads, the same for vc+jwt and Data Integrity."""
     found = _Findings()
@@ -627,4 +656,4 @@ def _check_all_but_status(
         checks.append("credential")
     if _check_period(payload, valid_from, valid_until, now, leeway, found) and dates_ok:
         checks.append("validity_period")
-    return PendingStatus(payload, checks, found, entries)
+    return PendingStatus(payload, checks, found, entries, credential_json)

@@ -16,7 +16,7 @@ from cryptography import exceptions as crypto_exceptions
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, SECP256R1, EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
@@ -50,6 +50,8 @@ _ACCEPTED_CTY: Final = frozenset({"vc", "application/vc"})  # RFC 7515 §4.1.10:
 # ("low-S", as BIP 62 and libsecp256k1 require) is accepted, so a signed credential has one spelling.
 P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _P256_HALF_ORDER: Final = P256_ORDER // 2
+_ES256: Final = ECDSA(hashes.SHA256())
+_ES256_PREHASHED: Final = ECDSA(Prehashed(hashes.SHA256()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ class ParsedJws:
     payload: dict[str, Any]
     signing_input: bytes
     signature: bytes
+    # The payload's JSON when it is exactly orjson's serialisation of `payload` (a verify answer embeds it as is).
+    payload_json: bytes | None = None
 
 
 # -- strict JSON: the one parser every request body goes through (app.strict_json) ----------------
@@ -154,29 +158,41 @@ def parse_compact(token: object) -> ParsedJws:
     if not token.isascii():
         raise MalformedJose("The token must be ASCII base64url.")
     data = token.encode("ascii")
-    parts = data.split(b".")
-    if len(parts) != 3:
+    first = data.find(b".")
+    second = data.find(b".", first + 1) if first != -1 else -1
+    if second == -1 or data.find(b".", second + 1) != -1:
         raise MalformedJose("A compact JWS has exactly three dot-separated parts.")
     if b"=" in data or b"+" in data or b"/" in data:
         raise MalformedJose("The token parts must be base64url without padding.")
-    header_b64, payload_b64, signature_b64 = parts
+    header_b64, payload_b64, signature_b64 = data[:first], data[first + 1 : second], data[second + 1 :]
     header = _HEADERS.get(header_b64)
     if header is None:
         header = _parse_header(header_b64)
         if len(_HEADERS) >= _MAX_CACHED_HEADERS:
             _HEADERS.clear()
         _HEADERS[header_b64] = header
-    payload = loads_strict(b64url_decode_segment(payload_b64), "payload")
+    payload_json = b64url_decode_segment(payload_b64)
+    try:
+        payload, exact = strict_json.loads_exact(payload_json)
+    except strict_json.StrictJsonError as exc:
+        raise MalformedJose(f"The payload is not acceptable JSON ({exc}).") from None
+    except strict_json.JsonSyntaxError:
+        raise MalformedJose("The payload is not valid UTF-8 JSON.") from None
     if not isinstance(payload, dict):
         raise MalformedJose("The JWS payload must be a JSON object.")
     signature = b64url_decode_segment(signature_b64)
 
-    signing_input = data[: len(header_b64) + 1 + len(payload_b64)]
-    return ParsedJws(header=header, payload=payload, signing_input=signing_input, signature=signature)
+    signing_input = data[:second]
+    return ParsedJws(header=header, payload=payload, signing_input=signing_input, signature=signature,
+                     payload_json=payload_json if exact else None)
 
 
-def verify_signature(parsed: ParsedJws, public_key: PublicKey) -> None:
-    """Check the signature with the key's own algorithm; raises InvalidSignature."""
+def verify_signature(parsed: ParsedJws, public_key: PublicKey, signing_input_sha256: bytes | None = None) -> None:
+    """Check the signature with the key's own algorithm; raises InvalidSignature.
+
+    signing_input_sha256: SHA-256 of parsed.signing_input when the caller has it already (ES256 then skips
+    hashing the ~6 KB again).
+    """
     alg = parsed.header.get("alg")
     signature = parsed.signature
     try:
@@ -198,7 +214,10 @@ def verify_signature(parsed: ParsedJws, public_key: PublicKey) -> None:
                 # (r, n - s) is the malleated twin of a valid signature: refused, so each credential has one form.
                 raise InvalidSignature("An ES256 signature must be in low-S form (s <= n/2).")
             der = encode_dss_signature(r, s)
-            public_key.verify(der, parsed.signing_input, ECDSA(hashes.SHA256()))
+            if signing_input_sha256 is None:
+                public_key.verify(der, parsed.signing_input, _ES256)
+            else:
+                public_key.verify(der, signing_input_sha256, _ES256_PREHASHED)
         else:
             raise InvalidSignature("The issuer's key type is not supported.")
     except (crypto_exceptions.InvalidSignature, BadSignatureError):
