@@ -21,7 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.assessments.generators import brief as briefs
 from app.assessments.generators import prompts
+from app.assessments.generators.bank import load_bank
 from app.assessments.generators.llm import BATCH_MODELS
 from app.config import PROJECT_ROOT
 from app.llm.structured import strict_schema, with_schema_in_prompt
@@ -87,17 +89,18 @@ def test_the_longest_prompts_fit_an_8k_context_with_room_for_the_answer(llama: s
     avoid = [f"Existing item {n}: " + "which built-in call returns the length of a sequence in Python? " * 4
              for n in range(prompts.MAX_AVOID_PROMPTS)]
     largest = 0
-    for kind in prompts.TYPE_INSTRUCTIONS:
-        messages = prompts.generation_messages(
-            item_type=kind, count=8, skill_name="Python programming",
-            skill_description="Writing and reading everyday Python 3 code: data types, control flow, functions, "
-                              "modules, errors and the standard library.",
-            level="intermediate", criteria=[f"competency-{n}" for n in range(12)], avoid_prompts=avoid,
-        )
-        sent = with_schema_in_prompt("text", messages, strict_schema(BATCH_MODELS[kind]))
-        text = "\n".join(message["content"] for message in sent)
-        count = httpx.post(f"{llama}/extras/tokenize/count", json={"input": text}, timeout=30).json()["count"]
-        largest = max(largest, count + 10 * len(sent))  # the chat template's few tokens a message
+    for skill in load_bank().values():  # every level's brief: its blueprint, descriptor and bank exemplars
+        for level in skill.levels:
+            brief = briefs.from_bank(skill, level, 8, list(prompts.TYPE_INSTRUCTIONS), seed=1)
+            plan = {competency.criterion: competency.target for competency in brief.competencies}
+            for kind in prompts.TYPE_INSTRUCTIONS:
+                messages = prompts.generation_messages(
+                    brief=brief, item_type=kind, count=8, plan=plan, avoid_prompts=avoid,
+                )
+                sent = with_schema_in_prompt("text", messages, strict_schema(BATCH_MODELS[kind]))
+                text = "\n".join(message["content"] for message in sent)
+                count = httpx.post(f"{llama}/extras/tokenize/count", json={"input": text}, timeout=30).json()["count"]
+                largest = max(largest, count + 10 * len(sent))  # the chat template's few tokens a message
     # The prompt, a rejected answer echoed back (at most max_tokens) and a fresh answer share the window.
     assert largest + 2 * 2048 + 100 <= 8192, f"the largest generation prompt is {largest} tokens"
     print(f"\nlargest generation prompt: {largest} tokens (SmolLM2 tokenizer)")
@@ -130,6 +133,7 @@ def test_a_generation_job_reaches_a_verdict_on_every_item_while_submit_and_verif
         "SKILLPROOF_KEYS_DIR": str(tmp_path / "keys"),
         "SKILLPROOF_ADMIN_API_KEY": ADMIN_KEY,
         "SKILLPROOF_RATE_LIMITS": "off",
+        "SKILLPROOF_PRECISION_GATE": "off",  # the 3-item bank assessment only gives learners something to submit
         "SKILLPROOF_LLM_BASE_URL": f"{llama}/v1",
         "SKILLPROOF_LLM_MODEL": MODEL,
         "SKILLPROOF_LLM_TIMEOUT_SECONDS": "240",
