@@ -13,7 +13,7 @@ print huge output, or forge its results. Defences, outermost first:
   (the interpreter and its standard library), a fresh /proc and minimal /dev, and a size-capped tmpfs /tmp, the
   only writable place: nothing of /work, /etc, /root, /home or the keys directory exists inside;
   `--die-with-parent`, `--new-session` (no TIOCSTI into our terminal), environment cleared;
-- run as an unprivileged uid of its own (picked per grading worker, no passwd entry) so that RLIMIT_NPROC is
+- run as an unprivileged uid of its own (one per run, no passwd entry) so that RLIMIT_NPROC is
   enforced (the kernel does not enforce it for root) and the answer's processes count against no one else's;
 - rlimits set by `prlimit` before exec, inherited by everything inside: CPU seconds, address space, processes,
   file size, open files, no core dumps; and a wall-clock timeout that kills the process group; the pid namespace
@@ -32,6 +32,7 @@ may pass on a fast machine and not on a slow one; the checks require the referen
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -55,7 +56,10 @@ PROCESSES = 16
 FILE_BYTES = 1_000_000
 OPEN_FILES = 64
 TMP_BYTES = 8 * 1024 * 1024
-SANDBOX_UID_BASE = 200_000  # + the grading worker's pid mod 50 000: one uid per concurrent sandbox
+# One uid per run: from the worker's pid and a counter, so that no two sandboxes (concurrent, or one just ended,
+# whose processes the kernel releases a moment after they are reaped) share an RLIMIT_NPROC count.
+SANDBOX_UID_BASE = 200_000
+_runs = itertools.count()
 PYTHON = os.environ.get("SKILLPROOF_SANDBOX_PYTHON", "/usr/bin/python3")
 FLOAT_TOLERANCE = 1e-9
 DENIED_MODULES = ("ctypes", "_ctypes", "socket", "_socket", "subprocess", "_posixsubprocess", "multiprocessing",
@@ -174,7 +178,7 @@ def run_programs(
     engine()
     job = json.dumps({"programs": list(programs), "function": function, "tests": [_wire_test(t) for t in tests]})
     read_end, write_end = os.pipe()
-    uid = SANDBOX_UID_BASE + os.getpid() % 50_000
+    uid = SANDBOX_UID_BASE + (os.getpid() % 10_000) * 1000 + next(_runs) % 1000
     with tempfile.TemporaryFile() as stdin:
         stdin.write(job.encode())
         stdin.seek(0)
