@@ -18,8 +18,9 @@ print huge output, or forge its results. Defences, outermost first:
 - rlimits set by `prlimit` before exec, inherited by everything inside: CPU seconds, address space, processes,
   file size, open files, no core dumps; and a wall-clock timeout that kills the process group; the pid namespace
   takes every process the answer started with it;
-- `python3 -I -S` (isolated: no environment variables, no user site, no site-packages, no current directory on
-  the path), PYTHONHASHSEED=0, TZ=UTC; the harness (HARNESS below) seeds `random` before every test and, as
+- `python3 -P -s -S`: isolated mode (-I) but for -E, because -E would ignore PYTHONHASHSEED; the environment is
+  cleared by bwrap and holds only PYTHONHASHSEED=0, TZ=UTC and LANG, so nothing else of -E's is lost (no user
+  site, no site-packages, no script or current directory on the path); the harness (HARNESS below) seeds `random` before every test and, as
   defence in depth only (bypassable by design, the boundary is the sandbox), refuses imports of ctypes, socket,
   subprocess and multiprocessing and removes os.system, fork, exec and spawn;
 - results travel on a pipe of our own (its fd number passed as argv[1]), read up to a cap; the learner's stdout and stderr go to /dev/null.
@@ -161,7 +162,7 @@ def _command(runner: Mapping[str, Any]) -> list[str]:
         "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
         "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp",
         "--setenv", "PYTHONHASHSEED", "0", "--setenv", "TZ", "UTC", "--setenv", "LANG", "C.UTF-8",
-        PYTHON, "-I", "-S", "-c", HARNESS,
+        PYTHON, "-P", "-s", "-S", "-c", HARNESS,
     ]
 
 
