@@ -24,8 +24,12 @@ print huge output, or forge its results. Defences, outermost first:
   defence in depth only (bypassable by design, the boundary is the sandbox), refuses imports of ctypes, socket,
   subprocess and multiprocessing and removes os.system, fork, exec and spawn;
 - results travel on a pipe of our own (its fd number passed as argv[1]), read up to a cap; the learner's stdout and stderr go to /dev/null.
-  Nothing the answer writes can raise its score: the expected values are never inside, so a forged line can only
-  report values, and values are compared here.
+  The answer shares the harness's process, so it can write to that pipe too; the harness writes its lines in a
+  fixed order, each after the answer is loaded, and any line out of that order fails every test of the run as
+  "forged". What is left to a forger is what its function could do anyway: the expected values are never
+  inside (they are compared here), and a function can see its own arguments. An `expr` test is therefore only
+  as strong as its expected value is hard to guess (not a bare true): the checks' constant answer catches a
+  test set whose expected values are all one value.
 Not covered: kernel exploits (bubblewrap shares the host kernel; run grading workers in a VM or container for
 defence in depth), side channels, and CPU-time limits near the boundary (a run that needs about the CPU limit
 may pass on a fast machine and not on a slow one; the checks require the reference to run far below it).
@@ -191,13 +195,20 @@ def run_programs(
     os.close(write_end)
     data, stop = _read(read_end, process, float(runner["wall_seconds"]))
     results: list[list[dict[str, Any]]] = [[{"error": stop} for _ in tests] for _ in programs]
-    for line in data.split(b"\n"):
+    expected = ((p, t) for p in range(len(programs)) for t in range(len(tests)))
+    for line in data.split(b"\n")[:-1]:  # complete lines only: a run cut short may end mid-line
         try:
             report = json.loads(line)
         except ValueError:
-            continue
-        if isinstance(report, dict) and isinstance(report.get("p"), int) and isinstance(report.get("t"), int) \
-                and 0 <= report["p"] < len(programs) and 0 <= report["t"] < len(tests):
+            report = None
+        if isinstance(report, dict) and report.get("done") is True:
+            break
+        at = (report.get("p"), report.get("t")) if isinstance(report, dict) else None
+        if at != next(expected, None):
+            # The harness writes (0, 0), (0, 1), ... in order, after the answer is loaded: a line out of that
+            # order (a repeat, a gap, anything else) was written by the answer. Every test of the run fails.
+            return [[{"error": "forged"} for _ in tests] for _ in programs]
+        if isinstance(report, dict):
             results[report["p"]][report["t"]] = report
     return results
 
@@ -228,6 +239,11 @@ def _read(fd: int, process: subprocess.Popen[bytes], wall: float) -> tuple[bytes
                 stop = "too_large"
                 break
     os.close(fd)
+    if stop == "no_result":  # the pipe closed: the run ended, or is ending; give it until the deadline
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            stop = "time_limit"
     if process.poll() is None:
         try:
             os.killpg(process.pid, 9)
