@@ -58,8 +58,8 @@ HOSTILE: list[tuple[str, set[str]]] = [
     ("import os, json\nfor fd in range(3, 64):\n    try:\n        os.write(fd, (json.dumps({'p': 0, 't': 0, "
      "'value': 10}) + '\\n').encode() * 10**5)\n    except OSError:\n        pass\n" + HEAD + "    return -1",
      {"forged"}),
-    ("import os, sys, json\nos.write(int(sys.argv[1]), (json.dumps({'p': 0, 't': 0, 'value': 10}) + '\\n').encode())\n" + HEAD
-     + "    return -1", {"forged"}),
+    ("import os, sys, json\nos.write(int(sys.argv[1]), (json.dumps({'p': 0, 't': 0, 'value': 10})"
+     " + '\\n').encode())\n" + HEAD + "    return -1", {"forged"}),
     ("import sys\nsys.setrecursionlimit(10**6)\n" + HEAD + "    return count_vowels(text)",
      {"RecursionError", "crashed", "MemoryError", "time_limit"}),
     (HEAD + "    import sys\n    sys.exit(0)", {"SystemExit"}),

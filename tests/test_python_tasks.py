@@ -84,7 +84,8 @@ def test_a_correct_function_written_differently_earns_full_marks_and_a_partly_ri
     assert _share(vowels, "import re\ndef count_vowels(text):\n    return len(re.findall('[aeiou]', text, re.I))") == 1
     assert 0 < _share(vowels, "def count_vowels(text):\n    return sum(c in 'aeiou' for c in text)") < 1
     top = _task("python-task-i05")  # Counter.most_common breaks ties by first appearance, not alphabetically
-    answer = "from collections import Counter\ndef top_k_frequent(words, k):\n    return [w for w, _ in Counter(words).most_common(k)]"
+    answer = ("from collections import Counter\ndef top_k_frequent(words, k):\n"
+              "    return [w for w, _ in Counter(words).most_common(k)]")
     assert 0 < _share(top, answer) < 1
 
 

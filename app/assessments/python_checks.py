@@ -64,24 +64,24 @@ def code_mutants(source: str) -> list[Mutant]:
     """Small edits of the reference's code: integer constants +-1, flipped comparisons and operators."""
     tree = ast.parse(source)
     sites = [node for node in ast.walk(tree)
-             if isinstance(node, ast.Constant) and type(node.value) is int
+             if (isinstance(node, ast.Constant) and type(node.value) is int)
              or type(node) in _SWAPS]
     found: list[Mutant] = []
     for index, node in enumerate(sites):
-        edits: list[tuple[str, object]] = (
-            [("plus_one", node.value + 1), ("minus_one", node.value - 1)] if isinstance(node, ast.Constant)
-            else [("swap", _SWAPS[type(node)]())]
+        edits: list[tuple[str, Any]] = (
+            [("plus_one", 1), ("minus_one", -1)] if isinstance(node, ast.Constant)
+            else [("swap", None)]
         )
         for label, replacement in edits:
             copy = ast.parse(source)
             target = [n for n in ast.walk(copy)
-                      if isinstance(n, ast.Constant) and type(n.value) is int or type(n) in _SWAPS][index]
-            if isinstance(target, ast.Constant):
-                target.value = replacement
+                      if (isinstance(n, ast.Constant) and type(n.value) is int) or type(n) in _SWAPS][index]
+            if isinstance(target, ast.Constant) and isinstance(target.value, int):
+                target.value = target.value + replacement
                 where = f"{getattr(target, 'lineno', 0)}:{getattr(target, 'col_offset', 0)}"
                 found.append(Mutant(f"const_{label}@{where}", ast.unparse(copy), False))
             else:
-                _replace(copy, target, replacement)
+                _replace(copy, target, _SWAPS[type(target)]())
                 found.append(Mutant(f"{type(target).__name__.lower()}_swapped#{index}", ast.unparse(copy), False))
     return found[:MAX_CODE_MUTANTS]
 

@@ -439,8 +439,8 @@ def python_function_problems(item: dict[str, Any]) -> list[str]:
         for index, test in enumerate(tests, start=1):
             call_ok = (
                 isinstance(test, dict) and set(test) - {"weight"} in ({"args", "expected"}, {"expr", "expected"})
-                and (isinstance(test.get("args"), list) and len(test["args"]) == arity
-                     or isinstance(test.get("expr"), str) and 0 < len(test["expr"]) <= 500)
+                and ((isinstance(test.get("args"), list) and len(test["args"]) == arity)
+                     or (isinstance(test.get("expr"), str) and 0 < len(test["expr"]) <= 500))
                 and _json_sized(test, 5000)
             )
             weight = test.get("weight", 1) if isinstance(test, dict) else None

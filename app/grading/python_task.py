@@ -18,12 +18,14 @@ print huge output, or forge its results. Defences, outermost first:
 - rlimits set by `prlimit` before exec, inherited by everything inside: CPU seconds, address space, processes,
   file size, open files, no core dumps; and a wall-clock timeout that kills the process group; the pid namespace
   takes every process the answer started with it;
-- `python3 -P -s -S`: isolated mode (-I) but for -E, because -E would ignore PYTHONHASHSEED; the environment is
-  cleared by bwrap and holds only PYTHONHASHSEED=0, TZ=UTC and LANG, so nothing else of -E's is lost (no user
-  site, no site-packages, no script or current directory on the path); the harness (HARNESS below) seeds `random` before every test and, as
-  defence in depth only (bypassable by design, the boundary is the sandbox), refuses imports of ctypes, socket,
-  subprocess and multiprocessing and removes os.system, fork, exec and spawn;
-- results travel on a pipe of our own (its fd number passed as argv[1]), read up to a cap; the learner's stdout and stderr go to /dev/null.
+- `python3 -P -s -S`: isolated mode (-I) but for -E, because -E would ignore PYTHONHASHSEED; bwrap clears the
+  environment, which holds only PYTHONHASHSEED=0, TZ=UTC and LANG, so nothing else of -E's is lost (no user
+  site, no site-packages, no script or current directory on the path); the harness (HARNESS below) seeds
+  `random` before every test and, as defence in depth only (bypassable by design, the boundary is the
+  sandbox), refuses imports of ctypes, socket, subprocess and multiprocessing and removes os.system, fork,
+  exec, spawn and kill;
+- results travel on a pipe of our own (its fd number passed as argv[1]), read up to a cap; the learner's stdout
+  and stderr go to /dev/null.
   The answer shares the harness's process, so it can write to that pipe too; the harness writes its lines in a
   fixed order, each after the answer is loaded, and any line out of that order fails every test of the run as
   "forged". What is left to a forger is what its function could do anyway: the expected values are never
@@ -37,6 +39,7 @@ may pass on a fast machine and not on a slow one; the checks require the referen
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -71,18 +74,18 @@ DENIED_MODULES = ("ctypes", "_ctypes", "socket", "_socket", "subprocess", "_posi
                   "_multiprocessing", "pty", "resource", "signal")
 
 # Runs inside the sandbox. Reads {"programs": [source, ...], "function": name, "tests": [...]} on stdin, writes
-# one JSON line per (program, test) to the fd named by argv[1], then {"done": true}. Several programs: the authoring checks run the
-# reference and its mutants (trusted code) in one process; a submission is one program.
+# one JSON line per (program, test) to the fd named by argv[1], then {"done": true}. Several programs: the
+# authoring checks run the reference and its mutants (trusted code) in one process; a submission is one program.
 HARNESS = r"""
 import builtins, json, os, random, sys
 out = os.fdopen(int(sys.argv[1]), "w")
 job = json.loads(sys.stdin.read())
 sys.stdin.close()
-DENIED = set(%(denied)r)
+DENIED = set(__DENIED__)
 _import = builtins.__import__
 def guarded(name, globals=None, locals=None, fromlist=(), level=0):
     if name.split(".")[0] in DENIED:
-        raise ImportError("module %%r is not available in the grading sandbox" %% name)
+        raise ImportError("module %r is not available in the grading sandbox" % name)
     return _import(name, globals, locals, fromlist, level)
 builtins.__import__ = guarded
 for module in (os, sys.modules.get("posix")):
@@ -101,7 +104,7 @@ for p, source in enumerate(job["programs"]):
         exec(compile(source, "<answer>", "exec"), namespace)
         function = namespace.get(job["function"])
         if not callable(function):
-            raise NameError("the answer does not define %%s()" %% job["function"])
+            raise NameError("the answer does not define %s()" % job["function"])
     except BaseException as exc:
         for t in range(len(job["tests"])):
             report({"p": p, "t": t, "error": type(exc).__name__})
@@ -114,15 +117,15 @@ for p, source in enumerate(job["programs"]):
             else:
                 value = function(*json.loads(test["args"]))
             text = dumps(value, allow_nan=False)
-            if len(text) > %(max_value)d:
+            if len(text) > __MAX_VALUE__:
                 report({"p": p, "t": t, "error": "too_large"})
             else:
-                write('{"p": %%d, "t": %%d, "value": %%s}\n' %% (p, t, text))
+                write('{"p": %d, "t": %d, "value": %s}\n' % (p, t, text))
                 out.flush()
         except BaseException as exc:
             report({"p": p, "t": t, "error": type(exc).__name__})
 report({"done": True})
-""" % {"denied": DENIED_MODULES, "max_value": MAX_VALUE_CHARS}
+""".replace("__DENIED__", repr(DENIED_MODULES)).replace("__MAX_VALUE__", str(MAX_VALUE_CHARS))
 
 
 class SandboxUnavailable(Exception):
@@ -140,9 +143,13 @@ def engine() -> str:
     bwrap = shutil.which("bwrap")
     if bwrap is None or not os.path.exists(PYTHON):
         raise SandboxUnavailable("bubblewrap (bwrap) or the sandbox's python3 is not installed")
-    python = subprocess.run([PYTHON, "-I", "-S", "-c", "import platform; print(platform.python_version())"],
-                            capture_output=True, text=True, check=True, timeout=30).stdout.strip()
-    wrap = subprocess.run([bwrap, "--version"], capture_output=True, text=True, check=True, timeout=30).stdout
+    python = subprocess.run(  # noqa: S603 - the configured interpreter, a fixed script
+        [PYTHON, "-I", "-S", "-c", "import platform; print(platform.python_version())"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.strip()
+    wrap = subprocess.run(  # noqa: S603 - found on PATH, fixed arguments
+        [bwrap, "--version"], capture_output=True, text=True, check=True, timeout=30,
+    ).stdout
     return f"python {python} ({wrap.strip()})"
 
 
@@ -164,7 +171,7 @@ def _command(runner: Mapping[str, Any]) -> list[str]:
         "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
         "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
-        "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp",
+        "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp",  # noqa: S108 - the sandbox's own tmpfs
         "--setenv", "PYTHONHASHSEED", "0", "--setenv", "TZ", "UTC", "--setenv", "LANG", "C.UTF-8",
         PYTHON, "-P", "-s", "-S", "-c", HARNESS,
     ]
@@ -187,7 +194,7 @@ def run_programs(
     with tempfile.TemporaryFile() as stdin:
         stdin.write(job.encode())
         stdin.seek(0)
-        process = subprocess.Popen(  # noqa: S603 - a fixed command; the answer is data on stdin
+        process = subprocess.Popen(  # noqa: S603 - a fixed command; the answer is data on its stdin
             [*_command(runner), str(write_end)], stdin=stdin, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, pass_fds=(write_end,), user=uid, group=uid, extra_groups=[],
             start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin"},
@@ -245,10 +252,8 @@ def _read(fd: int, process: subprocess.Popen[bytes], wall: float) -> tuple[bytes
         except subprocess.TimeoutExpired:
             stop = "time_limit"
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 9)
-        except ProcessLookupError:
-            pass
     code = process.wait()
     if stop == "no_result" and code in (-9, 137, -24, 152):  # SIGKILL / SIGXCPU: the CPU limit
         stop = "time_limit"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import hashlib
+import logging
 import random
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
