@@ -15,6 +15,8 @@ print huge output, or forge its results. Defences, outermost first:
   `--die-with-parent`, `--new-session` (no TIOCSTI into our terminal), environment cleared;
 - run as an unprivileged uid of its own (one per run, no passwd entry) so that RLIMIT_NPROC is
   enforced (the kernel does not enforce it for root) and the answer's processes count against no one else's;
+  a server that does not run as root cannot switch uid and runs the sandbox as itself: RLIMIT_NPROC then counts
+  the server's own processes and threads too (the pid namespace still takes every process at the end);
 - rlimits set by `prlimit` before exec, inherited by everything inside: CPU seconds, address space, processes,
   file size, open files, no core dumps; and a wall-clock timeout that kills the process group; the pid namespace
   takes every process the answer started with it;
@@ -191,13 +193,15 @@ def run_programs(
     job = json.dumps({"programs": list(programs), "function": function, "tests": [_wire_test(t) for t in tests]})
     read_end, write_end = os.pipe()
     uid = SANDBOX_UID_BASE + (os.getpid() % 10_000) * 1000 + next(_runs) % 1000
+    # Only root may switch uid; a server run as another user runs its sandboxes as itself (see the docstring).
+    identity: dict[str, Any] = {"user": uid, "group": uid, "extra_groups": []} if os.geteuid() == 0 else {}
     with tempfile.TemporaryFile() as stdin:
         stdin.write(job.encode())
         stdin.seek(0)
         process = subprocess.Popen(  # noqa: S603 - a fixed command; the answer is data on its stdin
             [*_command(runner), str(write_end)], stdin=stdin, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, pass_fds=(write_end,), user=uid, group=uid, extra_groups=[],
-            start_new_session=True, cwd="/", env={"PATH": "/usr/bin:/bin"},
+            stderr=subprocess.DEVNULL, pass_fds=(write_end,), start_new_session=True, cwd="/",
+            env={"PATH": "/usr/bin:/bin"}, **identity,
         )
     os.close(write_end)
     data, stop = _read(read_end, process, float(runner["wall_seconds"]))
