@@ -230,5 +230,16 @@ def test_an_admin_written_python_task_is_checked_and_refused_with_its_reasons(cl
 
 
 def test_without_bubblewrap_the_bank_loads_without_its_python_tasks() -> None:
-    assert shutil.which("bwrap")  # here it is there; the skip of the whole module covers the other machines
-    assert len(_bank_tasks()) >= 16
+    import os
+    import subprocess
+    import sys
+
+    script = ("from app.assessments.generators.bank import load_bank\n"
+              "items = load_bank()['python'].items\n"
+              "print(sum(item['type'] == 'python_function' for item in items), len(items))")
+    without = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PATH": "/nonexistent"})  # no bwrap on the PATH
+    tasks, total = map(int, without.stdout.split())
+    assert tasks == 0 and total == len(load_bank(BANK_DIR)["python"].items) - len(_bank_tasks()) > 0
+    assert "skipped, bubblewrap (bwrap) is not installed" in without.stderr
+    assert shutil.which("bwrap") and len(_bank_tasks()) >= 16
