@@ -69,6 +69,8 @@ def wrong_answer(item: dict[str, Any]) -> Any:
         return list(reversed(item["answer"]))
     if kind == "sql_query":
         return "SELECT 1 WHERE 0"
+    if kind == "python_function":
+        return f"def {item['function']['name']}(*args):\n    return None\n"
     if kind == "matching":
         rights = [option["id"] for option in item["options"] if option.get("side") == "right"]
         return {left: next(r for r in rights if r != right) for left, right in item["answer"].items()}

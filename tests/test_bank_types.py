@@ -53,6 +53,8 @@ def _wrong_answer(item: dict[str, Any]) -> object:
         return list(reversed(key))
     if kind == "sql_query":
         return "SELECT 1 WHERE 0"
+    if kind == "python_function":
+        return f"def {item['function']['name']}(*args):\n    return None\n"
     rights = list(key.values())
     return dict(zip(key, rights[1:] + rights[:1], strict=True))  # every left gets another left's right
 
@@ -73,6 +75,16 @@ def test_every_skill_has_three_items_of_every_type_at_every_level(skill_id: str)
 def test_the_sql_skill_has_eight_sql_tasks_per_level() -> None:
     skill = load_bank(BANK_DIR)["sql"]
     counts = Counter(item["level"] for item in skill.items if item["type"] == "sql_query")
+    assert all(counts[level] >= 8 for level in skill.levels), counts
+
+
+def test_the_python_skill_has_eight_python_tasks_per_level_where_bubblewrap_runs() -> None:
+    from app.grading import python_task
+
+    if not python_task.available():
+        pytest.skip("bubblewrap (bwrap) is not installed: the bank loads without its python_function tasks")
+    skill = load_bank(BANK_DIR)["python"]
+    counts = Counter(item["level"] for item in skill.items if item["type"] == "python_function")
     assert all(counts[level] >= 8 for level in skill.levels), counts
 
 

@@ -44,6 +44,9 @@ def learner_item(item: dict[str, Any]) -> dict[str, Any]:
     view = {field: item[field] for field in LEARNER_ITEM_FIELDS if field in item}
     if item.get("type") == "sql_query":
         view["fixture"] = sql_task.learner_fixture(item["fixture"], SAMPLE_ROWS)
+    if item.get("type") == "python_function":  # the signature and the visible examples, never the hidden tests
+        view["function"] = item["function"]
+        view["examples"] = item["examples"]
     if "options" in view:
         view["options"] = [
             {field: option[field] for field in LEARNER_OPTION_FIELDS if field in option} for option in view["options"]

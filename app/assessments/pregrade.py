@@ -34,7 +34,7 @@ from app.grading import rubric
 from app.grading.outcomes import TaskResult
 from app.grading.pool import GradingPool, Task
 
-QUERY_WORD = re.compile(r"select|values|with", re.IGNORECASE)
+QUERY_WORD = re.compile(r"select|values|with|def|lambda", re.IGNORECASE)  # a python_function answer defines one
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from app.assessments import blueprints, freeze, rules
 from app.assessments.generators.bank import option_id
 from app.assessments.models import Assessment, AssessmentReview
 from app.errors import Conflict, NotFound, Unprocessable
-from app.grading import sql_task
+from app.grading import python_task, sql_task
 
 # What a reviewer confirms before an LLM draft may be published (an approval needs every one).
 REVIEW_CHECKLIST: dict[str, str] = {
@@ -29,7 +29,7 @@ REVIEW_DECISIONS = ("approved", "changes_requested")
 EDITABLE_FIELDS = frozenset({
     "prompt", "options", "answer", "explanation", "points", "tolerance", "accepted_answers", "case_sensitive",
     "pattern", "scoring", "criteria", "difficulty", "enemies", "keep_order", "fixture", "variants", "compare",
-    "runner",
+    "runner", "function", "examples", "tests",
 })
 
 
@@ -67,6 +67,8 @@ def _checked(item: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, An
     if item.get("type") == "sql_query":
         item["runner"] = {**sql_task.DEFAULT_RUNNER, **(item.get("runner") or {})}  # defaults frozen in the item
         item.setdefault("compare", {})
+    if item.get("type") == "python_function":
+        item["runner"] = {**python_task.DEFAULT_RUNNER, **(item.get("runner") or {})}
     problems = rules.new_item_problems(item, others)
     if problems:
         raise Unprocessable(f"Item {item.get('id')} fails the checks: {'; '.join(problems)}", code="item_invalid")

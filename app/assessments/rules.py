@@ -12,8 +12,8 @@ Refusals (`rule_problems`): an item that breaks one is never published. Beyond v
   when both items have options, their option words must also overlap (Jaccard 0.5 or more), so two items
   with a generic stem ("Which statement is true?") but different options are not duplicates.
 - length limits: prompts 10 to 2000 characters, options 300, explanations 2000.
-- performance tasks (sql_query), once the rules above hold: app/assessments/task_checks.py (the reference
-  earns full marks, the hidden variants catch the must-fail wrong answers).
+- performance tasks (sql_query, python_function), once the rules above hold: app/assessments/task_checks.py and
+  python_checks.py (the reference earns full marks, the hidden variants or tests catch the must-fail wrong answers).
 
 Flaws (`flaws`): the classic item-writing flaws, found by heuristics on the prose (code cut out), so they
 warn rather than refuse: the LLM generator drops an item that shows one (`all_problems`), while a human

@@ -16,7 +16,8 @@ from pydantic import (
 )
 
 ItemType = Literal[
-    "single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query"
+    "single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query",
+    "python_function",
 ]
 
 
@@ -141,6 +142,12 @@ class ItemOut(OmitAbsent):
     fixture: FixtureOut | None = Field(
         default=None, description="sql_query: the tables the query runs on (schema and sample rows)"
     )
+    function: dict[str, JsonValue] | None = Field(
+        default=None, description="python_function: the function to define, {name, params}"
+    )
+    examples: list[dict[str, JsonValue]] | None = Field(
+        default=None, description="python_function: visible examples, {args, expected} (not graded)"
+    )
     points: int
 
 
@@ -164,6 +171,9 @@ class AdminItemOut(ItemOut):
     )
     runner: dict[str, JsonValue] | None = Field(
         default=None, description="sql_query: VM-instruction budget, row and character caps, the fixed now"
+    )
+    tests: list[dict[str, JsonValue]] | None = Field(
+        default=None, description="python_function: the hidden tests, {args or expr, expected, weight}"
     )
     keep_order: bool | None = Field(
         default=None, description="single_choice and multiple_response: options are shown in this order, unshuffled"
@@ -415,7 +425,16 @@ class _ItemDetails(Strict):
     compare: dict[str, JsonValue] | None = Field(
         default=None, description="sql_query: ordered, column_names, tolerance"
     )
-    runner: dict[str, JsonValue] | None = Field(default=None, description="sql_query: omit for the defaults")
+    runner: dict[str, JsonValue] | None = Field(
+        default=None, description="sql_query, python_function: omit for the defaults"
+    )
+    function: dict[str, JsonValue] | None = Field(default=None, description="python_function: {name, params}")
+    examples: list[dict[str, JsonValue]] | None = Field(
+        default=None, max_length=5, description="python_function: visible examples, {args, expected}"
+    )
+    tests: list[dict[str, JsonValue]] | None = Field(
+        default=None, max_length=30, description="python_function: hidden tests, {args or expr, expected, weight}"
+    )
     enemies: list[str] | None = Field(
         default=None, max_length=50, description="ids of items never to be drawn into one attempt with this one"
     )

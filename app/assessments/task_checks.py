@@ -158,7 +158,11 @@ def mutants(item: Mapping[str, Any], visible: sql_task.Table) -> list[Mutant]:
 
 
 def task_report(item: Mapping[str, Any]) -> TaskReport:
-    """Run the checks of one sql_query item (structurally valid); problems empty when it may be kept."""
+    """Run the checks of one performance task (structurally valid); problems empty when it may be kept."""
+    if item["type"] == "python_function":
+        from app.assessments import python_checks  # it builds on this module's Mutant and TaskReport
+
+        return python_checks.task_report(item)
     runner = sql_task.runner_of(item)
     try:
         visible = sql_task.run_query(item["fixture"], item["answer"], runner)

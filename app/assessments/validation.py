@@ -14,18 +14,24 @@ sql_query: a reference query (the answer), a visible fixture and 2 to 3 hidden v
 columns (1 to 6 tables; lower-case identifiers; INTEGER, REAL or TEXT columns; at most 60 rows a table; cells
 that fit their column), a comparison rule and runner limits within the maxima. That the reference runs and the
 wrong answers fail is app/assessments/task_checks.py's business.
+python_function: a reference solution (the answer, Python source), the function {name, params} (identifiers),
+1 to 5 visible examples {args, expected} and 3 to 30 hidden tests {args or expr, expected, weight 1 to 10} of JSON
+values, and runner limits within the maxima.
 """
 
 from __future__ import annotations
 
+import json
+import keyword
 import math
 from typing import Any
 
-from app.grading import patterns, performance, sql_task
+from app.grading import patterns, performance, python_task, sql_task
 from app.grading.rubric import FOLD_ONLY_VERSION, normalise_text
 from app.strict_json import MAX_SAFE_INTEGER
 
-ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query")
+ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching", "sql_query",
+              "python_function")
 # Performance tasks: graded by running the answer (app/grading/performance.py), in the grading worker pool.
 PERFORMANCE_TYPES = performance.PERFORMANCE_TYPES
 CHOICE_TYPES = ("single_choice", "multiple_response", "ordering", "matching")
@@ -98,6 +104,8 @@ def item_problems(item: dict[str, Any]) -> list[str]:
         problems += _numeric_problems(item)
     elif kind == "sql_query":
         problems += sql_query_problems(item)
+    elif kind == "python_function":
+        problems += python_function_problems(item)
     else:
         problems += _short_text_problems(item)
     return problems
@@ -388,4 +396,66 @@ def sql_query_problems(item: dict[str, Any]) -> list[str]:
         problems.append(
             f"runner_invalid: {{steps, rows, chars}} within {sql_task.MAX_RUNNER} and now as YYYY-MM-DD HH:MM:SS"
         )
+    return problems
+
+
+def _json_sized(value: object, limit: int) -> bool:
+    try:
+        return len(json.dumps(value, allow_nan=False)) <= limit
+    except (TypeError, ValueError):
+        return False
+
+
+def python_function_problems(item: dict[str, Any]) -> list[str]:
+    """The structure of a python_function item: reference, signature, examples, hidden tests, runner."""
+    problems: list[str] = []
+    if "options" in item:
+        problems.append("python_function_has_options")
+    answer = item.get("answer")
+    if not isinstance(answer, str) or not answer.strip():
+        problems.append("key_missing: the reference solution is required")
+    elif len(answer) > python_task.MAX_SOURCE_CHARS:
+        problems.append(f"answer_too_long: over {python_task.MAX_SOURCE_CHARS} characters")
+    function = item.get("function")
+    if (
+        not isinstance(function, dict) or set(function) != {"name", "params"}
+        or not isinstance(function["name"], str) or not function["name"].isidentifier()
+        or keyword.iskeyword(function["name"]) or not isinstance(function["params"], list)
+        or not all(isinstance(p, str) and p.isidentifier() and not keyword.iskeyword(p) for p in function["params"])
+    ):
+        problems.append("function_invalid: {name, params} with Python identifiers")
+        return problems
+    arity = len(function["params"])
+    examples = item.get("examples")
+    if not isinstance(examples, list) or not 1 <= len(examples) <= 5 or not all(
+        isinstance(e, dict) and set(e) == {"args", "expected"} and isinstance(e["args"], list)
+        and len(e["args"]) == arity and _json_sized(e, 2000) for e in examples
+    ):
+        problems.append(f"examples_invalid: 1 to 5 {{args (a list of {arity}), expected}} of JSON values")
+    tests = item.get("tests")
+    if not isinstance(tests, list) or not 3 <= len(tests) <= python_task.MAX_TESTS:
+        problems.append(f"tests_count: 3 to {python_task.MAX_TESTS} hidden tests are required")
+    else:
+        for index, test in enumerate(tests, start=1):
+            call_ok = (
+                isinstance(test, dict) and set(test) - {"weight"} in ({"args", "expected"}, {"expr", "expected"})
+                and ((isinstance(test.get("args"), list) and len(test["args"]) == arity)
+                     or (isinstance(test.get("expr"), str) and 0 < len(test["expr"]) <= 500))
+                and _json_sized(test, 5000)
+            )
+            weight = test.get("weight", 1) if isinstance(test, dict) else None
+            if not call_ok or not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 10:
+                problems.append(f"test_invalid: test {index} needs args (a list of {arity}) or expr, expected "
+                                f"(a JSON value) and a weight of 1 to 10")
+        if isinstance(examples, list) and any(
+            isinstance(test, dict) and isinstance(example, dict) and test.get("args") == example.get("args")
+            for test in tests for example in examples
+        ):
+            problems.append("test_not_hidden: a hidden test calls the function as a visible example does")
+    runner = item.get("runner")
+    if not isinstance(runner, dict) or set(runner) != set(python_task.DEFAULT_RUNNER) or not all(
+        isinstance(runner[key], int) and not isinstance(runner[key], bool) and 1 <= runner[key] <= maximum
+        for key, maximum in python_task.MAX_RUNNER.items()
+    ):
+        problems.append(f"runner_invalid: {{cpu_seconds, wall_seconds, memory_mb}} within {python_task.MAX_RUNNER}")
     return problems

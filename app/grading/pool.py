@@ -1,6 +1,7 @@
 """The grading worker pool: performance tasks run here, off the request path, with a bounded queue.
 
-A submit with performance tasks (sql_query items) has them run in a worker process before it takes its database
+A submit with performance tasks (sql_query and python_function items; each of the latter starts its own bubblewrap
+sandbox from the worker, at the worker's lower priority) has them run in a worker process before it takes its database
 session (app/assessments/pregrade.py); the grade itself stays the pure function in rubric.py, handed the runs.
 Processes rather than threads (bench/sql_tasks.py has the figures): a worker can take a process-wide SQLite heap
 limit and an address-space limit without touching the server's own SQLite connections, runs at a lower CPU

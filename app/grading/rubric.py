@@ -20,6 +20,8 @@ Scoring rules (also in the README):
 - sql_query: points x (hidden fixture variants on which the query's result matches the reference query's) /
   (variants), by running it (grading/sql_task.py); the run may be done ahead, in the grading worker pool, and
   handed in as `runs` (the same pure function, run elsewhere).
+- python_function: points x (weights of the hidden tests whose call returns the expected value) / (all the
+  weights), by running the source in a bubblewrap sandbox (grading/python_task.py), likewise in the pool.
 - The rubric's `version` says which of these rules it was frozen with; a rubric without one (an item
   checked before it is frozen) follows the current RUBRIC_VERSION.
 - Items with no response score 0; voided items count neither in score nor maximum.
@@ -43,7 +45,7 @@ from fractions import Fraction
 from typing import Any
 
 from app.grading import ability as rasch
-from app.grading import patterns, performance, sql_task
+from app.grading import patterns, performance, python_task, sql_task
 from app.grading.outcomes import TaskResult
 
 RUBRIC_VERSION = 3
@@ -218,6 +220,12 @@ def check_answer_shape(item: Mapping[str, Any], answer: object) -> None:
                 f"item {item_id}: answer must be one SQL query, a string of at most "
                 f"{sql_task.MAX_QUERY_CHARS} characters"
             )
+    elif kind == "python_function":
+        if not isinstance(answer, str) or len(answer) > python_task.MAX_SOURCE_CHARS:
+            raise ResponseError(
+                f"item {item_id}: answer must be Python source defining the function, a string of at most "
+                f"{python_task.MAX_SOURCE_CHARS} characters"
+            )
     else:
         raise ResponseError(f"item {item_id}: unsupported item type {kind!r}")
 
@@ -312,7 +320,7 @@ def score_item(item: Mapping[str, Any], answer: object, rubric: Mapping[str, Any
     elif kind == "matching":
         assert isinstance(answer, dict)
         share = _matching(item, answer)
-    elif kind == "sql_query":
+    elif kind in performance.PERFORMANCE_TYPES:
         assert isinstance(answer, str)
         share = performance.run_task(item, answer).share
     else:

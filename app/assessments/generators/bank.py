@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import random
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
@@ -16,7 +17,9 @@ from app.assessments import blueprints, freeze, rules, task_checks
 from app.assessments.blueprints import Blueprint, Competency
 from app.assessments.generators import templates as item_templates
 from app.assessments.validation import PERFORMANCE_TYPES, item_problems, spare_right_problems
-from app.grading import sql_task
+from app.grading import python_task, sql_task
+
+logger = logging.getLogger("skillproof")
 
 BANK_DIR = Path(__file__).parent / "bank_data"
 SKILL_KEYS = {"id", "name", "description", "levels", "items"}
@@ -25,14 +28,14 @@ ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "options", "answer", "explanation",
     "tolerance", "relative_tolerance", "accepted_answers", "case_sensitive", "pattern",
     "pairs", "extra_right", "criteria", "difficulty", "enemies", "keep_order", "fixture", "variants", "compare",
-    "runner",
+    "runner", "function", "examples", "tests",
 }
 # Performance tasks live in bank_data/tasks/<skill>.toml: shared fixtures by name, then items naming one.
 TASKS_DIR_NAME = "tasks"
-TASK_FILE_KEYS = {"skill", "fixtures", "items"}
+TASK_FILE_KEYS = {"skill", "fixtures", "items"}  # fixtures: sql_query only, may be left out of a Python tasks file
 TASK_ITEM_KEYS = {
     "id", "level", "type", "points", "prompt", "answer", "explanation", "criteria", "difficulty", "fixture",
-    "ordered", "column_names", "tolerance",
+    "ordered", "column_names", "tolerance", "function", "examples", "tests", "runner",
 }
 BLUEPRINT_KEYS = {"attempt_items", "descriptor", "competencies"}
 COMPETENCY_KEYS = {"criterion", "weight", "items"}
@@ -121,6 +124,11 @@ def item_from_raw(raw: dict[str, Any], where: str) -> dict[str, Any]:
         for name in ("fixture", "variants", "compare"):
             item[name] = raw.get(name)
         item["runner"] = {**sql_task.DEFAULT_RUNNER, **(raw.get("runner") or {})}
+    elif kind == "python_function":
+        item["answer"] = answer
+        for name in ("function", "examples", "tests"):
+            item[name] = raw.get(name)
+        item["runner"] = {**python_task.DEFAULT_RUNNER, **(raw.get("runner") or {})}
     elif kind == "short_text":
         item["answer"] = answer
         item["accepted_answers"] = raw.get("accepted_answers", [])
@@ -314,6 +322,7 @@ def load_tasks(path: Path, skills: dict[str, Skill]) -> Skill:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BankError(f"tasks/{path.name}: {exc}") from None
     where = f"tasks/{path.name}"
+    data.setdefault("fixtures", {})
     if set(data) != TASK_FILE_KEYS or data["skill"] not in skills or not isinstance(data["fixtures"], dict):
         raise BankError(f"{where}: skill (a bank skill's id), [fixtures.<name>] and [[items]] are required")
     skill = skills[data["skill"]]
@@ -330,6 +339,18 @@ def load_tasks(path: Path, skills: dict[str, Skill]) -> Skill:
         if not isinstance(raw.get("id"), str) or raw["id"] in seen:
             raise BankError(f"{item_where}: missing or repeated id")
         seen.add(raw["id"])
+        if raw.get("type") == "python_function":
+            if raw.get("level") not in skill.levels:
+                raise BankError(f"{item_where}: level must be one of {list(skill.levels)}")
+            if not python_task.available():  # checked when the sandbox is there; never given unchecked
+                logger.warning("%s: skipped, bubblewrap (bwrap) is not installed", item_where)
+                continue
+            try:
+                item = _to_item(raw, item_where)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                raise BankError(f"{item_where}: {exc}") from None
+            items.append({**item, "level": raw["level"]})
+            continue
         if raw.get("level") not in skill.levels or raw.get("fixture") not in fixtures:
             raise BankError(
                 f"{item_where}: level must be one of {list(skill.levels)} and fixture one of {list(fixtures)}"
