@@ -5,19 +5,15 @@ keeps answering verify within twice its idle latency."""
 from __future__ import annotations
 
 import os
-import statistics
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from app.assessments.generators.bank import BANK_DIR, load_bank
 from app.config import Settings
 from app.grading import performance, python_task
-from tests.servers import fresh_server
+from tests.tasks import assert_a_hostile_burst_leaves_verify_fast
 
 pytestmark = pytest.mark.skipif(
     not python_task.available(), reason="bubblewrap (bwrap) is not installed: `apt-get install -y bubblewrap`"
@@ -96,71 +92,15 @@ def test_the_harness_reports_only_values_never_the_expected_ones() -> None:
     assert "args" in str(reports[0]["value"])  # it sees the calls, as the function would anyway
 
 
-def _latencies(client: httpx.Client, body: dict[str, Any], seconds: float) -> list[float]:
-    found = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        started = time.perf_counter()
-        assert client.post("/v1/credentials/verify", json=body).json()["verified"]
-        found.append(time.perf_counter() - started)
-        time.sleep(0.01)
-    return found
+BOMBS = ["import os\nwhile True:\n    os.fork()\n", "def x():\n    while True:\n        pass\nx()\n",
+         "x = []\nwhile True:\n    x.append(' ' * 10**6)\n", "while True:\n    print('x' * 10**6)\n"]
 
 
 @pytest.mark.slow
 def test_a_server_grading_a_burst_of_hostile_answers_keeps_verify_latency_within_twice_idle(tmp_path: Path) -> None:
-    admin_key = "hostile-admin-key-0123456789abcdef"
-    admin = {"Authorization": f"Bearer {admin_key}"}
-    with fresh_server(tmp_path, admin_key) as (_public, address), \
-            httpx.Client(base_url=address, timeout=60) as client:
-        assessment = client.post("/v1/assessments", headers=admin, json={
-            "skill": "python", "level": "foundation", "item_count": 4, "item_types": ["python_function"], "seed": 3,
-            "max_attempts": None, "retake_cooldown_seconds": 0,
-        }).json()
-        assert client.post(f"/v1/assessments/{assessment['id']}/publish", headers=admin).status_code == 200
-
-        def attempt() -> tuple[str, dict[str, str], list[dict[str, Any]]]:
-            learner = client.post("/v1/learners", headers=admin, json={"name": "H"}).json()
-            headers = {"Authorization": f"Bearer {learner['api_key']}"}
-            started = client.post(f"/v1/assessments/{assessment['id']}/attempts", headers=headers).json()
-            keyed = client.get(f"/v1/attempts/{started['id']}", headers=admin).json()["items"]
-            return started["id"], headers, keyed
-
-        attempt_id, headers, keyed = attempt()
-        passing = client.post(f"/v1/attempts/{attempt_id}/submit", headers=headers, json={
-            "responses": [{"item_id": item["id"], "answer": item["answer"]} for item in keyed]}).json()
-        credential = client.get(f"/v1/credentials/{passing['credential_id']}", headers=headers).json()
-        body = {"verifiableCredential": credential["jwt"]}
-        idle = _latencies(client, body, 4)
-
-        statuses: list[int] = []
-        bombs = ["import os\nwhile True:\n    os.fork()\n", "def x():\n    while True:\n        pass\nx()\n",
-                 "x = []\nwhile True:\n    x.append(' ' * 10**6)\n", "while True:\n    print('x' * 10**6)\n"]
-        prepared = [attempt() for _ in range(6)]
-
-        def submit_hostile(offset: int) -> None:
-            attempt_id, headers, keyed = prepared[offset]
-            with httpx.Client(base_url=address, timeout=120) as own:
-                responses = [{"item_id": item["id"], "answer": bombs[(offset + index) % len(bombs)]
-                              + f"\ndef {item['function']['name']}(*a):\n    return 0\n"}
-                             for index, item in enumerate(keyed)]
-                response = own.post(f"/v1/attempts/{attempt_id}/submit", headers=headers,
-                                    json={"responses": responses})
-                statuses.append(response.status_code)
-                if response.status_code == 200:
-                    assert response.json()["score"] == 0
-
-        workers = [threading.Thread(target=submit_hostile, args=(offset,)) for offset in range(6)]
-        for worker in workers:
-            worker.start()
-        time.sleep(0.5)
-        busy = _latencies(client, body, 6)
-        for worker in workers:
-            worker.join()
-        assert statuses and set(statuses) <= {200, 503}, statuses
-        assert 200 in statuses
-        idle_median, busy_median = statistics.median(idle), statistics.median(busy)
-        print(f"verify latency: idle median {idle_median * 1000:.1f} ms; during the burst median "
-              f"{busy_median * 1000:.1f} ms; submits {statuses}")
-        assert busy_median <= 2 * idle_median
-        assert client.get("/health").status_code == 200
+    assert_a_hostile_burst_leaves_verify_fast(
+        tmp_path,
+        {"skill": "python", "level": "foundation", "item_count": 4, "item_types": ["python_function"], "seed": 3},
+        # Each bomb beside the asked function, so the answer is well-formed and the bomb runs when imported.
+        lambda item, n: BOMBS[n % len(BOMBS)] + f"\ndef {item['function']['name']}(*a):\n    return 0\n",
+    )

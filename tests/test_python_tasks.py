@@ -15,30 +15,26 @@ from fastapi.testclient import TestClient
 from app.assessments import python_checks, task_checks
 from app.assessments.generators.bank import BANK_DIR, load_bank
 from app.assessments.validation import item_problems
-from app.grading import performance, python_task, rubric
+from app.grading import performance, python_task
 from app.grading.pool import GradingPool
+from tests import tasks
 from tests.factories import ADMIN, keyed, new_assessment, new_learner, start
 
 pytestmark = pytest.mark.skipif(
     not python_task.available(), reason="bubblewrap (bwrap) is not installed: `apt-get install -y bubblewrap`"
 )
-RUBRIC = {"pass_percent": 50}
+RUBRIC = tasks.RUBRIC
 
 
 def _bank_tasks(level: str | None = None) -> list[dict[str, Any]]:
-    return [
-        {key: value for key, value in item.items() if key != "level"}
-        for item in load_bank(BANK_DIR)["python"].items
-        if item["type"] == "python_function" and (level is None or item["level"] == level)
-    ]
+    return tasks.bank_tasks("python", "python_function", level)
 
 
 def _task(item_id: str) -> dict[str, Any]:
     return next(item for item in _bank_tasks() if item["id"] == item_id)
 
 
-def _share(item: dict[str, Any], answer: str) -> Fraction:
-    return rubric.grade([item], RUBRIC, [{"item_id": item["id"], "answer": answer}]).score / item["points"]
+_share = tasks.share
 
 
 def _attempt(client: TestClient, level: str = "foundation", count: int = 3) -> tuple[dict[str, Any], dict[str, Any]]:

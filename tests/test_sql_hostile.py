@@ -4,18 +4,14 @@ burst of them keeps answering verify within twice its idle latency."""
 # ruff: noqa: S608 - hostile SQL on purpose
 from __future__ import annotations
 
-import statistics
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from app.assessments.generators.bank import BANK_DIR, load_bank
 from app.grading import performance, sql_task
-from tests.servers import fresh_server
+from tests.tasks import assert_a_hostile_burst_leaves_verify_fast
 
 ITEM = next(
     {key: value for key, value in item.items() if key != "level"}
@@ -96,71 +92,10 @@ def test_the_fixture_is_fresh_for_every_run() -> None:
     assert sql_task.run_query(FIXTURE, "SELECT count(*) FROM orders", sql_task.runner_of(ITEM)) == before
 
 
-def _latencies(client: httpx.Client, body: dict[str, Any], seconds: float) -> list[float]:
-    found = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        started = time.perf_counter()
-        assert client.post("/v1/credentials/verify", json=body).json()["verified"]
-        found.append(time.perf_counter() - started)
-        time.sleep(0.01)
-    return found
-
-
 def test_a_server_grading_a_burst_of_hostile_answers_keeps_verify_latency_within_twice_idle(tmp_path: Path) -> None:
-    admin_key = "hostile-admin-key-0123456789abcdef"
-    admin = {"Authorization": f"Bearer {admin_key}"}
-    with fresh_server(tmp_path, admin_key) as (_public, address), \
-            httpx.Client(base_url=address, timeout=60) as client:
-        assessment = client.post("/v1/assessments", headers=admin, json={
-            "skill": "sql", "level": "intermediate", "item_count": 8, "item_types": ["sql_query"], "seed": 3,
-            "max_attempts": None, "retake_cooldown_seconds": 0,
-        }).json()
-        assert client.post(f"/v1/assessments/{assessment['id']}/publish", headers=admin).status_code == 200
-
-        def attempt() -> tuple[str, dict[str, str], list[dict[str, Any]]]:
-            learner = client.post("/v1/learners", headers=admin, json={"name": "H"}).json()
-            headers = {"Authorization": f"Bearer {learner['api_key']}"}
-            started = client.post(f"/v1/assessments/{assessment['id']}/attempts", headers=headers).json()
-            keyed = client.get(f"/v1/attempts/{started['id']}", headers=admin).json()["items"]
-            return started["id"], headers, keyed
-
-        attempt_id, headers, keyed = attempt()
-        passing = client.post(f"/v1/attempts/{attempt_id}/submit", headers=headers, json={
-            "responses": [{"item_id": item["id"], "answer": item["answer"]} for item in keyed]}).json()
-        credential = client.get(f"/v1/credentials/{passing['credential_id']}", headers=headers).json()
-        body = {"verifiableCredential": credential["jwt"]}
-        idle = _latencies(client, body, 4)
-
-        statuses: list[int] = []
-        hostile = [query for query, reasons in HOSTILE if reasons & {"step_limit", "too_many_rows", "too_large"}]
-
-        prepared = [attempt() for _ in range(6)]  # learners and attempts made before, not during, the burst
-
-        def submit_hostile(offset: int) -> None:
-            attempt_id, headers, keyed = prepared[offset]
-            with httpx.Client(base_url=address, timeout=120) as own:
-                responses = [{"item_id": item["id"], "answer": hostile[(offset + index) % len(hostile)]}
-                             for index, item in enumerate(keyed)]
-                response = own.post(f"/v1/attempts/{attempt_id}/submit", headers=headers,
-                                    json={"responses": responses})
-                statuses.append(response.status_code)
-                if response.status_code == 200:
-                    assert response.json()["score"] == 0
-
-        workers = [threading.Thread(target=submit_hostile, args=(offset,)) for offset in range(6)]
-        for worker in workers:
-            worker.start()
-        time.sleep(0.5)  # the burst is under way
-        busy = _latencies(client, body, 6)
-        for worker in workers:
-            worker.join()
-        assert statuses and set(statuses) <= {200, 503}, statuses
-        assert 200 in statuses
-        idle_median, busy_median = statistics.median(idle), statistics.median(busy)
-        print(f"verify latency: idle median {idle_median * 1000:.1f} ms p95 "
-              f"{statistics.quantiles(idle, n=20)[-1] * 1000:.1f} ms; during the burst median "
-              f"{busy_median * 1000:.1f} ms p95 {statistics.quantiles(busy, n=20)[-1] * 1000:.1f} ms; "
-              f"submits {statuses}")
-        assert busy_median <= 2 * idle_median
-        assert client.get("/health").status_code == 200
+    hostile = [query for query, reasons in HOSTILE if reasons & {"step_limit", "too_many_rows", "too_large"}]
+    assert_a_hostile_burst_leaves_verify_fast(
+        tmp_path,
+        {"skill": "sql", "level": "intermediate", "item_count": 8, "item_types": ["sql_query"], "seed": 3},
+        lambda _item, n: hostile[n % len(hostile)],
+    )

@@ -6,38 +6,32 @@ from __future__ import annotations
 import asyncio
 import copy
 import sqlite3
-from fractions import Fraction
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.assessments import task_checks
-from app.assessments.generators.bank import BANK_DIR, load_bank
 from app.assessments.validation import item_problems
 from app.errors import Busy
-from app.grading import performance, rubric, sql_task
+from app.grading import performance, sql_task
 from app.grading.pool import GradingPool
+from tests import tasks
 from tests.conformance import assert_issued
 from tests.factories import ADMIN, keyed, new_assessment, new_learner, start
 
-RUBRIC = {"pass_percent": 50}
+RUBRIC = tasks.RUBRIC
 
 
 def _bank_tasks(level: str | None = None) -> list[dict[str, Any]]:
-    return [
-        {key: value for key, value in item.items() if key != "level"}
-        for item in load_bank(BANK_DIR)["sql"].items
-        if item["type"] == "sql_query" and (level is None or item["level"] == level)
-    ]
+    return tasks.bank_tasks("sql", "sql_query", level)
 
 
 def _task(item_id: str) -> dict[str, Any]:
     return next(item for item in _bank_tasks() if item["id"] == item_id)
 
 
-def _share(item: dict[str, Any], answer: str) -> Fraction:
-    return rubric.grade([item], RUBRIC, [{"item_id": item["id"], "answer": answer}]).score / item["points"]
+_share = tasks.share
 
 
 def _sql_attempt(
