@@ -355,16 +355,22 @@ def _schema(fixture: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
             for table in fixture["tables"]]
 
 
-def sql_query_problems(item: dict[str, Any]) -> list[str]:
-    """The structure of a sql_query item: reference query, fixture, hidden variants, comparison, runner."""
+def _reference_problems(item: dict[str, Any], kind: str, what: str, limit: int) -> list[str]:
+    """What every performance task needs first: no options, and a reference answer within its length."""
     problems: list[str] = []
     if "options" in item:
-        problems.append("sql_query_has_options")
+        problems.append(f"{kind}_has_options")
     answer = item.get("answer")
     if not isinstance(answer, str) or not answer.strip():
-        problems.append("key_missing: the reference query is required")
-    elif len(answer) > sql_task.MAX_QUERY_CHARS:
-        problems.append(f"answer_too_long: over {sql_task.MAX_QUERY_CHARS} characters")
+        problems.append(f"key_missing: the reference {what} is required")
+    elif len(answer) > limit:
+        problems.append(f"answer_too_long: over {limit} characters")
+    return problems
+
+
+def sql_query_problems(item: dict[str, Any]) -> list[str]:
+    """The structure of a sql_query item: reference query, fixture, hidden variants, comparison, runner."""
+    problems = _reference_problems(item, "sql_query", "query", sql_task.MAX_QUERY_CHARS)
     fixture_problems = _fixture_problems(item.get("fixture"), "the fixture")
     problems += fixture_problems
     variants = item.get("variants")
@@ -408,14 +414,7 @@ def _json_sized(value: object, limit: int) -> bool:
 
 def python_function_problems(item: dict[str, Any]) -> list[str]:
     """The structure of a python_function item: reference, signature, examples, hidden tests, runner."""
-    problems: list[str] = []
-    if "options" in item:
-        problems.append("python_function_has_options")
-    answer = item.get("answer")
-    if not isinstance(answer, str) or not answer.strip():
-        problems.append("key_missing: the reference solution is required")
-    elif len(answer) > python_task.MAX_SOURCE_CHARS:
-        problems.append(f"answer_too_long: over {python_task.MAX_SOURCE_CHARS} characters")
+    problems = _reference_problems(item, "python_function", "solution", python_task.MAX_SOURCE_CHARS)
     function = item.get("function")
     if (
         not isinstance(function, dict) or set(function) != {"name", "params"}
