@@ -208,7 +208,9 @@ def test_regrade_check_reproduces_sql_grades(client: TestClient, level: str, tmp
 
 
 def test_the_credential_states_the_performance_tasks_and_their_share_of_the_score(client: TestClient) -> None:
-    assessment = new_assessment(client, skill="sql", level="foundation", item_count=14, seed=11)
+    # Performance tasks are drawn when an assessment asks for them by type (a default draft holds none).
+    mixed = ["single_choice", "multiple_response", "short_text", "sql_query"]
+    assessment = new_assessment(client, skill="sql", level="foundation", item_count=14, seed=11, item_types=mixed)
     kinds = [item["type"] for item in assessment["items"]]
     assert 0 < kinds.count("sql_query") < len(kinds), kinds  # a mixed draw
     learner = new_learner(client)
@@ -289,3 +291,13 @@ def test_an_answer_with_no_select_values_or_with_is_graded_on_the_request_path_a
     assert response.json()["score"] == 0
     [scored] = keyed(client, attempt)["grade"]["items"]
     assert set(scored["run"]["reasons"]) == {"not_allowed"}
+
+
+def test_a_default_draft_holds_no_performance_tasks_and_asking_for_them_draws_them(client: TestClient) -> None:
+    """Tasks run in the bounded grading pool: an assessment opts in by naming their types."""
+    for skill in ("sql", "python"):
+        default = new_assessment(client, skill=skill, level="foundation", item_count=20, publish=False)
+        assert not {item["type"] for item in default["items"]} & set(performance.PERFORMANCE_TYPES)
+    asked = new_assessment(client, skill="sql", level="foundation", item_count=4, item_types=["sql_query"],
+                           publish=False)
+    assert {item["type"] for item in asked["items"]} == {"sql_query"}

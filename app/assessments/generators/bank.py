@@ -422,9 +422,12 @@ class BankGenerator:
         return [skill.summary() for skill in self.skills.values()]
 
     def _pool(self, skill_id: str, level: str, types: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        """The level's items of these types; without types, every type but the performance tasks, which an
+        assessment asks for by name (they run in the grading pool: a class submitting at once must not queue)."""
         return [
             item for item in self.skills[skill_id].items
-            if item["level"] == level and (types is None or item["type"] in types)
+            if item["level"] == level
+            and (item["type"] in types if types is not None else item["type"] not in PERFORMANCE_TYPES)
         ]
 
     def pool(
