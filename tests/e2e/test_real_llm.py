@@ -28,7 +28,7 @@ from app.assessments.generators.llm import BATCH_MODELS
 from app.config import PROJECT_ROOT
 from app.llm.structured import strict_schema, with_schema_in_prompt
 from tests.conftest import ADMIN_KEY
-from tests.servers import free_port, serving
+from tests.servers import free_port, serving, stop
 
 LLM_VENV = PROJECT_ROOT / ".venv-llm"
 LLM_PYTHON = LLM_VENV / "bin" / "python"
@@ -76,12 +76,7 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"llama-cpp-python's server did not start:\n{log.read_text()[-4000:]}")
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def test_the_longest_prompts_fit_an_8k_context_with_room_for_the_answer(llama: str) -> None:
