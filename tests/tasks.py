@@ -29,6 +29,11 @@ def bank_tasks(skill: str, item_type: str, level: str | None = None) -> list[dic
     ]
 
 
+def bank_task(skill: str, item_type: str, item_id: str) -> dict[str, Any]:
+    """One of the bank's tasks by id."""
+    return next(item for item in bank_tasks(skill, item_type) if item["id"] == item_id)
+
+
 def share(item: dict[str, Any], answer: str) -> Fraction:
     """The share of the item's points this answer earns."""
     return rubric.grade([item], RUBRIC, [{"item_id": item["id"], "answer": answer}]).score / item["points"]

@@ -31,7 +31,7 @@ def _bank_tasks(level: str | None = None) -> list[dict[str, Any]]:
 
 
 def _task(item_id: str) -> dict[str, Any]:
-    return next(item for item in _bank_tasks() if item["id"] == item_id)
+    return tasks.bank_task("python", "python_function", item_id)
 
 
 _share = tasks.share

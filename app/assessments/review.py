@@ -228,6 +228,11 @@ def current_approval(session: Session, assessment: Assessment) -> AssessmentRevi
     return latest if latest.decision == "approved" and latest.items_hash == items_hash(assessment.items) else None
 
 
+def reviewed(session: Session, assessment: Assessment) -> bool:
+    """Whether a recorded review approves the items as they are; only LLM drafts are reviewed (no query else)."""
+    return needs_review(assessment) and current_approval(session, assessment) is not None
+
+
 def needs_review(assessment: Assessment) -> bool:
     """LLM-generated items are published only after a person has reviewed them."""
     return assessment.generator == "llm"

@@ -104,7 +104,7 @@ def reviewed_llm_items(session: Session, skill: str, level: str) -> list[dict[st
         .order_by(Assessment.published_at, Assessment.id)
     )
     for assessment in session.scalars(query):
-        if review.current_approval(session, assessment) is None:
+        if not review.reviewed(session, assessment):
             continue
         for item in assessment.items:
             if not item.get("pretest"):

@@ -110,7 +110,7 @@ def issue(
             item_count=len(presented),
             item_source=builder.item_source_code(
                 assessment.generator, (assessment.provenance or {}).get("bank"),
-                reviewed=review.current_approval(session, assessment) is not None,
+                reviewed=review.reviewed(session, assessment),
             ),
             attempt_number=attempt.attempt_number,
             max_attempts=assessment.max_attempts,
