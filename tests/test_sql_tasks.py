@@ -232,6 +232,15 @@ def test_the_credential_states_the_performance_tasks_and_their_share_of_the_scor
     assert evidence["performanceTaskShare"] == round(task_points / grade["max_score"], 4)
     assert evidence["performanceTaskPercent"] == round((task_points - first_task["points"]) / task_points * 100, 2)
     assert "graded by running the answer" in evidence["narrative"]
+    # ...and as a Result of its own, described on the achievement, for a verifier that reads only the results.
+    subject = issued["credential"]["credentialSubject"]
+    described = {entry["id"]: entry for entry in subject["achievement"]["resultDescription"]}
+    [performance] = [result for result in subject["result"] if result["resultDescription"].endswith("#performance")]
+    assert float(performance["value"]) == evidence["performanceTaskPercent"]
+    description = described[performance["resultDescription"]]
+    assert description["resultType"] == "Percent"
+    assert f"({len(tasks)}, {evidence['performanceTaskShare'] * 100:g}% of the maximum score)" in description["name"]
+    assert float(subject["result"][0]["value"]) == grade["percent"]  # the overall score stays first
 
 
 def test_a_credential_without_performance_tasks_says_nothing_of_them(client: TestClient) -> None:
@@ -245,6 +254,8 @@ def test_a_credential_without_performance_tasks_says_nothing_of_them(client: Tes
     [evidence] = issued["credential"]["evidence"]
     assert not {"performanceTasks", "performanceTaskShare", "performanceTaskPercent"} & set(evidence)
     assert "Performance tasks" not in evidence["narrative"]
+    results = issued["credential"]["credentialSubject"]["result"]
+    assert not [result for result in results if result["resultDescription"].endswith("#performance")]
 
 
 def test_asking_the_llm_generator_for_sql_tasks_is_refused_with_422(settings: Any) -> None:

@@ -212,7 +212,8 @@ def performance_text(evidence: Evidence) -> str:
         return ""
     return (
         f" Performance tasks: {evidence.performance_tasks} of the graded items were graded by running the answer "
-        f"(SQL queries run on hidden data), {evidence.performance_task_share * 100:g}% of the maximum score; "
+        f"(SQL queries on hidden data, Python functions against hidden tests), "
+        f"{evidence.performance_task_share * 100:g}% of the maximum score; "
         f"{evidence.performance_task_percent:g}% of their points earned."
     )
 
@@ -443,6 +444,30 @@ def _ability_result(achievement_json: dict[str, Any], ability: AbilityEstimate) 
     }
 
 
+def _performance_result(achievement_json: dict[str, Any], evidence: Evidence) -> dict[str, Any]:
+    """A Result for the performance tasks alone, described on the achievement, so a verifier reading only the
+    results sees that part of the pass was work that ran (the evidence gives the same figures in words)."""
+    description_id = f"{achievement_json['id']}#performance"
+    achievement_json["resultDescription"].append({
+        "id": description_id,
+        "type": ["ResultDescription"],
+        "name": (
+            f"Performance tasks graded by running the answer ({evidence.performance_tasks}, "
+            f"{_percent_text((evidence.performance_task_share or 0) * 100)}% of the maximum score): "
+            "percent of their points"
+        ),
+        "resultType": "Percent",
+        "valueMin": "0",
+        "valueMax": "100",
+    })
+    return {
+        "type": ["Result"],
+        "resultDescription": description_id,
+        "value": _percent_text(evidence.performance_task_percent or 0),
+        "status": "Completed",
+    }
+
+
 def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, Any]:
     """OB 3.0 Evidence: the frozen assessment and the attempt, or who awarded it by hand."""
     if isinstance(evidence, AwardEvidence):
@@ -509,6 +534,8 @@ def build_credential(
     results = _results(achievement, achievement_json, score_percent, mastery)
     if ability is not None and results:
         results.append(_ability_result(achievement_json, ability))
+    if isinstance(evidence, Evidence) and evidence.performance_tasks and results:
+        results.append(_performance_result(achievement_json, evidence))
     if results:
         subject["result"] = results
     credential: dict[str, Any] = {
