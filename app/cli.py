@@ -302,26 +302,63 @@ def _create_admin_key(url: str, label: str) -> str:
 
 
 def cmd_regrade(args: argparse.Namespace) -> int:
+    if args.record:
+        return _check_records(args.record)
     from app.assessments import regrade
     from app.db import Database
+    from app.errors import NotFound
 
-    if not args.check:
-        print("skillproof: regrade runs through the API (POST .../items/{id}/void); use --check to prove grades",
-              file=sys.stderr)
+    if not args.check and not args.export:
+        print("skillproof: regrade runs through the API (POST .../items/{id}/void); use --check to prove grades, "
+              "--export ATTEMPT_ID to write one grade's record, --record FILE to re-grade one", file=sys.stderr)
         return 2
     settings = _settings(args)
     require_migrated(settings.sqlalchemy_url)
     database = Database(settings.sqlalchemy_url)
     try:
         with database.sessions() as session:
+            if args.export:
+                try:
+                    record = regrade.grading_record(session, args.export)
+                except NotFound as exc:
+                    print(f"skillproof: {exc.detail}", file=sys.stderr)
+                    return 1
+                sys.stdout.write(json.dumps(record, indent=1, sort_keys=True) + "\n")
+                return 0
             report = regrade.check_all(session)
     finally:
         database.dispose()
+    return _report(report, "graded attempts")
+
+
+def _check_records(paths: list[str]) -> int:
+    """Re-grade grading records (files, or - for stdin) with no database: what anyone holding one can run."""
+    from app.assessments import records as regrade
+
+    reports = []
+    for path in paths:
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            record = json.loads(text)
+        except (OSError, ValueError) as exc:
+            print(f"skillproof: cannot read {path}: {exc}", file=sys.stderr)
+            return 2
+        reports.append(regrade.check_record(record) if isinstance(record, dict) else regrade.CheckReport(
+            checked=0, mismatches=[f"{path}: not a grading record"]))
+    merged = regrade.CheckReport(
+        checked=sum(report.checked for report in reports),
+        mismatches=[line for report in reports for line in report.mismatches],
+        engines=[line for report in reports for line in report.engines],
+    )
+    return _report(merged, "grading records")
+
+
+def _report(report: Any, what: str) -> int:
     for line in report.mismatches:
         print(f"MISMATCH {line}")
     for line in report.engines:
         print(f"NOTE {line}")
-    print(f"{report.checked} graded attempts re-graded, {len(report.mismatches)} differ from the stored grade")
+    print(f"{report.checked} {what} re-graded, {len(report.mismatches)} differ from the stored grade")
     return 0 if not report.mismatches else 1
 
 
@@ -511,6 +548,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     regrade_parser = commands.add_parser("regrade", help="re-run grading over every stored attempt")
     regrade_parser.add_argument("--check", action="store_true", help="prove the stored grades are reproduced exactly")
+    regrade_parser.add_argument("--export", metavar="ATTEMPT_ID",
+                                help="print one graded attempt's grading record (JSON) for anyone to re-run")
+    regrade_parser.add_argument("--record", metavar="FILE", nargs="+",
+                                help="re-grade grading records without a database ('-' reads stdin)")
     regrade_parser.set_defaults(handler=cmd_regrade)
 
     calibrate = commands.add_parser(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.assessments import freeze
+from app.assessments import freeze, records
 from app.assessments.models import Amendment, Assessment, Attempt, Grade, GradeRevision
+from app.assessments.records import CheckReport, compare
 from app.auth.models import Learner
 from app.config import Settings
 from app.credentials import service as credentials_service
@@ -112,24 +112,6 @@ def void_item(
     return amendment
 
 
-@dataclass(frozen=True)
-class CheckReport:
-    checked: int
-    mismatches: list[str]
-    # Performance tasks graded by another SQLite version than this machine's (their scores are still compared).
-    engines: list[str] = field(default_factory=list)
-
-
-def _without_engine(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[str]]:
-    """Item scores with the engine of each run set aside: the scores and reasons are compared, the version noted."""
-    engines = {str(item["run"]["engine"]) for item in items if isinstance(item.get("run"), dict)}
-    return [
-        {**item, "run": {k: v for k, v in item["run"].items() if k != "engine"}} if isinstance(item.get("run"), dict)
-        else item
-        for item in items
-    ], engines
-
-
 def check_all(session: Session) -> CheckReport:
     """Re-run grading over every stored attempt and compare with the stored grade, field by field."""
     mismatches = []
@@ -144,14 +126,34 @@ def check_all(session: Session) -> CheckReport:
     for assessment, attempt, grade in rows:
         checked += 1
         result = regrade_result(session, assessment, attempt, grade).to_json()
-        expected_passed = result["passed"] or ever_passed(session, grade)
-        stored = grade.result()
-        recomputed: dict[str, Any] = {**{key: result.get(key) for key in stored}, "passed": expected_passed}
-        stored["items"], stored_engines = _without_engine(stored["items"])
-        recomputed["items"], here = _without_engine(list(recomputed["items"] or []))
-        engines |= {f"attempt {attempt.id}: graded with {engine}, re-graded with {', '.join(sorted(here))}"
-                    for engine in stored_engines - here}
-        if stored != recomputed:
-            differing = sorted(key for key in stored if stored[key] != recomputed[key])
+        differing, notes = compare(grade.result(), result, result["passed"] or ever_passed(session, grade))
+        engines |= {f"attempt {attempt.id}: {note}" for note in notes}
+        if differing:
             mismatches.append(f"attempt {attempt.id}: {', '.join(differing)} differ")
     return CheckReport(checked=checked, mismatches=mismatches, engines=sorted(engines))
+
+
+def grading_record(session: Session, attempt_id: str) -> dict[str, Any]:
+    """The grading record of one graded attempt (records.check_record re-grades it)."""
+    row = session.execute(
+        select(Assessment, Attempt, Grade)
+        .join(Attempt, Attempt.assessment_id == Assessment.id)
+        .join(Grade, Grade.attempt_id == Attempt.id)
+        .where(Attempt.id == attempt_id)
+    ).first()
+    if row is None:
+        raise NotFound("No graded attempt with this id.")
+    assessment, attempt, grade = row
+    return {
+        "format": records.RECORD_FORMAT,
+        "assessment_id": assessment.id,
+        "attempt_id": attempt.id,
+        "content_hash": assessment.content_hash,
+        "items": assessment.items,
+        "rubric": assessment.rubric,
+        "attempt_item_ids": attempt.item_ids,
+        "responses": grade.responses,
+        "voided": list(grade.voided_items or []),
+        "grade": grade.result(),
+        "passed_before": ever_passed(session, grade),
+    }
