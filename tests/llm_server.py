@@ -318,6 +318,10 @@ class FakeModel:
             answer = {"choices": [question.label_of(text) for text in solution]}
         elif kind in ("numeric", "short_text"):
             answer = {"answer": solution}
+        elif kind == "sql_query":
+            answer = {"query": solution}
+        elif kind == "python_function":
+            answer = {"code": solution}
         elif kind == "ordering":
             answer = {"order": [question.label_of(text) for text in solution]}
         else:
@@ -425,6 +429,36 @@ class FakeModel:
     def matching(self, prompt: str, left: list[str], right: list[str], pairs: list[tuple[int, int]]) -> dict[str, Any]:
         self.solutions[prompt] = {left[i]: right[j] for i, j in pairs}
         return {**common(prompt), "left": left, "right": right, "pairs": [{"left": i, "right": j} for i, j in pairs]}
+
+    def sql_query(
+        self, prompt: str, tables: list[dict[str, Any]], reference: str, variants: list[dict[str, list[list[Any]]]],
+        *, ordered: bool = False, solution: str | None = None,
+    ) -> dict[str, Any]:
+        """A SQL task draft: `variants` give new rows by table name; the solver writes `solution` (default: the
+        reference query)."""
+        self.solutions[prompt] = solution or reference
+        return {
+            **common(prompt, "Filter on every condition the prompt states."), "tables": tables,
+            "reference_query": reference,
+            "hidden_variants": [{"tables": [{"table": name, "rows": rows} for name, rows in variant.items()]}
+                                for variant in variants],
+            "ordered": ordered, "column_names": False, "tolerance": 0.0,
+        }
+
+    def python_function(
+        self, prompt: str, name: str, params: list[str], reference: str, examples: list[tuple[str, str]],
+        tests: list[tuple[str, str, int]], *, solution: str | None = None,
+    ) -> dict[str, Any]:
+        """A Python task draft: calls and expected values as Python literals, as the model writes them; the solver
+        writes `solution` (default: the reference)."""
+        self.solutions[prompt] = solution or reference
+        return {
+            **common(prompt, "Handle the edge cases the prompt names."), "function_name": name, "parameters": params,
+            "reference_solution": reference,
+            "examples": [{"call": call, "expected": expected} for call, expected in examples],
+            "hidden_tests": [{"call": call, "expected": expected, "weight": weight}
+                             for call, expected, weight in tests],
+        }
 
 
 def script_every_type(model: FakeModel) -> None:

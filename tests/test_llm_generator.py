@@ -23,7 +23,12 @@ from app.assessments.generators import brief, prompts, solver
 from app.assessments.generators.bank import load_bank, option_id
 from app.assessments.generators.llm import (
     BATCH_MODELS,
+    DRAFT_CELL_CHARS,
+    DRAFT_COLUMNS,
+    DRAFT_ROWS,
+    DRAFT_TABLES,
     ITEM_TYPES,
+    TASKS_PER_REQUEST,
     CircuitBreaker,
     CircuitOpenError,
     LlmClient,
@@ -34,6 +39,7 @@ from app.assessments.generators.llm import (
     llm_item_id,
     strict_schema,
 )
+from app.grading import sql_task
 from app.llm.client import parse_retry_after
 from tests.llm_server import (
     FakeLlmServer,
@@ -697,7 +703,8 @@ def test_the_longest_prompts_fit_the_default_context_window() -> None:
             plan = {c.criterion: c.target for c in worst_case.competencies}
             for kind, model in BATCH_MODELS.items():
                 messages = prompts.generation_messages(
-                    brief=worst_case, item_type=kind, count=config.batch_size, plan=plan, avoid_prompts=avoid,
+                    brief=worst_case, item_type=kind, count=min(config.batch_size, TASKS_PER_REQUEST.get(kind, 99)),
+                    plan=plan, avoid_prompts=avoid,
                 )
                 repair = [{"role": "assistant", "content": "a" * MAX_ECHO_CHARS}, repair_message("e" * 600)]
                 for form in ("json_schema", "json_object", "text"):
@@ -709,3 +716,16 @@ def test_the_longest_prompts_fit_the_default_context_window() -> None:
         sent = with_schema_in_prompt("text", prompts.solver_messages(
             item_type=kind, prompt="p" * 2000, options=options, left=options, right=options), strict_schema(answer))
         assert estimate_tokens(sent) + config.max_tokens <= config.context_tokens
+    # A task's solver sees what a learner sees: the largest tables a SQL draft may hold, or a long signature.
+    table = {"name": "t" * 40, "columns": [{"name": "c" * 40, "type": "TEXT"}] * DRAFT_COLUMNS,
+             "rows": [["v" * DRAFT_CELL_CHARS] * DRAFT_COLUMNS] * DRAFT_ROWS}
+    views = {
+        "sql_query": {"prompt": "p" * 2000,
+                      "fixture": sql_task.learner_fixture({"tables": [table] * DRAFT_TABLES}, 20)},
+        "python_function": {"prompt": "p" * 2000, "function": {"name": "f" * 40, "params": ["a" * 40] * 5},
+                            "examples": [{"args": ["x" * 300], "expected": "y" * 300}] * 3},
+    }
+    for kind, answer in (("sql_query", solver.SolverQuery), ("python_function", solver.SolverCode)):
+        sent = with_schema_in_prompt("text", prompts.task_solver_messages(item_type=kind, view=views[kind]),
+                                     strict_schema(answer))
+        assert estimate_tokens(sent) + config.max_tokens <= config.context_tokens, (kind, estimate_tokens(sent))

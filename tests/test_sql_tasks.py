@@ -258,17 +258,6 @@ def test_a_credential_without_performance_tasks_says_nothing_of_them(client: Tes
     assert not [result for result in results if result["resultDescription"].endswith("#performance")]
 
 
-def test_asking_the_llm_generator_for_sql_tasks_is_refused_with_422(settings: Any) -> None:
-    from app.main import create_app
-
-    with_llm = settings.model_copy(update={"llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "any"})
-    with TestClient(create_app(with_llm), base_url="https://skillproof.test") as llm_client:
-        response = llm_client.post("/v1/assessments", headers=ADMIN, json={
-            "skill": "sql", "level": "foundation", "item_count": 2, "generator": "llm", "item_types": ["sql_query"]})
-    assert response.status_code == 422, response.text
-    assert response.json()["error"] == "unsupported_item_type"
-
-
 def test_an_admin_written_sql_task_is_checked_and_refused_with_its_reasons(client: TestClient) -> None:
     draft = new_assessment(client, publish=False, skill="sql", item_count=2, item_types=["single_choice"])
     people = {"name": "people", "columns": [{"name": "name", "type": "TEXT"}, {"name": "age", "type": "INTEGER"}]}

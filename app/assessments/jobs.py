@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from app.assessments import freeze, service
 from app.assessments.generators import brief as briefs
 from app.assessments.generators.bank import BankGenerator
-from app.assessments.generators.llm import LlmGenerator, solver_config
+from app.assessments.generators.llm import ITEM_TYPES, WRITABLE_TYPES, LlmGenerator, solver_config
 from app.assessments.models import GenerationJob
 from app.assessments.schemas import AssessmentCreate
 from app.calibration import service as calibration
 from app.config import Settings
 from app.db import Database
 from app.errors import NotFound, Unprocessable
+from app.grading import python_task
 from app.llm.client import CallRecord, LlmClient, LlmConfig, LlmError
 
 logger = logging.getLogger("skillproof.jobs")
@@ -33,7 +34,9 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = dt.timedelta(seconds=30)
 MAX_RUNS = 2
 MAX_CALLS_REPORTED = 500
-ALL_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
+# Without item_types a job writes the selected-response and recall types; performance tasks only when named (they
+# run in the bounded grading pool, as the bank's do).
+ALL_TYPES = ITEM_TYPES
 
 
 def _utcnow() -> dt.datetime:
@@ -69,11 +72,18 @@ def enqueue(session: Session, body: AssessmentCreate, *, bank: BankGenerator, se
             "The LLM generator needs SKILLPROOF_LLM_BASE_URL and SKILLPROOF_LLM_MODEL.", code="generator_unavailable"
         )
     service.requested_skill(body, bank)
-    unsupported = sorted(set(body.item_types or ()) - set(ALL_TYPES))
+    unsupported = sorted(set(body.item_types or ()) - set(WRITABLE_TYPES))
     if unsupported:
         raise Unprocessable(
-            f"The LLM generator does not write {unsupported} items yet; the bank has them.",
+            f"The LLM generator does not write {unsupported} items; it writes {list(WRITABLE_TYPES)}.",
             code="unsupported_item_type",
+        )
+    if "python_function" in (body.item_types or ()) and not python_task.available():
+        # The checks run a generated task's reference and wrong answers in the sandbox: none could be kept.
+        raise Unprocessable(
+            "python_function tasks run in a bubblewrap sandbox, which is not installed here "
+            "(apt-get install -y bubblewrap); ask for other item types.",
+            code="sandbox_unavailable",
         )
     request = body.model_dump(mode="json")
     request.update(service.retake_policy(body, settings))  # the defaults as they are now, made explicit

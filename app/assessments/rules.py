@@ -50,16 +50,27 @@ NEAR_DUPLICATE_OPTIONS_JACCARD = 0.5
 
 def rule_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:
     """Every rule this item breaks, given the other items of its assessment; empty when it may be kept."""
+    return rule_report(item, others)[0]
+
+
+def rule_report(
+    item: dict[str, Any], others: Sequence[dict[str, Any]], *, run_tasks: bool = True
+) -> tuple[list[str], task_checks.TaskReport | None]:
+    """rule_problems, and a performance task's report when its checks ran (its mutation score, for reviewers).
+
+    `run_tasks=False` leaves out running a task's reference and wrong answers (a bank task ran them when the
+    bank loaded)."""
     problems = validation.item_problems(item)
     if any(problem.startswith("type_unknown") for problem in problems):
-        return problems
+        return problems, None
     problems += _length_problems(item)
     problems += _all_or_none_problems(item)
     problems += _giveaway_problems(item)
     problems += near_duplicate_problems(item, others)
-    if not problems and item.get("type") in validation.PERFORMANCE_TYPES:
-        problems += task_checks.task_report(item).problems  # runs the reference and the wrong answers
-    return problems
+    if problems or not run_tasks or item.get("type") not in validation.PERFORMANCE_TYPES:
+        return problems, None
+    report = task_checks.task_report(item)  # runs the reference and the wrong answers
+    return problems + report.problems, report
 
 
 def new_item_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:

@@ -57,7 +57,8 @@ class AssessmentCreate(Strict):
     ordering_scoring: Literal["all_or_nothing", "adjacent_pairs"] = "all_or_nothing"
     mastery_bands: list[MasteryBand] | None = Field(default=None, max_length=10)
     item_types: list[ItemType] | None = Field(
-        default=None, description="Item types to generate (llm) or draw (bank); default: all."
+        default=None, description="Item types to generate (llm) or draw (bank); default: all but the performance "
+        "tasks (sql_query, python_function), which are drawn or written only when named."
     )
 
     @model_validator(mode="after")
@@ -196,6 +197,18 @@ class AdminItemOut(ItemOut):
     review_warnings: list[str] | None = Field(
         default=None, description="LLM items: what the critic pass flagged for the reviewer (style, not validity)"
     )
+    task_checks: TaskChecks | None = Field(
+        default=None, description="LLM performance tasks: how strong the hidden variants or tests are (never shown "
+        "to learners)"
+    )
+
+
+class TaskChecks(BaseModel):
+    """What a generated task's checks measured: the wrong answers its hidden variants or tests catch."""
+
+    mutation_score: float = Field(description="killed / mutants, 0 to 1")
+    killed: int = Field(description="generated wrong answers that lose points")
+    mutants: int = Field(description="generated wrong answers: the must-fail ones and small edits of the reference")
 
 
 class DistractorRationale(BaseModel):

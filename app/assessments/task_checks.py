@@ -51,6 +51,10 @@ class TaskReport:
     def mutation_score(self) -> float:
         return round(self.killed / self.mutants, 3) if self.mutants else 0.0
 
+    def figures(self) -> dict[str, float | int]:
+        """What a generated task records for its reviewer: how strong its hidden variants or tests are."""
+        return {"mutation_score": self.mutation_score, "killed": self.killed, "mutants": self.mutants}
+
 
 def _literal(cell: sql_task.Cell) -> str:
     if cell is None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.assessments import rules
 from app.assessments.generators.bank import Skill
+from app.grading.performance import PERFORMANCE_TYPES
 
 MAX_EXEMPLARS_PER_TYPE = 2
 MAX_EXEMPLAR_CHARS = 360  # per exemplar prompt: exemplars show style and level, they need not be whole
@@ -91,8 +92,11 @@ class GenerationBrief:
         return [c.criterion for c in self.competencies]
 
     def exemplars_for(self, item_type: str) -> list[Exemplar]:
-        """Up to two exemplars of that type, else of any type (a prompt always shows some when the bank has any)."""
+        """Up to two exemplars of that type, else of any type (a prompt always shows some when the bank has any);
+        a performance task only its own type's (a choice item shows nothing of a task's shape)."""
         same = [exemplar for exemplar in self.exemplars if exemplar.type == item_type]
+        if item_type in PERFORMANCE_TYPES:
+            return same[:MAX_EXEMPLARS_PER_TYPE]
         return (same or list(self.exemplars))[:MAX_EXEMPLARS_PER_TYPE]
 
     def provenance(self) -> dict[str, Any]:
@@ -160,6 +164,13 @@ def exemplar_of(item: Mapping[str, Any]) -> Exemplar:
     )
 
 
+def _clean(item: Mapping[str, Any]) -> bool:
+    """No rule or flaw check objects to the item; a task's reference and wrong answers ran when the bank loaded,
+    so they are not run again for every brief (a Python task's run is a sandbox process)."""
+    problems, _ = rules.rule_report(dict(item), [], run_tasks=False)
+    return not problems and not rules.flaws(dict(item))
+
+
 def choose_exemplars(
     pool: Sequence[Mapping[str, Any]], item_types: Sequence[str], seed: int, per_type: int = MAX_EXEMPLARS_PER_TYPE
 ) -> tuple[Exemplar, ...]:
@@ -167,7 +178,7 @@ def choose_exemplars(
     rng = random.Random(f"{seed}/exemplars")  # noqa: S311 - a reproducible choice, not a secret
     chosen: list[Exemplar] = []
     for item_type in dict.fromkeys(item_types):
-        clean = [item for item in pool if item["type"] == item_type and not rules.all_problems(dict(item), [])]
+        clean = [item for item in pool if item["type"] == item_type and _clean(item)]
         for item in rng.sample(clean, min(per_type, len(clean))):
             chosen.append(exemplar_of(item))
     return tuple(chosen)

@@ -7,12 +7,18 @@ Each item then passes, cheapest first: the conversion checks (keys among the opt
 distractor, a computation that evaluates to the stated key), its competency's target, the rule and flaw
 checks (app.assessments.rules), no copy of an exemplar, the critic pass (critic.py), the options-only test
 and the solver check (solver.py); the critic and the solver may run on their own endpoint and model. Every
-dropped item is returned with its named reasons. The transport (retries, breaker, structured-output
-forms, token records) is `app.llm.client`; its names are re-exported here for the modules that import them.
+dropped item is returned with its named reasons.
+Performance tasks (sql_query, python_function; written only when named in item_types) become the same item
+dicts the bank makes, pass the bank's task checks (task_checks.py, python_checks.py: the reference earns
+full marks, the must-fail answers do not; the mutation score is kept on the item as `task_checks`), and then
+the solver, whose solution, written from the learner's view, is run and must earn full marks (no critic or
+options-only pass: they judge keys and options). The transport (retries, breaker, structured-output forms,
+token records) is `app.llm.client`; its names are re-exported here for the modules that import them.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import math
@@ -20,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +34,7 @@ from app.assessments import rules
 from app.assessments.generators import compute, critic, prompts, solver
 from app.assessments.generators.bank import option_id
 from app.assessments.generators.brief import GenerationBrief, from_criteria, slug
+from app.grading import python_task, sql_task
 from app.grading import rubric as grading
 from app.llm.client import ChatReply as ChatReply
 from app.llm.client import CircuitBreaker as CircuitBreaker
@@ -39,14 +46,22 @@ from app.llm.client import LlmOutputError as LlmOutputError
 from app.llm.client import derive_seed as derive_seed
 from app.llm.client import public_url
 from app.llm.structured import strict_schema as strict_schema
+from app.strict_json import MAX_SAFE_INTEGER
 
 __all__ = [
-    "CircuitBreaker", "CircuitOpenError", "GenerationResult", "LlmClient", "LlmConfig", "LlmError",
-    "LlmGenerator", "LlmOutputError", "derive_seed", "solver_config", "strict_schema", "to_item",
+    "TASK_TYPES", "WRITABLE_TYPES", "CircuitBreaker", "CircuitOpenError", "GenerationResult", "LlmClient",
+    "LlmConfig", "LlmError", "LlmGenerator", "LlmOutputError", "derive_seed", "solver_config", "strict_schema",
+    "to_item",
 ]
 
 ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
-POINTS = {"single_choice": 1, "multiple_response": 2, "numeric": 1, "short_text": 1, "ordering": 2, "matching": 2}
+# Performance tasks: written only when asked for by name, as the bank draws them (they run in the grading pool).
+TASK_TYPES = ("sql_query", "python_function")
+WRITABLE_TYPES = ITEM_TYPES + TASK_TYPES
+POINTS = {"single_choice": 1, "multiple_response": 2, "numeric": 1, "short_text": 1, "ordering": 2, "matching": 2,
+          "sql_query": 2, "python_function": 2}
+# A task is long (tables and variants, or code and tests): this many per request keeps an answer within max_tokens.
+TASKS_PER_REQUEST = {"sql_query": 1, "python_function": 2}
 
 
 # -- what the model returns, per item type (strict: no coercion, no extra fields) ------------------------------
@@ -117,7 +132,66 @@ class MatchingDraft(_Draft):
     pairs: list[Pair]
 
 
-Draft = SingleChoiceDraft | MultipleResponseDraft | NumericDraft | ShortTextDraft | OrderingDraft | MatchingDraft
+# A sql_query task: the tables the learner sees, the reference query, hidden variants and the comparison rule.
+# A number is a float here (JSON numbers; whole ones become integers in INTEGER columns): a shorter schema. Cells
+# are short, so that the solver's view of the largest tables the schema allows still fits an 8k context.
+DRAFT_CELL_CHARS = 60
+DRAFT_TABLES, DRAFT_COLUMNS, DRAFT_ROWS = 3, 6, 12
+Cell = float | Annotated[str, Field(max_length=DRAFT_CELL_CHARS)] | None
+Name = Annotated[str, Field(max_length=40)]  # checked as an identifier when the item is validated
+
+
+class ColumnDraft(_Strict):
+    name: Name
+    type: Literal["INTEGER", "REAL", "TEXT"]
+
+
+class TableDraft(_Strict):
+    name: Name
+    columns: list[ColumnDraft] = Field(min_length=1, max_length=DRAFT_COLUMNS)
+    rows: list[list[Cell]] = Field(min_length=1, max_length=DRAFT_ROWS)
+
+
+class TableRowsDraft(_Strict):  # new rows for one table in a variant (the tables it does not name keep theirs)
+    table: Name
+    rows: list[list[Cell]] = Field(min_length=1, max_length=DRAFT_ROWS)
+
+
+class VariantDraft(_Strict):
+    tables: list[TableRowsDraft] = Field(min_length=1, max_length=DRAFT_TABLES)
+
+
+class SqlQueryDraft(_Draft):
+    tables: list[TableDraft] = Field(min_length=1, max_length=DRAFT_TABLES)
+    reference_query: str = Field(min_length=1)
+    hidden_variants: list[VariantDraft] = Field(min_length=2, max_length=3)
+    ordered: bool
+    column_names: bool
+    tolerance: float = Field(ge=0, le=1)
+
+
+# A python_function task: the signature, the reference solution, visible examples and weighted hidden tests.
+# Calls and values are Python literals in strings: any JSON value fits a strict schema that way, and a model
+# writes `f([1, 2])` more reliably than JSON-in-JSON.
+class CallDraft(_Strict):
+    call: str = Field(min_length=1, max_length=300)
+    expected: str = Field(min_length=1, max_length=300)
+
+
+class HiddenTestDraft(CallDraft):
+    weight: int = Field(ge=1, le=3)
+
+
+class PythonFunctionDraft(_Draft):
+    function_name: Name
+    parameters: list[Name] = Field(max_length=5)
+    reference_solution: str = Field(min_length=1)
+    examples: list[CallDraft] = Field(min_length=1, max_length=3)
+    hidden_tests: list[HiddenTestDraft] = Field(min_length=3, max_length=12)
+
+
+Draft = (SingleChoiceDraft | MultipleResponseDraft | NumericDraft | ShortTextDraft | OrderingDraft | MatchingDraft
+         | SqlQueryDraft | PythonFunctionDraft)
 
 
 class SingleChoiceBatch(_Strict):
@@ -144,6 +218,14 @@ class MatchingBatch(_Strict):
     items: list[MatchingDraft] = Field(min_length=1)
 
 
+class SqlQueryBatch(_Strict):
+    items: list[SqlQueryDraft] = Field(min_length=1)
+
+
+class PythonFunctionBatch(_Strict):
+    items: list[PythonFunctionDraft] = Field(min_length=1)
+
+
 BATCH_MODELS: dict[str, type[BaseModel]] = {
     "single_choice": SingleChoiceBatch,
     "multiple_response": MultipleResponseBatch,
@@ -151,6 +233,8 @@ BATCH_MODELS: dict[str, type[BaseModel]] = {
     "short_text": ShortTextBatch,
     "ordering": OrderingBatch,
     "matching": MatchingBatch,
+    "sql_query": SqlQueryBatch,
+    "python_function": PythonFunctionBatch,
 }
 
 
@@ -235,6 +319,10 @@ def to_item(item_type: str, draft: Any, item_id: str) -> tuple[dict[str, Any], l
         key, found = _computed_key(item["prompt"], item["computation"], draft.answer, item["tolerance"])
         item["answer"] = key if key is not None else _number(draft.answer)
         problems += found
+    elif item_type == "sql_query":
+        problems += _sql_task(draft, item)
+    elif item_type == "python_function":
+        problems += _python_task(draft, item)
     elif item_type == "short_text":
         key = draft.answer.strip()
         accepted: list[str] = []
@@ -253,6 +341,121 @@ def to_item(item_type: str, draft: Any, item_id: str) -> tuple[dict[str, Any], l
     item["criteria"] = {slug(draft.competency) or "general": 1}
     item["difficulty"] = draft.difficulty
     return item, problems
+
+
+def _rows(rows: Sequence[Sequence[Any]], columns: Sequence[dict[str, str]]) -> list[list[Any]]:
+    """Rows as the fixture stores them: a whole float in an INTEGER column is the integer (`3.0` -> 3); what
+    does not fit its column is left for the fixture check to name."""
+    types = [column["type"] for column in columns]
+    tidied = []
+    for row in rows:
+        cells = list(row)
+        if len(cells) == len(types):
+            cells = [int(cell) if kind == "INTEGER" and isinstance(cell, float) and cell.is_integer()
+                     and abs(cell) < 2**53 else cell for cell, kind in zip(cells, types, strict=True)]
+        tidied.append(cells)
+    return tidied
+
+
+def _sql_task(draft: SqlQueryDraft, item: dict[str, Any]) -> list[str]:
+    """Fill in a sql_query item as the bank makes one: the visible fixture, each variant whole (the tables it
+    does not name keep the visible rows), the comparison rule and the default runner; the problems found."""
+    problems: list[str] = []
+    tables: list[dict[str, Any]] = []
+    for table in draft.tables:
+        columns = [{"name": column.name.strip().lower(), "type": column.type} for column in table.columns]
+        tables.append({"name": table.name.strip().lower(), "columns": columns, "rows": _rows(table.rows, columns)})
+    by_name = {table["name"]: table for table in tables}
+    variants = []
+    for index, variant in enumerate(draft.hidden_variants, start=1):
+        rows_of: dict[str, list[list[Any]]] = {}
+        for given in variant.tables:
+            name = given.table.strip().lower()
+            if name not in by_name:
+                problems.append(f"variant_schema: variant {index} names {given.table!r}, not a table of the fixture")
+            elif name in rows_of:
+                problems.append(f"variant_schema: variant {index} gives the rows of {name} twice")
+            else:
+                rows_of[name] = _rows(given.rows, by_name[name]["columns"])
+        variants.append({"tables": [{**table, "rows": rows_of.get(table["name"], table["rows"])}
+                                    for table in tables]})
+    item.update(
+        answer=solver.unfenced(draft.reference_query), fixture={"tables": tables}, variants=variants,
+        compare={"ordered": draft.ordered, "column_names": draft.column_names,
+                 "tolerance": _number(draft.tolerance)},
+        runner=dict(sql_task.DEFAULT_RUNNER),
+    )
+    return problems
+
+
+def _json_value(value: object) -> object:
+    """A Python literal as the JSON value a function's result is compared in: tuples are lists; sets, bytes,
+    complex numbers, keys that are not strings, non-finite floats and integers beyond 2**53 have no such form."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"{value!r} is not a finite number within 2**53")
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_value(element) for element in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _json_value(element) for key, element in value.items()}
+    raise ValueError(f"a {type(value).__name__} has no JSON form (use lists, dicts with string keys, numbers, "
+                     "strings, True/False/None)")
+
+
+def _call(text: str, name: str) -> list[object]:
+    """The arguments of `name(arg, ...)`, each a Python literal; ValueError saying what is wrong."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ValueError("is not Python syntax") from None
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name):
+        raise ValueError(f"is not a call of {name}()")
+    if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+        raise ValueError("passes arguments by keyword or with *; pass each by position")
+    return [_literal(arg, "has an argument that") for arg in node.args]
+
+
+def _literal(source: str | ast.expr, what: str) -> object:
+    try:
+        value = ast.literal_eval(source.strip() if isinstance(source, str) else source)
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        raise ValueError(f"{what} is not a Python literal (numbers, strings, lists, dicts, True/False/None)") from None
+    try:
+        return _json_value(value)
+    except ValueError as exc:
+        raise ValueError(f"{what} has no JSON form: {exc}") from None
+
+
+def _python_task(draft: PythonFunctionDraft, item: dict[str, Any]) -> list[str]:
+    """Fill in a python_function item as the bank makes one: {name, params}, the reference source, examples and
+    hidden tests as {args, expected[, weight]} and the default runner; the problems found."""
+    problems: list[str] = []
+    name = draft.function_name.strip()
+    calls: dict[str, list[dict[str, Any]]] = {"examples": [], "tests": []}
+    for where, given in (("examples", draft.examples), ("tests", draft.hidden_tests)):
+        for index, entry in enumerate(given, start=1):
+            label = (f"examples_invalid: example {index}" if where == "examples"
+                     else f"test_invalid: hidden test {index}")
+            try:
+                args = _call(entry.call, name)
+                expected = _literal(entry.expected, "its expected value")
+            except ValueError as exc:
+                problems.append(f"{label}: {entry.call[:80]!r} {exc}")
+                continue
+            call: dict[str, Any] = {"args": args, "expected": expected}
+            weight = getattr(entry, "weight", 1)
+            if weight != 1:
+                call["weight"] = weight
+            calls[where].append(call)
+    item.update(
+        function={"name": name, "params": [param.strip() for param in draft.parameters]},
+        answer=solver.unfenced(draft.reference_solution) + "\n", examples=calls["examples"], tests=calls["tests"],
+        runner=dict(python_task.DEFAULT_RUNNER),
+    )
+    return problems
 
 
 def _rationales(
@@ -324,7 +527,10 @@ def solver_config(settings: Any, generator: LlmConfig) -> LlmConfig:
 
 # What the prompts ask for, as schema bounds (the validation of an answer keeps the rule checks' wider limits).
 STRING_BOUNDS = {"prompt": 600, "explanation": 600, "options": 150, "left": 150, "right": 150, "competency": 40,
-                 "answer": 60, "accepted_answers": 60, "pattern": 200}
+                 "answer": 60, "accepted_answers": 60, "pattern": 200, "reference_query": 600,
+                 "reference_solution": 600}
+# 600 at most: llama-cpp-python writes maxLength n as n nested optional characters, and its grammar parser fails
+# (the server process dies) on a few thousand; the bank's longest reference is under 300 characters.
 ARRAY_BOUNDS = {"correct_option_indexes": 8, "correct_order": 8, "pairs": 8, "accepted_answers": 10}
 
 
@@ -409,9 +615,9 @@ class LlmGenerator:
         """Up to the brief's item count of checked items in at most `max_rounds` rounds; raises LlmError if the
         endpoint fails. Without a brief, one is made from the skill fields, `item_count` and `criteria`."""
         types = list(dict.fromkeys(item_types))
-        unknown = [kind for kind in types if kind not in ITEM_TYPES]
+        unknown = [kind for kind in types if kind not in WRITABLE_TYPES]
         if not types or unknown:
-            raise ValueError(f"item_types must name some of {list(ITEM_TYPES)}; unknown: {unknown}")
+            raise ValueError(f"item_types must name some of {list(WRITABLE_TYPES)}; unknown: {unknown}")
         if brief is None:
             brief = from_criteria(
                 skill_id=skill_id, skill_name=skill_name, skill_description=skill_description, level=level,
@@ -434,7 +640,8 @@ class LlmGenerator:
             competency_plan = self._competency_plan(plan, types, targets, kept_by_competency)
             for item_type in [kind for kind in types if plan.get(kind)]:
                 wanted = plan[item_type]
-                ask = min(self.config.batch_size, wanted + math.ceil(wanted / 2))
+                ask = min(self.config.batch_size, TASKS_PER_REQUEST.get(item_type, self.config.batch_size),
+                          wanted + math.ceil(wanted / 2))
                 try:
                     drafts = self._ask(
                         brief, item_type, ask, competency_plan[item_type],
@@ -455,7 +662,12 @@ class LlmGenerator:
                         reasons = [f"over_target: the {targets.get(criterion, 0)} planned items on {criterion!r} "
                                    "are kept already"]
                     if not reasons:
-                        reasons = rules.all_problems(item, others)  # an LLM item has no author to judge a flaw: drop it
+                        # An LLM item has no author to judge a flaw: drop it. A task's checks run its reference
+                        # and the must-fail answers; its mutation score is kept for the reviewer.
+                        reasons, report = rules.rule_report(item, others)
+                        reasons = reasons or rules.flaws(item)
+                        if report is not None and not reasons:
+                            item["task_checks"] = report.figures()
                     if not reasons:
                         reasons = self._copies_exemplar(item, brief)
                     if not reasons:
@@ -491,7 +703,17 @@ class LlmGenerator:
 
     def _judge(self, item: dict[str, Any], brief: GenerationBrief, seed: int) -> tuple[list[str], list[str]]:
         """The model checks, cheapest first: the critic, the options-only test, the solver (all on the solver's
-        endpoint). The drop reasons, or none and the critic's warnings for the reviewer."""
+        endpoint). The drop reasons, or none and the critic's warnings for the reviewer. A performance task gets
+        the solver only: its solution is run like a learner's (the critic's questions are about keys and options,
+        and the task's own checks have run its reference and the wrong answers)."""
+        if item["type"] in TASK_TYPES:
+            agrees, reason = solver.solver_agrees(
+                self.solver_client, item, runs=self.config.solver_runs,
+                agreement=solver.required_agreement(item["type"], self.config.solver_runs,
+                                                    self.config.solver_agreement),
+                seed=derive_seed(seed, "solver", item["prompt"]),
+            )
+            return ([] if agrees else [reason or "solver_disagrees"]), []
         verdict = critic.critique(
             self.solver_client, item, seed=derive_seed(seed, "critic", item["prompt"]), level=brief.level
         )

@@ -1,4 +1,5 @@
-"""Versioned prompts for the LLM generator: one instruction per item type, and the solver prompt.
+"""Versioned prompts for the LLM generator: one instruction per item type (performance tasks have their own
+system prompt), and the solver prompt.
 
 Changing any text here changes what the model is asked: bump PROMPT_VERSION (or SOLVER_PROMPT_VERSION)
 so a draft's provenance names the prompt it was generated with.
@@ -6,14 +7,17 @@ so a draft's provenance names the prompt it was generated with.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from app.grading.performance import PERFORMANCE_TYPES
 
 if TYPE_CHECKING:
     from app.assessments.generators.brief import Exemplar, GenerationBrief
 
-PROMPT_VERSION = "items-v3"
-SOLVER_PROMPT_VERSION = "solver-v2"  # v2: the options-only question joins the solver's
+PROMPT_VERSION = "items-v4"  # v4: sql_query and python_function tasks
+SOLVER_PROMPT_VERSION = "solver-v3"  # v2: the options-only question joins the solver's; v3: tasks
 CRITIC_PROMPT_VERSION = "critic-v1"
 MAX_AVOID_PROMPTS = 20
 MAX_AVOID_CHARS = 160
@@ -34,6 +38,16 @@ Every item you write must:
   absolute words (always, never) that only distractors have; numeric distractors are numbers a learner
   with a real misconception would compute;
 - carry a short explanation of why the key is right and why the most tempting distractor is wrong.
+Answer with JSON only, exactly in the requested schema."""
+
+TASK_SYSTEM_PROMPT = """You are an experienced assessment author who writes performance tasks for professional
+skill tests: the candidate writes code, graded by running it. Every task you write must:
+- ask for real work at the requested level, in plain and unambiguous language;
+- define the result exactly (columns or return value, order, ties, empty input, NULL or None), so that
+  a competent candidate gets the one correct result from the prompt alone;
+- come with a reference solution that is correct and runs as written;
+- come with hidden data or tests on which plausible wrong solutions fail: a missing condition, an
+  off-by-one boundary, a forgotten edge case, the visible example hard-coded, a constant answer.
 Answer with JSON only, exactly in the requested schema."""
 
 COMMON_FIELDS = """Fields of every item:
@@ -89,6 +103,26 @@ Only one order may be defensible.""",
 - "pairs": one object {"left": i, "right": j} per left entry (0-based indexes), each right entry used
   at most once (the extra ones not at all).
 Each left entry must have exactly one defensible match, and no extra entry may be a defensible match.""",
+    "sql_query": """Write SQL tasks: the candidate writes one SQLite query, run on hidden variants of the tables;
+it must return the rows your reference query returns on each variant.
+- "tables": 1 to 3 tables {"name", "columns": [{"name", "type"}], "rows": 4 to 8 rows}, lower-case names;
+- "reference_query": the correct query (one SELECT; no PRAGMA, ATTACH, random() or printf());
+- "hidden_variants": 2 variants {"tables": [{"table", "rows"}]} with new rows for some tables (the
+  others keep theirs): the reference returns rows on each, not the visible tables' result, and some
+  rows trip a wrong query (a boundary value, a NULL, a tie, a row only a LEFT JOIN keeps);
+- "ordered": true if the prompt fixes the row order; "column_names": true if it names the output
+  columns; "tolerance": 0, or the allowed error of REAL results.
+The prompt names the tables, the columns to return in order, and any rounding.""",
+    "python_function": """Write Python tasks: the candidate writes one Python function (standard library only),
+called on your hidden tests; each call must return the expected value.
+- "function_name", "parameters": the function's name and parameter names;
+- "reference_solution": the correct function's complete source, `def name(params): ...`;
+- "examples": 1 or 2 calls shown to the candidate, {"call": "name(args)", "expected": the result};
+- "hidden_tests": 5 to 8 other calls in the same form with a "weight" 1 to 3 (3: the cases that matter
+  most): typical cases, edge cases (empty, one element, negative, ties, boundaries) and cases a
+  plausible wrong solution gets wrong; not all expecting the same value.
+Arguments and results are Python literals: numbers, strings, True, False, None, lists, dicts with string
+keys. The prompt gives the signature and defines the result exactly.""",
 }
 
 
@@ -149,7 +183,8 @@ def generation_messages(
         parts += ["", "The assessment already holds these items; write items on other points:"]
         parts += [f"- {_shorten(prompt)}" for prompt in recent]
     parts += ["", 'Return {"items": [...]} with exactly the fields above.']
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
+    system = TASK_SYSTEM_PROMPT if item_type in PERFORMANCE_TYPES else SYSTEM_PROMPT
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
 
 
 SOLVER_SYSTEM_PROMPT = """You are a careful expert taking a skill test. Work out the answer yourself, then give it
@@ -165,6 +200,10 @@ SOLVER_INSTRUCTIONS: dict[str, str] = {
         'Match every numbered left entry to one lettered right entry: one {"left": number, "right": letter} '
         'object per left entry in "pairs"; a right entry is used at most once.'
     ),
+    "sql_query": 'Write one SQLite query (SELECT or WITH ... SELECT) that answers the question for these tables '
+                 'whatever rows they hold. Put it in "query".',
+    "python_function": 'Write the function so that it is correct for every input, not just the examples (standard '
+                       'library only). Put its complete source in "code".',
 }
 
 
@@ -183,6 +222,24 @@ def solver_messages(
     if left:
         parts += ["", "Left:"] + [f"{label}. {text}" for label, text in left]
         parts += ["", "Right:"] + [f"{label}. {text}" for label, text in right]
+    parts += ["", SOLVER_INSTRUCTIONS[item_type]]
+    return [{"role": "system", "content": SOLVER_SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
+
+
+def task_solver_messages(*, item_type: str, view: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The conversation asking the solver to solve a performance task from `view`, the task as a learner sees it."""
+    parts = ["Question:", str(view["prompt"]).strip()]
+    if item_type == "sql_query":
+        parts += ["", "Tables:"]
+        for table in view["fixture"]["tables"]:
+            columns = ", ".join(f"{column['name']} {column['type']}" for column in table["columns"])
+            parts.append(f"{table['name']}({columns}), {table['row_count']} rows:")
+            parts += [f"  {json.dumps(row)}" for row in table["rows"]]
+    else:
+        name = view["function"]["name"]
+        parts += ["", f"Function: {name}({', '.join(view['function']['params'])})", "", "Examples:"]
+        parts += [f"{name}({', '.join(repr(arg) for arg in example['args'])}) returns {example['expected']!r}"
+                  for example in view["examples"]]
     parts += ["", SOLVER_INSTRUCTIONS[item_type]]
     return [{"role": "system", "content": SOLVER_SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts)}]
 

@@ -1,4 +1,5 @@
 """The solver check: an LLM answers the item without its key (options shuffled); it is kept only on agreement.
+For a performance task it writes a solution from the learner's view, which is run as a learner's would be.
 And the options-only test: the same solver, shown the options but not the stem, must not find the key.
 
 Run them only on items that pass app.assessments.rules.rule_problems. "Agreement" means the grader gives the
@@ -10,6 +11,7 @@ configured k of n.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from app.assessments import freeze
 from app.assessments.generators import prompts
 from app.grading import rubric as grading
 from app.llm.client import LlmClient, LlmOutputError, derive_seed
@@ -63,6 +66,16 @@ class SolverPairs(_SolverAnswer):
     pairs: list[SolverPair]
 
 
+class SolverQuery(_SolverAnswer):
+    reasoning: str
+    query: str
+
+
+class SolverCode(_SolverAnswer):
+    reasoning: str
+    code: str
+
+
 LETTERS = "ABCDEFGHIJKLMNOP"
 
 
@@ -92,6 +105,16 @@ def _letters_check(field: str, labels: list[str], *, every: bool = False) -> Cal
 
 def _no_check(answer: Any) -> None:
     return None
+
+
+_FENCE = re.compile(r"\A```[A-Za-z0-9_+-]*[ \t]*\n(?P<inner>.*?)\n?```\Z", re.S)
+
+
+def unfenced(code: str) -> str:
+    """Code without the Markdown fence models like to put around it."""
+    text = code.strip()
+    fenced = _FENCE.match(text)
+    return fenced.group("inner").strip() if fenced else text
 
 
 def full_marks(item: dict[str, Any], response: object) -> bool:
@@ -167,6 +190,17 @@ def _pose(item: dict[str, Any], rng: random.Random) -> _Question:
             return mapping, text
 
         return _Question(messages, SolverPairs, schema, check_pairs, pairs)
+    if kind in ("sql_query", "python_function"):
+        # The solver writes a solution from what a learner sees (never the reference, variants or hidden tests);
+        # full_marks then runs it as it would run a learner's.
+        messages = prompts.task_solver_messages(item_type=kind, view=freeze.learner_item(item))
+        output: type[SolverQuery | SolverCode] = SolverQuery if kind == "sql_query" else SolverCode
+
+        def solution(answer: Any) -> tuple[object, str]:
+            source = unfenced(answer.query if kind == "sql_query" else answer.code)
+            return (source if kind == "sql_query" else source + "\n"), source
+
+        return _Question(messages, output, strict_schema(output), _no_check, solution)
     messages = prompts.solver_messages(item_type=kind, prompt=prompt)
     if kind == "numeric":
 
