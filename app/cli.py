@@ -10,9 +10,12 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from app.assessments.records import CheckReport
 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$")
@@ -333,7 +336,7 @@ def cmd_regrade(args: argparse.Namespace) -> int:
 
 def _check_records(paths: list[str]) -> int:
     """Re-grade grading records (files, or - for stdin) with no database: what anyone holding one can run."""
-    from app.assessments import records as regrade
+    from app.assessments import records
 
     reports = []
     for path in paths:
@@ -343,9 +346,9 @@ def _check_records(paths: list[str]) -> int:
         except (OSError, ValueError) as exc:
             print(f"skillproof: cannot read {path}: {exc}", file=sys.stderr)
             return 2
-        reports.append(regrade.check_record(record) if isinstance(record, dict) else regrade.CheckReport(
+        reports.append(records.check_record(record) if isinstance(record, dict) else records.CheckReport(
             checked=0, mismatches=[f"{path}: not a grading record"]))
-    merged = regrade.CheckReport(
+    merged = records.CheckReport(
         checked=sum(report.checked for report in reports),
         mismatches=[line for report in reports for line in report.mismatches],
         engines=[line for report in reports for line in report.engines],
@@ -353,7 +356,7 @@ def _check_records(paths: list[str]) -> int:
     return _report(merged, "grading records")
 
 
-def _report(report: Any, what: str) -> int:
+def _report(report: CheckReport, what: str) -> int:
     for line in report.mismatches:
         print(f"MISMATCH {line}")
     for line in report.engines:

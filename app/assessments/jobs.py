@@ -34,9 +34,6 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = dt.timedelta(seconds=30)
 MAX_RUNS = 2
 MAX_CALLS_REPORTED = 500
-# Without item_types a job writes the selected-response and recall types; performance tasks only when named (they
-# run in the bounded grading pool, as the bank's do).
-ALL_TYPES = ITEM_TYPES
 
 
 def _utcnow() -> dt.datetime:
@@ -232,7 +229,9 @@ class JobRunner:
         seed = int(request["seed"])
         usage: dict[str, Any] | None = None
         try:
-            types = list(body.item_types or ALL_TYPES)
+            # Without item_types: the selected-response and recall types; performance tasks only when named (they
+            # run in the bounded grading pool, as the bank's do).
+            types = list(body.item_types or ITEM_TYPES)
             # The brief plans the items per competency: the blueprint's weights (today the bank pool's shares).
             # Exemplars come from the public demo bank only: a private bank's items would leave in every prompt.
             brief = briefs.from_bank(skill, body.level, body.item_count, types, seed,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.assessments import blueprints, freeze, rules, task_checks
+from app.assessments import blueprints, freeze, rules
 from app.assessments.generators.bank import option_id
 from app.assessments.models import Assessment, AssessmentReview
 from app.errors import Conflict, NotFound, Unprocessable
@@ -69,11 +69,11 @@ def _checked(item: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, An
         item.setdefault("compare", {})
     if item.get("type") == "python_function":
         item["runner"] = {**python_task.DEFAULT_RUNNER, **(item.get("runner") or {})}
-    problems = rules.new_item_problems(item, others)
+    problems, report = rules.new_item_report(item, others)
     if problems:
         raise Unprocessable(f"Item {item.get('id')} fails the checks: {'; '.join(problems)}", code="item_invalid")
-    if "task_checks" in item:  # a generated task's figures, measured again on the edited task
-        item["task_checks"] = task_checks.task_report(item).figures()
+    if "task_checks" in item and report is not None:  # a generated task's figures, as measured on the edited task
+        item["task_checks"] = report.figures()
     return item
 
 

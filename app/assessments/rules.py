@@ -76,10 +76,17 @@ def rule_report(
 def new_item_problems(item: dict[str, Any], others: Sequence[dict[str, Any]]) -> list[str]:
     """rule_problems plus the rules for items written from now on (admin-written items): matching items need a
     spare right option. Drafts and frozen items written before the rule still publish."""
-    problems = rule_problems(item, others)
+    return new_item_report(item, others)[0]
+
+
+def new_item_report(
+    item: dict[str, Any], others: Sequence[dict[str, Any]]
+) -> tuple[list[str], task_checks.TaskReport | None]:
+    """new_item_problems, and a performance task's report when its checks ran (rule_report)."""
+    problems, report = rule_report(item, others)
     if any(problem.startswith("type_unknown") for problem in problems):
-        return problems
-    return problems + validation.spare_right_problems(item)
+        return problems, report
+    return problems + validation.spare_right_problems(item), report
 
 
 def _texts(options: object) -> list[str] | None:

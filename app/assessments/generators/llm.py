@@ -36,6 +36,7 @@ from app.assessments.generators.bank import option_id
 from app.assessments.generators.brief import GenerationBrief, from_criteria, slug
 from app.grading import python_task, sql_task
 from app.grading import rubric as grading
+from app.grading.performance import PERFORMANCE_TYPES
 from app.llm.client import ChatReply as ChatReply
 from app.llm.client import CircuitBreaker as CircuitBreaker
 from app.llm.client import CircuitOpenError as CircuitOpenError
@@ -56,7 +57,7 @@ __all__ = [
 
 ITEM_TYPES = ("single_choice", "multiple_response", "numeric", "short_text", "ordering", "matching")
 # Performance tasks: written only when asked for by name, as the bank draws them (they run in the grading pool).
-TASK_TYPES = ("sql_query", "python_function")
+TASK_TYPES = PERFORMANCE_TYPES
 WRITABLE_TYPES = ITEM_TYPES + TASK_TYPES
 POINTS = {"single_choice": 1, "multiple_response": 2, "numeric": 1, "short_text": 1, "ordering": 2, "matching": 2,
           "sql_query": 2, "python_function": 2}
@@ -352,7 +353,7 @@ def _rows(rows: Sequence[Sequence[Any]], columns: Sequence[dict[str, str]]) -> l
         cells = list(row)
         if len(cells) == len(types):
             cells = [int(cell) if kind == "INTEGER" and isinstance(cell, float) and cell.is_integer()
-                     and abs(cell) < 2**53 else cell for cell, kind in zip(cells, types, strict=True)]
+                     and abs(cell) <= MAX_SAFE_INTEGER else cell for cell, kind in zip(cells, types, strict=True)]
         tidied.append(cells)
     return tidied
 

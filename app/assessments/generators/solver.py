@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from app.assessments import freeze
 from app.assessments.generators import prompts
 from app.grading import rubric as grading
+from app.grading.performance import PERFORMANCE_TYPES
 from app.llm.client import LlmClient, LlmOutputError, derive_seed
 from app.llm.structured import strict_schema
 
@@ -190,7 +191,7 @@ def _pose(item: dict[str, Any], rng: random.Random) -> _Question:
             return mapping, text
 
         return _Question(messages, SolverPairs, schema, check_pairs, pairs)
-    if kind in ("sql_query", "python_function"):
+    if kind in PERFORMANCE_TYPES:
         # The solver writes a solution from what a learner sees (never the reference, variants or hidden tests);
         # full_marks then runs it as it would run a learner's.
         messages = prompts.task_solver_messages(item_type=kind, view=freeze.learner_item(item))
