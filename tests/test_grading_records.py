@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.grading import python_task
-from tests.factories import keyed, new_assessment, new_learner, start
+from tests.factories import earn_credential
 from tests.grading_records import RECORDS_DIR
 from tests.test_cli import run
 
@@ -87,14 +87,9 @@ def test_an_unreadable_record_is_one_clean_error(tmp_path: Path) -> None:
 def test_any_attempt_exports_a_record_that_names_the_credentials_content_hash_and_regrades(
     client: TestClient, settings: Any, tmp_path: Path
 ) -> None:
-    assessment = new_assessment(client, skill="sql", level="foundation", item_count=6, seed=3,
-                                item_types=["single_choice", "sql_query"])
-    learner = new_learner(client)
-    attempt = start(client, assessment, learner)
-    responses = [{"item_id": item["id"], "answer": item["answer"]} for item in keyed(client, attempt)["items"]]
-    grade = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
-                        headers=learner["headers"]).json()
-    credential = client.get(f"/v1/credentials/{grade['credential_id']}", headers=learner["headers"]).json()
+    earned = earn_credential(client, skill="sql", level="foundation", item_count=6, seed=3,
+                             item_types=["single_choice", "sql_query"])
+    attempt, grade, credential = earned["attempt"], earned["grade"], earned["credential"]
     database = {"SKILLPROOF_DATABASE_URL": settings.database_url, "SKILLPROOF_KEYS_DIR": str(settings.keys_dir)}
 
     exported = run("regrade", "--export", attempt["id"], env=database)
