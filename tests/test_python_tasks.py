@@ -153,6 +153,19 @@ def test_structural_problems_are_named() -> None:
     assert any(p.startswith("test_invalid: test 1") for p in item_problems(item))
 
 
+def test_integers_the_content_hash_cannot_take_are_refused_before_publishing() -> None:
+    """RFC 8785 refuses integers beyond ±(2^53 - 1): a task holding one could not be frozen, so it is a problem."""
+    item = copy.deepcopy(_task("python-task-f02"))
+    assert item_problems(item) == []
+    item["tests"][1]["expected"] = 2**53
+    assert any(p.startswith("test_invalid: test 2") for p in item_problems(item))
+    item = copy.deepcopy(_task("python-task-f02"))
+    item["examples"][0]["args"] = [[-(2**60), 1]]
+    assert any(p.startswith("examples_invalid") for p in item_problems(item))
+    item["examples"][0]["args"] = [[-(2**53 - 1), 1]]
+    assert not any(p.startswith("examples_invalid") for p in item_problems(item))
+
+
 def test_a_pool_run_equals_the_inline_run() -> None:
     item = _task("python-task-i02")
     answer = "def merge_intervals(intervals):\n    return sorted(intervals)"

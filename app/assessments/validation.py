@@ -405,10 +405,21 @@ def sql_query_problems(item: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _hashable_integers(value: object) -> bool:
+    """Every integer within ±(2^53 - 1): RFC 8785 refuses larger ones, so the content hash could not be taken."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= MAX_SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(_hashable_integers(child) for child in value.values())
+    if isinstance(value, list):
+        return all(_hashable_integers(child) for child in value)
+    return True
+
+
 def _json_sized(value: object, limit: int) -> bool:
     try:
-        return len(json.dumps(value, allow_nan=False)) <= limit
-    except (TypeError, ValueError):
+        return len(json.dumps(value, allow_nan=False)) <= limit and _hashable_integers(value)
+    except (TypeError, ValueError, RecursionError):
         return False
 
 
@@ -430,7 +441,8 @@ def python_function_problems(item: dict[str, Any]) -> list[str]:
         isinstance(e, dict) and set(e) == {"args", "expected"} and isinstance(e["args"], list)
         and len(e["args"]) == arity and _json_sized(e, 2000) for e in examples
     ):
-        problems.append(f"examples_invalid: 1 to 5 {{args (a list of {arity}), expected}} of JSON values")
+        problems.append(f"examples_invalid: 1 to 5 {{args (a list of {arity}), expected}} of JSON values "
+                        f"(integers within ±{MAX_SAFE_INTEGER})")
     tests = item.get("tests")
     if not isinstance(tests, list) or not 3 <= len(tests) <= python_task.MAX_TESTS:
         problems.append(f"tests_count: 3 to {python_task.MAX_TESTS} hidden tests are required")
@@ -445,7 +457,7 @@ def python_function_problems(item: dict[str, Any]) -> list[str]:
             weight = test.get("weight", 1) if isinstance(test, dict) else None
             if not call_ok or not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 10:
                 problems.append(f"test_invalid: test {index} needs args (a list of {arity}) or expr, expected "
-                                f"(a JSON value) and a weight of 1 to 10")
+                                f"(a JSON value, integers within ±{MAX_SAFE_INTEGER}) and a weight of 1 to 10")
         if isinstance(examples, list) and any(
             isinstance(test, dict) and isinstance(example, dict) and test.get("args") == example.get("args")
             for test in tests for example in examples
