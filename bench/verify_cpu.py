@@ -37,7 +37,7 @@ def _settings(home: Path, alg: str) -> Any:
     return Settings(
         database_url=f"sqlite:///{home / 'skillproof.db'}", keys_dir=home / "keys", public_url=PUBLIC_URL,
         admin_api_key=ADMIN_KEY, rate_limits="off", default_max_attempts=0, default_retake_cooldown_seconds=0,
-        signing_alg=alg,
+        signing_alg=alg, precision_gate="off",  # 10-item assessments, as bench/common's servers run them
     )
 
 
