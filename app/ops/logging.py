@@ -100,8 +100,9 @@ def _only_json_handler_sees(logger: logging.Logger) -> logging.StreamHandler[Any
 def write_access_line(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
     """logger.info(message, extra=fields), written straight to the JSON handler when it alone would see it.
 
-    One line per request: the LogRecord, the handler chain and the formatter's lookups cost ~10 µs of a
-    verify's ~200. Any other set-up (text lines, tests' capture handlers, filters) takes the logging path.
+    One line per request: the LogRecord, the handler chain and the formatter's lookups were ~41,000
+    instructions of a verify's 2.26M (callgrind). Any other set-up (text lines, tests' capture handlers,
+    filters) takes the logging path.
     """
     handler = _only_json_handler_sees(logger)
     if handler is None:
