@@ -15,6 +15,7 @@ from app.assessments.freeze import draw_items, primary_criterion
 from app.assessments.generators import templates
 from app.assessments.generators.bank import BankError, BankGenerator, load_bank, load_skill
 from tests.conformance import assert_ob3
+from tests.conftest import PUBLIC_URL
 from tests.factories import ADMIN, earn_credential, keyed, new_assessment, new_learner, start
 from tests.test_bank_history import _entries as history_entries
 
@@ -365,11 +366,19 @@ def test_attempts_of_a_pool_holding_enemies_never_show_both(client: TestClient) 
         assert len(drawn) == 5 and not {ids[0], ids[1]} <= drawn
 
 
-def test_the_credential_s_achievement_states_the_level_and_the_blueprint(client: TestClient) -> None:
+def test_the_credential_s_criteria_id_states_the_level_and_the_blueprint(client: TestClient) -> None:
     earned = earn_credential(client, skill="web-accessibility", level="intermediate", item_count=20,
                              attempt_item_count=10)
-    achievement = earned["credential"]["credential"]["credentialSubject"]["achievement"]
-    narrative = achievement["criteria"]["narrative"]
+    credential = earned["credential"]["credential"]
+    criteria = credential["credentialSubject"]["achievement"]["criteria"]
+    assessment_id = earned["assessment"]["id"]
+    assert criteria["id"] == f"{PUBLIC_URL}/v1/assessments/{assessment_id}/evidence#criteria"
+    assert criteria["narrative"].startswith("Scored at least 70%") and "criteria's id" in criteria["narrative"]
+    assert_ob3(credential)
+    # The criteria id resolves without a key, to the level descriptor and the blueprint of this assessment.
+    evidence = client.get(criteria["id"].removeprefix(PUBLIC_URL).partition("#")[0])
+    assert evidence.status_code == 200
+    narrative = evidence.json()["criteria"]
     descriptor = earned["assessment"]["rubric"]["blueprint"]["level_descriptor"]
     assert narrative.startswith("Scored at least 70%") and f"**What intermediate means.** {descriptor}" in narrative
     assert "Each attempt draws 10 items, per competency:" in narrative
@@ -377,8 +386,8 @@ def test_the_credential_s_achievement_states_the_level_and_the_blueprint(client:
     for competency in earned["assessment"]["blueprint"]["competencies"]:
         label = competency["criterion"].replace("-", " ").capitalize()
         assert f"| {label} | {competency['weight'] * 100:.0f}% | {competency['items_per_attempt']} |" in narrative
-    assert_ob3(earned["credential"]["credential"])
-    public = client.get(achievement["id"]).json()["criteria"]["narrative"]
+    assert evidence.json()["blueprint"] == earned["assessment"]["blueprint"]
+    public = client.get(credential["credentialSubject"]["achievement"]["id"]).json()["criteria"]["narrative"]
     assert descriptor in public and "Each attempt draws 20 items" in public
 
 

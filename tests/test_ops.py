@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import io
+import json
+import logging
 import random
 import socket
 import time
@@ -327,3 +330,39 @@ def test_the_server_app_freezes_its_startup_heap_and_thaws_it_on_shutdown(settin
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
     with TestClient(create_app(settings)):
         assert gc.get_freeze_count() == 0
+
+
+def test_the_direct_access_line_is_the_line_logging_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_access_line skips the logging machinery only when the JSON handler alone would see the line."""
+    from app.ops import logging as ops_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, ops_logging._json_handler
+    logger = logging.getLogger("skillproof.access")
+    fields = {"method": "POST", "route": "/v1/credentials/verify", "status": 200, "duration_ms": 0.42,
+              "client": "203.0.113.9"}
+    token = ops_logging.request_id_var.set("trace-7")
+    try:
+        ops_logging.configure_logging("json", "info")
+        stream = io.StringIO()
+        root.handlers[0].stream = stream  # type: ignore[attr-defined]
+        with monkeypatch.context() as patched:
+            patched.setattr(logger, "makeRecord", lambda *args, **kwargs: pytest.fail("took the logging path"))
+            ops_logging.write_access_line(logger, "POST /v1/credentials/verify 200", fields)
+        logger.info("POST /v1/credentials/verify 200", extra=fields)
+        direct, logged = (json.loads(line) for line in stream.getvalue().splitlines())
+        assert direct.pop("time") and logged.pop("time")
+        assert direct == logged == {"level": "info", "logger": "skillproof.access", "request_id": "trace-7",
+                                    "message": "POST /v1/credentials/verify 200", **fields}
+
+        captured: list[logging.LogRecord] = []
+        capture = logging.Handler()
+        capture.emit = captured.append  # type: ignore[method-assign, assignment]
+        root.addHandler(capture)  # another handler (pytest's caplog, say) must get its record
+        ops_logging.write_access_line(logger, "GET /v1/skills 401", {**fields, "status": 401})
+        assert [record.getMessage() for record in captured] == ["GET /v1/skills 401"]
+        assert json.loads(stream.getvalue().splitlines()[-1])["status"] == 401
+    finally:
+        ops_logging.request_id_var.reset(token)
+        root.handlers[:], ops_logging._json_handler = saved[0], saved[2]
+        root.setLevel(saved[1])

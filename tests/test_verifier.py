@@ -864,6 +864,28 @@ def test_the_verified_tokens_cache_changes_no_verdict() -> None:
                                      resolver=fresh, verified_tokens=cache))
 
 
+def test_ed25519_cache_hits_need_the_same_signed_bytes_and_the_cache_stays_bounded() -> None:
+    """Ed25519 entries are found by the signature alone: a hit also needs the very bytes that were signed."""
+    from app.verification.verifier import VerifiedTokens
+
+    cache = VerifiedTokens()
+    resolver = Resolver()
+    token = sign(credential())
+    assert verify(token, resolver=resolver, verified_tokens=cache).verified and cache.get(token) is not None
+    signature = token.rpartition(".")[2]
+    other = sign(credential(name="Another badge")).rpartition(".")[0]
+    assert codes(verify(f"{other}.{signature}", resolver=resolver, verified_tokens=cache)) == ["invalid_signature"]
+    assert cache.get(token) is not None  # the failed token took nothing out
+
+    one_entry = len(token.rpartition(".")[0]) + 64
+    small = VerifiedTokens(max_bytes=3 * one_entry)
+    tokens = [sign(credential(id=f"urn:uuid:00000000-0000-4000-8000-00000000000{n}")) for n in range(6)]
+    for each in tokens:
+        assert verify(each, resolver=resolver, verified_tokens=small).verified
+    assert [small.get(each) is not None for each in tokens] == [False] * 3 + [True] * 3
+    assert small._bytes <= small.max_bytes
+
+
 def test_every_error_class_stands_for_one_contract_code() -> None:
     from app.verification import errors
 

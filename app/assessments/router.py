@@ -37,7 +37,7 @@ from app.assessments.schemas import (
     SkillDetail,
     VoidRequest,
 )
-from app.credentials.builder import evidence_id
+from app.credentials.builder import CompetencyLine, criteria_narrative, evidence_id
 from app.deps import (
     AdminOnly,
     AuditDep,
@@ -349,8 +349,18 @@ def get_assessment(
 
 @router.get("/v1/assessments/{assessment_id}/evidence", response_model=EvidenceOut, responses=error_responses(404))
 def get_evidence(assessment_id: str, session: SessionDep, settings: SettingsDep) -> EvidenceOut:
-    """The public evidence view a credential's evidence id resolves to (no key): facts, never items or keys."""
+    """The public evidence view a credential's evidence id resolves to (no key): facts, never items or keys;
+    `criteria` is what a credential's criteria id (`…/evidence#criteria`) names."""
     assessment = service.get_published(session, assessment_id)
+    blueprint = _blueprint_view(assessment)
+    criteria = criteria_narrative(
+        skill_name=assessment.skill_name, level=assessment.level, pass_percent=assessment.pass_percent,
+        level_descriptor=blueprint.level_descriptor if blueprint else "",
+        competencies=tuple(
+            CompetencyLine(criterion=line.criterion, weight=line.weight, items=line.items_per_attempt or 0)
+            for line in (blueprint.competencies if blueprint else [])
+        ),
+    )
     return EvidenceOut(
         id=evidence_id(settings.base_url, assessment.id), assessment_id=assessment.id, title=assessment.title,
         skill=assessment.skill, skill_name=assessment.skill_name, level=assessment.level, status=assessment.status,
@@ -358,6 +368,7 @@ def get_evidence(assessment_id: str, session: SessionDep, settings: SettingsDep)
         time_limit_seconds=assessment.time_limit_seconds, pass_percent=assessment.pass_percent,
         published_at=assessment.published_at, version=assessment.version,
         precision=PrecisionSummaryOut.model_validate(assessment.precision) if assessment.precision else None,
+        criteria=criteria, blueprint=blueprint,
     )
 
 

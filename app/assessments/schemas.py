@@ -303,6 +303,11 @@ class EvidenceOut(BaseModel):
     published_at: dt.datetime | None
     version: int
     precision: PrecisionSummaryOut | None = None
+    criteria: str = Field(description=(
+        "The achievement's criteria in full (Markdown): the pass mark, what the level means and the blueprint "
+        "each attempt follows; a credential's `criteria.id` names this member (`…/evidence#criteria`)"
+    ))
+    blueprint: BlueprintOut | None = None
 
 
 class AdminAssessmentOut(AssessmentOut):

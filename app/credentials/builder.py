@@ -15,28 +15,25 @@ from app.status_lists import messages
 VC_CONTEXT_V2 = "https://www.w3.org/ns/credentials/v2"
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 # Skillproof's own terms (VC DM 2.0 §5.2.1: every property must be defined). An inline context, last in @context,
-# so every verifier has it offline and the credential's own signature pins it. The namespace is a fixed UUID URN:
-# the same for every deployment, and ours without registering a domain (w3id.org would need a redirect we do not own).
+# so every verifier has it offline and the credential's own signature pins it (credentials issued with the terms
+# written out in full keep theirs: the IRIs are the same). The namespace is a fixed UUID URN: the same for every
+# deployment, and ours without registering a domain (w3id.org would need a redirect we do not own).
 TERMS_NAMESPACE = "urn:uuid:3d49a165-5e34-442d-b543-f6df1ae7b733#"
+# Each term is a compact IRI on the prefix `sp` (JSON-LD 1.1 §4.4): the same IRIs as written out in full, at a
+# third of the bytes every credential carries and every verify parses.
+TERMS_PREFIX = "sp"
+SKILLPROOF_TERMS = (
+    "assessmentId", "attemptId", "contentHash",
+    # What the pass rests on (issue 9): the attempt's conditions, where OB 3.0 has no term for them.
+    "itemsPresented", "itemsAnswered", "attemptNumber", "timeLimitSeconds", "proctoring", "itemSource",
+    # Work that ran (issue 10): performance tasks graded by running the answer, and their part of the score.
+    "performanceTasks", "performanceTaskShare", "performanceTaskPercent",
+    "calibration", "standardError", "measurementScale",
+)
 SKILLPROOF_CONTEXT: dict[str, Any] = {
     "@protected": True,
-    "assessmentId": f"{TERMS_NAMESPACE}assessmentId",
-    "attemptId": f"{TERMS_NAMESPACE}attemptId",
-    "contentHash": f"{TERMS_NAMESPACE}contentHash",
-    # What the pass rests on (issue 9): the attempt's conditions, where OB 3.0 has no term for them.
-    "itemsPresented": f"{TERMS_NAMESPACE}itemsPresented",
-    "itemsAnswered": f"{TERMS_NAMESPACE}itemsAnswered",
-    "attemptNumber": f"{TERMS_NAMESPACE}attemptNumber",
-    "timeLimitSeconds": f"{TERMS_NAMESPACE}timeLimitSeconds",
-    "proctoring": f"{TERMS_NAMESPACE}proctoring",
-    "itemSource": f"{TERMS_NAMESPACE}itemSource",
-    # Work that ran (issue 10): performance tasks graded by running the answer, and their part of the score.
-    "performanceTasks": f"{TERMS_NAMESPACE}performanceTasks",
-    "performanceTaskShare": f"{TERMS_NAMESPACE}performanceTaskShare",
-    "performanceTaskPercent": f"{TERMS_NAMESPACE}performanceTaskPercent",
-    "calibration": f"{TERMS_NAMESPACE}calibration",
-    "standardError": f"{TERMS_NAMESPACE}standardError",
-    "measurementScale": f"{TERMS_NAMESPACE}measurementScale",
+    TERMS_PREFIX: TERMS_NAMESPACE,
+    **{term: f"{TERMS_PREFIX}:{term}" for term in SKILLPROOF_TERMS},
 }
 CREDENTIAL_CONTEXT: list[Any] = [VC_CONTEXT_V2, OB_CONTEXT, SKILLPROOF_CONTEXT]
 ACHIEVEMENTS_PATH = "/v1/achievements/"
@@ -80,7 +77,7 @@ class Achievement:
     # The score an assessment required; None for a manual award (no score, no ResultDescription).
     pass_percent: float | None
     mastery_bands: tuple[MasteryBand, ...] = ()
-    # What the level means for a reader of the credential, and the blueprint an attempt followed (may be empty).
+    # What the level means and the blueprint an attempt followed (may be empty): stated at the criteria id.
     level_descriptor: str = ""
     competencies: tuple[CompetencyLine, ...] = ()
 
@@ -232,6 +229,11 @@ def evidence_id(base_url: str, assessment_id: str) -> str:
     return f"{base_url}/v1/assessments/{assessment_id}/evidence"
 
 
+def criteria_id(base_url: str, assessment_id: str) -> str:
+    """Where a credential's criteria are stated in full: the evidence view's `criteria` (level and blueprint)."""
+    return f"{evidence_id(base_url, assessment_id)}#criteria"
+
+
 def parse_achievement_id(base_url: str, value: str) -> tuple[str, str] | None:
     """(skill id, level) of one of our achievement ids (achievement_id's inverse), or None."""
     prefix = f"{base_url}{ACHIEVEMENTS_PATH}"
@@ -273,22 +275,42 @@ def blueprint_narrative(level: str, descriptor: str, competencies: tuple[Compete
     return "\n\n".join(parts)
 
 
-def _criteria_narrative(achievement: Achievement) -> str:
-    if achievement.pass_percent is None:
-        return (
-            f"Awarded by the issuer for {achievement.skill_name} at {achievement.level} level, without a "
-            "Skillproof assessment; the credential's evidence names who awarded it."
-        )
-    narrative = (
-        f"Scored at least {_percent_text(achievement.pass_percent)}% on a timed, auto-graded "
-        f"{achievement.skill_name} assessment at {achievement.level} level, taken under Skillproof's published rules."
+def _passed_text(skill_name: str, level: str, pass_percent: float) -> str:
+    return (
+        f"Scored at least {_percent_text(pass_percent)}% on a timed, auto-graded {skill_name} assessment at "
+        f"{level} level, taken under Skillproof's published rules."
     )
-    described = blueprint_narrative(achievement.level, achievement.level_descriptor, achievement.competencies)
+
+
+def criteria_narrative(
+    *, skill_name: str, level: str, pass_percent: float, level_descriptor: str,
+    competencies: tuple[CompetencyLine, ...],
+) -> str:
+    """Markdown: the pass mark, what the level means and the blueprint (what a criteria id resolves to)."""
+    narrative = _passed_text(skill_name, level, pass_percent)
+    described = blueprint_narrative(level, level_descriptor, competencies)
     return f"{narrative}\n\n{described}" if described else narrative
 
 
-def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, Any]:
-    """The OB 3.0 Achievement: what was shown, at which level, by which criteria."""
+def _criteria(achievement: Achievement, stated_at: str | None) -> dict[str, Any]:
+    """OB 3.0 Criteria. The level descriptor and the blueprint (a kilobyte, the same in every credential of an
+    assessment) are stated at `stated_at`, which the credential names as the criteria id."""
+    if achievement.pass_percent is None:
+        return {"narrative": (
+            f"Awarded by the issuer for {achievement.skill_name} at {achievement.level} level, without a "
+            "Skillproof assessment; the credential's evidence names who awarded it."
+        )}
+    narrative = _passed_text(achievement.skill_name, achievement.level, achievement.pass_percent)
+    if stated_at is None or not (achievement.level_descriptor or achievement.competencies):
+        return {"narrative": narrative}
+    return {"id": stated_at, "narrative": (
+        f"{narrative} What {achievement.level} means and the blueprint each attempt follows are stated at this "
+        "criteria's id."
+    )}
+
+
+def achievement_document(achievement: Achievement, issuer: Issuer, criteria_url: str | None = None) -> dict[str, Any]:
+    """The OB 3.0 Achievement: what was shown, at which level, by which criteria (stated at `criteria_url`)."""
     achievement_uri = achievement_id(issuer.url, achievement.skill_id, achievement.level)
     document: dict[str, Any] = {
         "id": achievement_uri,
@@ -297,7 +319,7 @@ def achievement_document(achievement: Achievement, issuer: Issuer) -> dict[str, 
         "name": f"{achievement.skill_name} ({achievement.level})",
         "description": achievement.skill_description,
         "image": achievement_image(issuer.url, achievement.skill_id, achievement.skill_name, achievement.level),
-        "criteria": {"narrative": _criteria_narrative(achievement)},
+        "criteria": _criteria(achievement, criteria_url),
         "creator": {"id": issuer.did, "type": ["Profile"], "name": issuer.name, "url": issuer.url},
         "tag": [achievement.skill_id, achievement.level],
     }
@@ -323,7 +345,7 @@ def public_achievement(
     level_descriptor: str = "", competencies: tuple[CompetencyLine, ...] = (),
 ) -> dict[str, Any]:
     """The Achievement an achievement id resolves to: what every credential of it shares, with the level's
-    descriptor and the bank's standard blueprint (each credential states the blueprint its attempt followed)."""
+    descriptor and the bank's standard blueprint (a credential's criteria id names its assessment's own)."""
     narrative = (
         f"Passed a timed, auto-graded {skill_name} assessment at {level} level under Skillproof's "
         "published rules; each credential states the score it required and the score achieved."
@@ -482,8 +504,7 @@ def _evidence(evidence: Evidence | AwardEvidence, issuer: Issuer) -> dict[str, A
         "type": ["Evidence"],
         "name": evidence.assessment_title,
         "narrative": (
-            f"Attempt {evidence.attempt_id} on assessment {evidence.assessment_id} "
-            f"({evidence.item_count} items), frozen with content hash sha256 {evidence.content_hash}."
+            f"An attempt ({evidence.item_count} items) on the assessment frozen under contentHash (SHA-256)."
             + (f" Items from the {ITEM_SOURCES[evidence.item_source]}." if evidence.item_source else "")
             + retake_policy_text(evidence)
             + attempt_conditions_text(evidence)
@@ -529,7 +550,8 @@ def build_credential(
     A manual award (AwardEvidence) has no score: its subject carries no `result` (OB 3.0 AchievementSubject
     result is 0..*), and its achievement, built with pass_percent None, no ResultDescription.
     """
-    achievement_json = achievement_document(achievement, issuer)
+    criteria_url = criteria_id(issuer.url, evidence.assessment_id) if isinstance(evidence, Evidence) else None
+    achievement_json = achievement_document(achievement, issuer, criteria_url)
     subject: dict[str, Any] = {"id": subject_id, "type": ["AchievementSubject"], "achievement": achievement_json}
     results = _results(achievement, achievement_json, score_percent, mastery)
     if ability is not None and results:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.ops import metrics
-from app.ops.logging import request_id_var
+from app.ops.logging import request_id_var, write_access_line
 from app.ops.ratelimit import client_ip
 
 access_logger = logging.getLogger("skillproof.access")
@@ -95,11 +95,8 @@ class AccessMiddleware:
             latency.observe(elapsed)
             if status == 429:
                 metrics.RATE_LIMITED.labels(state.get("rate_limit_group", "unknown")).inc()
-            access_logger.info(
-                "%s %s %d", method, route, status,
-                extra={
-                    "method": method, "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "client": client_ip(scope, self.trusted),
-                },
-            )
+            write_access_line(access_logger, f"{method} {route} {status}", {
+                "method": method, "route": route, "status": status,
+                "duration_ms": round(elapsed * 1000, 2), "client": client_ip(scope, self.trusted),
+            })
             request_id_var.reset(token)

@@ -80,7 +80,13 @@ async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         message = await receive()
         if message["type"] != "http.request":
             raise ClientDisconnect()
-        body += message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
+        if not body and not message.get("more_body", False):
+            # The whole body in one message (a small request's usual case): kept as it came, not copied twice.
+            if len(chunk) > limit:
+                raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
+            return chunk
+        body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
         if not message.get("more_body", False):

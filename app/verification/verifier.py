@@ -442,46 +442,64 @@ def _unwrap(vc: object) -> tuple[str | None, Problem | None]:
 
 
 class VerifiedTokens:
-    """A bounded LRU of tokens whose signature already verified: each token's digest and the key that verified it.
+    """A bounded LRU of tokens whose signature already verified, each with the key that verified it.
 
     Sound because a signature over fixed bytes under a fixed key never changes its verdict: a hit still parses
     the token and resolves the issuer's key afresh (trust and kid checked every time), and skips only the
     signature, when that key is the very object that verified the token; everything after the signature
-    (credential rules, validity period, status) runs on every call. Only digests are kept, not the tokens
-    or their parsed payloads: a cache of a thousand decoded credentials cost every miss more (allocation in
-    cold memory, freeing an evicted tree) than the signature it saved on a hit. A token's digest is the
-    SHA-256 of its signing input followed by its signature bytes (the signing input's hash is also what
-    ES256 verifies, so it is computed once).
+    (credential rules, validity period, status) runs on every call. Parsed payloads are not kept: a cache of a
+    thousand decoded credentials cost every miss more (allocation in cold memory, freeing an evicted tree) than
+    the signature it saved on a hit.
+
+    An entry is found by one of two keys. ES256 (any key but Ed25519): the SHA-256 of the signing input
+    followed by the signature, since ES256 verifies that hash anyway. Ed25519 verifies the message itself, so
+    hashing ~7 KB only for the cache cost a tenth of the signature: its entries are found by the signature
+    bytes alone and keep the signing input, compared in full on a hit (a token with the same signature over
+    other bytes is a miss and is verified). Those inputs are the memory: at most `max_bytes` of them.
     """
 
-    def __init__(self, max_entries: int = 1024):
+    def __init__(self, max_entries: int = 1024, max_bytes: int = 12 * 1024 * 1024):
         self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, object] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[bytes, tuple[bytes | None, object]] = OrderedDict()
+        self._bytes = 0  # the kept signing inputs and cache keys
         self._lock = threading.Lock()
 
     @staticmethod
-    def digest(token: str) -> bytes:
-        """The digest of a compact JWS (as check_credential computes it from the parsed token)."""
-        signing_input, _, signature = token.encode("ascii").rpartition(b".")
-        return hashlib.sha256(signing_input).digest() + jose.b64url_decode(signature.decode("ascii"))
+    def cache_key(signature: bytes, signing_input_sha256: bytes | None) -> bytes:
+        """The entry's key: the signature alone (Ed25519, no hash given) or the hash followed by it."""
+        return signature if signing_input_sha256 is None else signing_input_sha256 + signature
 
-    def key_for(self, digest: bytes) -> object | None:
-        """The key that verified the token with this digest, if it is remembered."""
+    def key_for(self, cache_key: bytes, signing_input: bytes | None = None) -> object | None:
+        """The key that verified the token, if remembered; `signing_input` for entries found by signature."""
         with self._lock:
-            found = self._entries.get(digest)
-            if found is not None:
-                self._entries.move_to_end(digest)
-            return found
+            found = self._entries.get(cache_key)
+            if found is None or found[0] != signing_input:
+                return None
+            self._entries.move_to_end(cache_key)
+            return found[1]
 
     def get(self, token: str) -> object | None:
-        return self.key_for(self.digest(token))
+        """The key that verified this compact JWS, if remembered (either kind of entry)."""
+        signing_input, _, signature = token.encode("ascii").rpartition(b".")
+        raw = jose.b64url_decode(signature.decode("ascii"))
+        return self.key_for(raw, signing_input) or self.key_for(hashlib.sha256(signing_input).digest() + raw)
 
-    def put(self, digest: bytes, key: object) -> None:
+    def put(self, cache_key: bytes, key: object, signing_input: bytes | None = None) -> None:
         with self._lock:
-            self._entries[digest] = key
-            self._entries.move_to_end(digest)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            old = self._entries.pop(cache_key, None)
+            if old is not None:
+                self._bytes -= len(cache_key) + len(old[0] or b"")
+            self._entries[cache_key] = (signing_input, key)
+            self._bytes += len(cache_key) + len(signing_input or b"")
+            while self._entries and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
+                evicted_key, (evicted_input, _) = self._entries.popitem(last=False)
+                self._bytes -= len(evicted_key) + len(evicted_input or b"")
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
 
 
 def verify_credential(
@@ -549,19 +567,19 @@ def check_credential(
     except (UntrustedIssuer, UnknownKey) as exc:
         return _stop(checks, exc.code, _message(exc, _DEFAULT_MESSAGES[exc.code]))
     checks.append("key")
-    # SHA-256 of the signing input: the cache's key (with the signature) and what ES256 verifies, computed once.
-    signed_hash = (
-        hashlib.sha256(parsed.signing_input).digest()
-        if verified_tokens is not None or not isinstance(public_key, Ed25519PublicKey) else None
-    )
-    digest = signed_hash + parsed.signature if signed_hash is not None else b""
-    if verified_tokens is None or verified_tokens.key_for(digest) is not public_key:
+    # ES256 verifies the SHA-256 of the signing input, which also keys its cache entry: computed once. Ed25519
+    # entries are found by their signature and compared on their signing input (VerifiedTokens), no hash.
+    is_ed25519 = isinstance(public_key, Ed25519PublicKey)
+    signed_hash = None if is_ed25519 else hashlib.sha256(parsed.signing_input).digest()
+    kept_input = parsed.signing_input if is_ed25519 else None
+    cache_key = VerifiedTokens.cache_key(parsed.signature, signed_hash)
+    if verified_tokens is None or verified_tokens.key_for(cache_key, kept_input) is not public_key:
         try:
             jose.verify_signature(parsed, public_key, signed_hash)
         except jose.JoseError as exc:
             return _stop(checks, exc.code, exc.message)
         if verified_tokens is not None:
-            verified_tokens.put(digest, public_key)
+            verified_tokens.put(cache_key, public_key, kept_input)
     checks.append("signature")
     return _check_all_but_status(payload, issuer_id, checks, now, leeway, status_optional_issuers,
                                  parsed.payload_json)
