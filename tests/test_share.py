@@ -100,6 +100,10 @@ def test_share_returns_an_unguessable_url_and_the_page_shows_the_credential(
     assert text_of(soup, "items-answered") == f"{shown} of {shown}"
     assert text_of(soup, "time-limit") == "30 minutes"
     assert achievement["criteria"]["narrative"] in soup.get_text(" ")
+    # What the level means, as the evidence view the credential's criteria id names states it.
+    evidence = client.get(achievement["criteria"]["id"].split("#")[0].removeprefix(PUBLIC_URL)).json()
+    assert evidence["blueprint"]["level_descriptor"]
+    assert text_of(soup, "level-descriptor") == evidence["blueprint"]["level_descriptor"]
     # One h1, then h2s; main, header and footer landmarks; every image has alt text.
     levels = [int(h.name[1]) for h in soup.find_all(re.compile("^h[1-6]$"))]
     assert levels[0] == 1 and all(after <= before + 1 for before, after in itertools.pairwise(levels))

@@ -137,6 +137,7 @@ def _facts(
         content_hash=assessment.content_hash or "",
         assessment_title=assessment.title,
         evidence_url=builder.evidence_id(base_url, assessment.id),
+        level_descriptor=str((assessment.rubric.get("blueprint") or {}).get("level_descriptor") or ""),
     )
 
 

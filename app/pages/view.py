@@ -67,6 +67,8 @@ class AssessmentFacts:
     content_hash: str
     assessment_title: str
     evidence_url: str
+    # What the level means, from the frozen blueprint (the credential states it at its criteria id); "" if none.
+    level_descriptor: str = ""
 
 
 @dataclass(frozen=True)
