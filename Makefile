@@ -79,8 +79,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app
 
+# Two passes: every test not marked `serial` on PYTEST_WORKERS xdist workers, then the serial ones (assertions on
+# wall-clock time or other requests' latency: the load bursts, read timeouts, the real model) alone, so no other
+# test skews their clocks. The second pass runs even when the first fails; either failing fails the target.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP) node-deps llm-venv-if-built
-	$(BIN)/pytest -q
+	@status=0; \
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m 'not serial' || status=$$?; \
+	$(BIN)/pytest -q -m serial || status=$$?; \
+	exit $$status
 
 test: lint typecheck pytest
 

@@ -21,6 +21,25 @@ from app.main import create_app
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 PUBLIC_URL = "https://skillproof.test"
 POSTGRES_ENV = "SKILLPROOF_TEST_DATABASE_URL"
+FIGURES_PROPERTY = "load and fault figures"  # a report's user property: tests/load's figures, for the summary
+_FIGURES: list[str] = []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fails a `serial` test on an xdist worker: beside another test its timings would fail at random."""
+    if item.get_closest_marker("serial") and hasattr(item.config, "workerinput"):
+        pytest.fail("a serial test under xdist: run -n with -m 'not serial', and -m serial apart (`make pytest`)")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _FIGURES.extend(value for name, value in report.user_properties if name == FIGURES_PROPERTY)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section(FIGURES_PROPERTY)
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
 
 
 def alembic_config(url: str) -> Config:

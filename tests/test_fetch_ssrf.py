@@ -182,6 +182,7 @@ def test_bodies_over_64_kb_are_refused(server: Running, bundle: Path, chunked: b
     assert len(allowed_fetcher(server, bundle).get(server.url("/fits")).body) == 64 * 1024
 
 
+@pytest.mark.serial  # asserts wall-clock time: run alone, in `make pytest`'s serial pass
 def test_a_slow_server_is_cut_off_at_5_seconds(server: Running, bundle: Path) -> None:
     server.routes["/slow"] = Route(body=b"{}", delay=6.5)
     started = time.monotonic()
@@ -190,6 +191,7 @@ def test_a_slow_server_is_cut_off_at_5_seconds(server: Running, bundle: Path) ->
     assert 4.9 < time.monotonic() - started < 6.0
 
 
+@pytest.mark.serial  # asserts wall-clock time: run alone, in `make pytest`'s serial pass
 def test_the_total_time_bounds_a_trickling_body(server: Running, bundle: Path) -> None:
     # Each byte comes well within a read timeout; only a total deadline stops it.
     server.routes["/trickle"] = Route(body=b"x" * 40, trickle=0.1)

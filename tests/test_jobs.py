@@ -107,6 +107,7 @@ def test_dropped_items_are_reported_with_reasons(settings: Settings, llm: FakeLl
     assert _count_assessments(settings) == before  # never half-creates an assessment
 
 
+@pytest.mark.serial  # asserts wall-clock time: run alone, in `make pytest`'s serial pass
 def test_an_llm_outage_fails_the_job_clearly_and_never_slows_submit_or_verify(settings: Settings) -> None:
     slow = FakeLlmServer(handler=lambda received: Reply(status=503, body={"error": "overloaded"}, delay=0.5))
     with slow, _app(settings, slow) as client:

@@ -402,6 +402,7 @@ def chat(client: LlmClient) -> Any:
     return client.chat([{"role": "user", "content": "hi"}], schema_name="t", schema={"type": "object"})
 
 
+@pytest.mark.serial  # asserts wall-clock time: run alone, in `make pytest`'s serial pass
 def test_a_timeout_is_retried_then_reported(server: FakeLlmServer) -> None:
     server.handler = lambda received: Reply(delay=2.0, body="{}")
     client = LlmClient(config_for(server, timeout_seconds=0.2, max_retries=2))
@@ -416,6 +417,7 @@ def test_a_timeout_is_retried_then_reported(server: FakeLlmServer) -> None:
     assert 0.6 <= elapsed < 1.5
 
 
+@pytest.mark.serial  # asserts wall-clock time: run alone, in `make pytest`'s serial pass
 def test_a_slow_drip_hits_the_total_deadline(server: FakeLlmServer) -> None:
     def drip() -> Iterator[bytes]:
         for _ in range(40):
@@ -430,6 +432,7 @@ def test_a_slow_drip_hits_the_total_deadline(server: FakeLlmServer) -> None:
     assert time.monotonic() - started < 1.2
 
 
+@pytest.mark.serial  # asserts wall-clock time: run alone, in `make pytest`'s serial pass
 def test_429_with_retry_after_waits_then_succeeds(server: FakeLlmServer) -> None:
     server.script(
         Reply(status=429, headers={"Retry-After": "1"}, body={"error": "slow down"}),
@@ -444,6 +447,7 @@ def test_429_with_retry_after_waits_then_succeeds(server: FakeLlmServer) -> None
     assert 1.0 <= elapsed < 1.8
 
 
+@pytest.mark.serial  # asserts wall-clock time: run alone, in `make pytest`'s serial pass
 def test_retry_after_is_capped(server: FakeLlmServer) -> None:
     server.script(Reply(status=429, headers={"Retry-After": "3600"}), completion({"ok": True}))
     client = LlmClient(config_for(server, retry_after_cap_seconds=0.3))

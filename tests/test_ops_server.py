@@ -16,6 +16,8 @@ import pytest
 
 from tests.servers import free_port, serving
 
+# Every test times the server's timeouts or /health under 300 connections: run alone, in `make pytest`'s serial pass.
+pytestmark = pytest.mark.serial
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 3.0
 SLOW_CONNECTIONS = 300

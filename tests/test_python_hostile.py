@@ -97,6 +97,7 @@ BOMBS = ["import os\nwhile True:\n    os.fork()\n", "def x():\n    while True:\n
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # verify latency against idle: run alone, in `make pytest`'s serial pass
 def test_a_server_grading_a_burst_of_hostile_answers_keeps_verify_latency_within_twice_idle(tmp_path: Path) -> None:
     assert_a_hostile_burst_leaves_verify_fast(
         tmp_path,

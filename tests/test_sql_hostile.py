@@ -92,6 +92,7 @@ def test_the_fixture_is_fresh_for_every_run() -> None:
     assert sql_task.run_query(FIXTURE, "SELECT count(*) FROM orders", sql_task.runner_of(ITEM)) == before
 
 
+@pytest.mark.serial  # verify latency against idle: run alone, in `make pytest`'s serial pass
 def test_a_server_grading_a_burst_of_hostile_answers_keeps_verify_latency_within_twice_idle(tmp_path: Path) -> None:
     hostile = [query for query, reasons in HOSTILE if reasons & {"step_limit", "too_many_rows", "too_large"}]
     assert_a_hostile_burst_leaves_verify_fast(

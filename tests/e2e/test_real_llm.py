@@ -38,6 +38,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 pytestmark = [
     pytest.mark.real_llm,
+    pytest.mark.serial,  # loads a core for a minute and times submit and verify meanwhile
     pytest.mark.skipif(
         not ((LLM_VENV / ".installed").exists() and GGUFS),
         reason="the real-model test needs llama-cpp-python's server and SmolLM2-135M in .venv-llm: run "

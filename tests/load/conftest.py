@@ -17,30 +17,33 @@ import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
-from tests.conftest import migrated_database
+from tests.conftest import FIGURES_PROPERTY, migrated_database
 from tests.servers import free_port, wait_until_healthy
 
 ADMIN_KEY = "load-admin-key-0123456789abcdef"
 SKILLPROOF = str(Path(sys.executable).parent / "skillproof")
-FIGURES: list[str] = []
+_PENDING_FIGURES: list[str] = []
 
 
 def report(test: str, **figures: Any) -> None:
     """Print a test's figures now (visible with -s) and again in the terminal summary."""
     line = f"{test}: " + ", ".join(f"{name}={_fmt(value)}" for name, value in figures.items())
     print(line)
-    FIGURES.append(line)
+    _PENDING_FIGURES.append(line)
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if FIGURES:
-        terminalreporter.section("load and fault figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Figures travel in the test's report, so they reach the summary from an xdist worker too
+    (tests/conftest.py prints them)."""
+    test_report = yield
+    test_report.user_properties += [(FIGURES_PROPERTY, line) for line in _PENDING_FIGURES]
+    _PENDING_FIGURES.clear()
+    return test_report
 
 
 @dataclass

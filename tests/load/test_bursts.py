@@ -32,6 +32,8 @@ from tests.load.flows import (
     timed,
 )
 
+# Loads the machine and times what it serves: `make pytest` runs it in the serial pass, alone.
+pytestmark = pytest.mark.serial
 CLASS_SIZE = 500
 
 

@@ -6,9 +6,13 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.load.conftest import HealthProbe, Server, async_client, backend_of, percentile, report
 from tests.load.flows import Outcomes, timed
 
+# Loads the machine and times what it serves: `make pytest` runs it in the serial pass, alone.
+pytestmark = pytest.mark.serial
 BURST_DEADLINE = 60.0
 
 
