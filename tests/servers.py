@@ -69,6 +69,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def own_store(root: Path, public_url: str) -> dict[str, str]:
+    """Settings for a server of its own: SQLite database and keys under `root`, and its public URL."""
+    return {
+        "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
+        "SKILLPROOF_KEYS_DIR": str(root / "keys"),
+        "SKILLPROOF_PUBLIC_URL": public_url,
+    }
+
+
 @contextmanager
 def fresh_server(root: Path, admin_key: str, *, public_host: str = "127.0.0.1") -> Iterator[tuple[str, str]]:
     """`skillproof serve` on its own SQLite database and keys under `root`, rate limits off, `admin_key`
@@ -76,10 +85,8 @@ def fresh_server(root: Path, admin_key: str, *, public_host: str = "127.0.0.1") 
     port = free_port()
     public = f"http://{public_host}:{port}"
     env = {
-        "SKILLPROOF_DATABASE_URL": f"sqlite:///{root / 'skillproof.db'}",
-        "SKILLPROOF_KEYS_DIR": str(root / "keys"),
+        **own_store(root, public),
         "SKILLPROOF_ADMIN_API_KEY": admin_key,
-        "SKILLPROOF_PUBLIC_URL": public,
         "SKILLPROOF_RATE_LIMITS": "off",
         "SKILLPROOF_PRECISION_GATE": "off",  # small assessments; tests/test_precision.py runs the gate
     }

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.config import PROJECT_ROOT
-from tests.servers import free_port, serving
+from tests.servers import free_port, own_store, serving
 
 SECTIONS = ("## Walkthrough with curl", "### A SQL task, graded by running it",
             "### A Python task, graded by running it")
@@ -46,11 +46,7 @@ def json_documents(text: str) -> list[Any]:
 def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        "SKILLPROOF_DATABASE_URL": f"sqlite:///{tmp_path / 'skillproof.db'}",
-        "SKILLPROOF_KEYS_DIR": str(tmp_path / "keys"),
-        "SKILLPROOF_PUBLIC_URL": base,
-    }
+    env = own_store(tmp_path, base)  # and every other setting as a new user has it
     (tmp_path / ".venv").symlink_to(Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")))
     blocks = [readme_block(heading) for heading in SECTIONS]
     assert blocks[0].startswith("BASE=http://127.0.0.1:8000\n")
