@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import keyword
 import math
+from collections.abc import Callable
 from typing import Any
 
 from app.grading import patterns, performance, python_task, sql_task
@@ -57,15 +58,18 @@ def _is_number(value: object) -> bool:
     )
 
 
+def _every_leaf(value: object, check: Callable[[object], bool]) -> bool:
+    """`check` holds for every key and every value that is not a dict or a list, however deep."""
+    if isinstance(value, dict):
+        return all(_every_leaf(key, check) and _every_leaf(child, check) for key, child in value.items())
+    if isinstance(value, list):
+        return all(_every_leaf(child, check) for child in value)
+    return check(value)
+
+
 def _storable(value: object) -> bool:
     """No string anywhere holds NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
-    if isinstance(value, str):
-        return _utf8(value)
-    if isinstance(value, dict):
-        return all(_storable(key) and _storable(child) for key, child in value.items())
-    if isinstance(value, list):
-        return all(_storable(child) for child in value)
-    return True
+    return _every_leaf(value, lambda leaf: not isinstance(leaf, str) or _utf8(leaf))
 
 
 def _utf8(text: str) -> bool:
@@ -407,13 +411,7 @@ def sql_query_problems(item: dict[str, Any]) -> list[str]:
 
 def _hashable_integers(value: object) -> bool:
     """Every integer within ±(2^53 - 1): RFC 8785 refuses larger ones, so the content hash could not be taken."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return abs(value) <= MAX_SAFE_INTEGER
-    if isinstance(value, dict):
-        return all(_hashable_integers(child) for child in value.values())
-    if isinstance(value, list):
-        return all(_hashable_integers(child) for child in value)
-    return True
+    return _every_leaf(value, lambda leaf: not isinstance(leaf, int) or abs(leaf) <= MAX_SAFE_INTEGER)
 
 
 def _json_sized(value: object, limit: int) -> bool:

@@ -75,22 +75,20 @@ async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     for name, value in scope.get("headers", ()):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             raise ClientDisconnect()
         chunk: bytes = message.get("body", b"")
-        if not body and not message.get("more_body", False):
-            # The whole body in one message (a small request's usual case): kept as it came, not copied twice.
-            if len(chunk) > limit:
-                raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
-            return chunk
-        body += chunk
-        if len(body) > limit:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise PayloadTooLarge(f"The body is over {limit // 1024} KB.")
         if not message.get("more_body", False):
-            return bytes(body)
+            # join returns a lone chunk itself: a body that came in one message is not copied.
+            return b"".join(chunks)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
