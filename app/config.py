@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     # with at most grading_queue more submissions waiting; beyond that, submit answers 503 busy.
     grading_workers: int = Field(default=1, ge=0, le=64)
     grading_queue: int = Field(default=16, ge=0, le=10_000)
+    # Data Integrity proofs are canonicalised (pure-Python RDFC-1.0, ~20 ms each) in this many worker processes
+    # (app/credentials/canonical_pool.py); unset: one per core, at most 4; 0: in the request's own thread.
+    canonicalize_workers: int | None = Field(default=None, ge=0, le=64)
     # Publishing refuses a design in which a candidate `precision_margin_points` below the pass mark passes
     # more than `max_pass_below_cut` of the time (app/grading/precision.py); off: it publishes, and its
     # credentials say the rule was not met. max_pass_below_cut=1 lets every design through too.
@@ -209,7 +212,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"SKILLPROOF_TRUSTED_PROXIES: not an IP address or network: {part!r}") from None
         return value
 
-    # Requests holding a database session at once, per process (default 8); the connection pool is sized
+    # Requests holding a database session at once, per process (default 4); the connection pool is sized
     # to it. Others queue up to db_queue_seconds (long enough for a class of 500 submitting at once on
     # SQLite), then get 503 busy with Retry-After.
     db_sessions: int | None = Field(default=None, ge=1, le=200)

@@ -30,6 +30,7 @@ from app.auth.router import api_keys_router
 from app.auth.router import router as auth_router
 from app.calibration.router import router as calibration_router
 from app.config import Settings
+from app.credentials import canonical_pool
 from app.credentials.router import router as credentials_router
 from app.credentials.router import vc_api_router as vc_api_issuer_router
 from app.db import Database, get_session
@@ -178,6 +179,9 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
         )
         app.state.batch_status = DatabaseBatchStatus(database.engine, settings.base_url, identity.former_urls)
         uninstall_sighup = install_sighup_reload(keystore)
+        workers = settings.canonicalize_workers
+        canonical_workers = canonical_pool.default_workers() if workers is None else workers
+        canonical_pool.start(canonical_workers)
         thresholds = gc.get_threshold()
         if freeze_heap:
             gc.collect()
@@ -194,6 +198,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
                 gc.unfreeze()
             uninstall_sighup()
             app.state.job_runner.stop()
+            canonical_pool.stop(canonical_workers)
             app.state.grading_pool.shutdown()
             database.dispose()
             await rate_limiter.aclose()

@@ -18,7 +18,7 @@ from app.assessments.validation import PERFORMANCE_TYPES
 from app.auth.models import Learner
 from app.auth.service import Principal
 from app.config import Settings
-from app.credentials import builder, data_integrity, identity, jose
+from app.credentials import builder, canonical_pool, data_integrity, identity, jose
 from app.credentials.models import Credential
 from app.errors import Conflict, NotFound
 from app.keys.keystore import FileKeyStore
@@ -214,7 +214,9 @@ def secure_ldp(
     key = keystore.data_integrity_key()
     assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)  # eddsa-rdfc-2022 keys are Ed25519
     try:
-        secured = data_integrity.add_proof(document, key.private_key, f"{issuer_did}#{key.kid}", now)
+        secured = data_integrity.add_proof(
+            document, key.private_key, f"{issuer_did}#{key.kid}", now, hasher=canonical_pool.hash_data
+        )
     except data_integrity.InvalidDocument as exc:
         # Safe mode refuses a document with an undefined term: no proof rather than one over silently lost data.
         logger.error("credential %s: no Data Integrity proof issued: %s", document.get("id"), exc)

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.credentials import data_integrity, jose
+from app.credentials import canonical_pool, data_integrity, jose
 from app.deps import ClockDep, KeyStoreDep, SessionDep, SettingsDep
 from app.errors import NotFound, error_responses
 from app.status_lists import service
@@ -73,5 +73,7 @@ def get_status_list(
         return Response(content=token, media_type=VC_JWT_MEDIA_TYPE, headers=headers)
     key = keystore.data_integrity_key()
     assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)  # eddsa-rdfc-2022 keys are Ed25519
-    secured = data_integrity.add_proof(document, key.private_key, f"{settings.issuer_did}#{key.kid}", now)
+    secured = data_integrity.add_proof(
+        document, key.private_key, f"{settings.issuer_did}#{key.kid}", now, hasher=canonical_pool.hash_data
+    )
     return Response(content=json.dumps(secured, ensure_ascii=False), media_type=media_type, headers=headers)
