@@ -32,6 +32,7 @@ WORKER_NICE = 5  # below the server, so its event loop and request threads come 
 _lock = threading.Lock()
 _executor: ProcessPoolExecutor | None = None
 _users = 0
+_workers = 0
 
 
 def _init_worker() -> None:
@@ -43,18 +44,22 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def _new_executor(workers: int) -> ProcessPoolExecutor:
+    # forkserver: workers forked from a fresh process that has imported pyld and the bundled contexts, never
+    # from the threaded server (app/grading/pool.py uses the same forkserver).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["app.credentials.jsonld", "app.credentials.data_integrity"])
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+
+
 def start(workers: int) -> None:
     """Start the process's pool, or count one more user of it (workers 0: none, hashes stay in the caller)."""
-    global _executor, _users
+    global _executor, _users, _workers
     if workers <= 0:
         return
     with _lock:
         if _executor is None:
-            # forkserver: workers forked from a fresh process that has imported pyld and the bundled contexts,
-            # never from the threaded server (app/grading/pool.py uses the same forkserver).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["app.credentials.jsonld", "app.credentials.data_integrity"])
-            _executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+            _executor, _workers = _new_executor(workers), workers
         _users += 1
 
 
@@ -79,6 +84,18 @@ def hash_data(
         return data_integrity.hash_data(document, proof_config, extra_contexts)
     try:
         return executor.submit(data_integrity.hash_data, document, proof_config, extra_contexts).result()
-    except (BrokenProcessPool, RuntimeError) as exc:  # a worker died (OOM, killed), or the pool is shutting down
-        logger.error("canonicalisation worker unavailable (%s); hashed in the server process", type(exc).__name__)
-        return data_integrity.hash_data(document, proof_config, extra_contexts)
+    except BrokenProcessPool:  # a worker died (OOM, killed): this hash here, and a new pool for the next ones
+        logger.error("a canonicalisation worker died; the pool restarts")
+        _replace_broken(executor)
+    except RuntimeError:  # the pool is shutting down (SIGTERM while a request finishes)
+        pass
+    return data_integrity.hash_data(document, proof_config, extra_contexts)
+
+
+def _replace_broken(broken: ProcessPoolExecutor) -> None:
+    global _executor
+    with _lock:
+        if _executor is not broken:  # another thread replaced it already, or it was stopped
+            return
+        _executor = _new_executor(_workers)
+    broken.shutdown(wait=False, cancel_futures=True)
