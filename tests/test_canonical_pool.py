@@ -74,3 +74,11 @@ def test_without_a_started_pool_the_hash_is_made_in_the_calling_process() -> Non
     assert canonical_pool._executor is None
     config = load("proofConfigDataInt.json")
     assert canonical_pool.hash_data(load("unsigned.json"), config, EXTRA).hex() == text("combinedHashDataInt.txt")
+
+
+def test_a_proof_is_verified_with_a_worker_hash_and_a_changed_one_is_refused(pool: None) -> None:
+    secured = di.add_proof(our_credential(), ed25519_key(), METHOD, CREATED)
+    assert di.verify_proof(secured, resolver(), hasher=canonical_pool.hash_data).document == our_credential()
+    secured["credentialSubject"]["achievement"]["name"] = "Something else"
+    with pytest.raises(di.InvalidProofSignature):
+        di.verify_proof(secured, resolver(), hasher=canonical_pool.hash_data)

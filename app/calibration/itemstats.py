@@ -151,11 +151,28 @@ def observations(
     return found
 
 
+def _group(observed: Sequence[Observation], size: int, *, top: bool) -> list[tuple[Observation, float]]:
+    """The `size` highest (top) or lowest rest scores, each with its weight: candidates tied at the group's
+    boundary share the places left, so the group does not depend on the order of tied candidates (their
+    learner ids, random UUIDs, used to decide who was in it)."""
+    if size <= 0:
+        return []
+    ranked = sorted((obs.rest for obs in observed), reverse=top)
+    boundary = ranked[size - 1]
+    inside = [obs for obs in observed if (obs.rest > boundary if top else obs.rest < boundary)]
+    tied = [obs for obs in observed if obs.rest == boundary]
+    share = (size - len(inside)) / len(tied)
+    return [(obs, 1.0) for obs in inside] + [(obs, share) for obs in tied]
+
+
+def _share_choosing(group: Sequence[tuple[Observation, float]], option_id: str) -> float:
+    return sum(weight for obs, weight in group if obs.chosen is not None and option_id in obs.chosen)
+
+
 def _option_statistics(item: Mapping[str, Any], observed: Sequence[Observation]) -> tuple[OptionStatistics, ...]:
     keys = {item["answer"]} if item["type"] == "single_choice" else set(item["answer"])
-    ranked = sorted(observed, key=lambda obs: obs.rest)
-    group = max(1, round(len(ranked) * GROUP_SHARE)) if len(ranked) >= 2 * MIN_FOR_CORRELATION else 0
-    lower, upper = ranked[:group], ranked[len(ranked) - group:]
+    group = max(1, round(len(observed) * GROUP_SHARE)) if len(observed) >= 2 * MIN_FOR_CORRELATION else 0
+    lower, upper = _group(observed, group, top=False), _group(observed, group, top=True)
     rests = [obs.rest for obs in observed]
     options = []
     for option in item.get("options", []):
@@ -165,10 +182,8 @@ def _option_statistics(item: Mapping[str, Any], observed: Sequence[Observation])
             text=option["text"],
             key=option["id"] in keys,
             chosen=round(sum(picks) / len(picks), 4),
-            upper=_round(sum(obs.chosen is not None and option["id"] in obs.chosen for obs in upper) / group)
-            if group else None,
-            lower=_round(sum(obs.chosen is not None and option["id"] in obs.chosen for obs in lower) / group)
-            if group else None,
+            upper=_round(_share_choosing(upper, option["id"]) / group) if group else None,
+            lower=_round(_share_choosing(lower, option["id"]) / group) if group else None,
             discrimination=_round(pearson(picks, rests)),
         ))
     return tuple(options)

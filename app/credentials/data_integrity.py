@@ -161,6 +161,7 @@ def verify_proof(
     *,
     expected_purpose: str = "assertionMethod",
     extra_contexts: Mapping[str, Any] | None = None,
+    hasher: Hasher | None = None,
 ) -> VerifiedProof:
     """Verify the document's one eddsa-rdfc-2022 proof (vc-di-eddsa §3.3.2); raise DataIntegrityError if not.
 
@@ -211,7 +212,7 @@ def verify_proof(
     if not isinstance(public_key, ed25519.Ed25519PublicKey):
         raise UnsupportedCryptosuite(f"{CRYPTOSUITE} needs an Ed25519 key; {method[:80]} is another kind of key.")
     try:
-        public_key.verify(signature, hash_data(document, proof, extra_contexts))
+        public_key.verify(signature, (hasher or hash_data)(document, proof, extra_contexts))
     except InvalidSignature:
         raise InvalidProofSignature("The Data Integrity proof does not match the credential.") from None
     return VerifiedProof(document=document, verification_method=method, proof_purpose=purpose, created=created)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Engine, bindparam, select
 
+from app.credentials import data_integrity
 from app.status_lists.models import StatusEntry, StatusList
 from app.verification import verifier as pure
 from app.verification.errors import StatusUnavailable
@@ -83,6 +84,7 @@ def verify_many(
     status: BatchStatusReader,
     now: dt.datetime,
     skip: Callable[[int], VerificationResult | None] = lambda _: None,
+    data_integrity_hasher: data_integrity.Hasher | None = None,
 ) -> Iterator[VerificationResult]:
     """The verdict on each credential, in order, CHUNK at a time; `skip(i)` may give a verdict without verifying
     (e.g. malformed). Consume each before the next to keep the memory bounded."""
@@ -91,7 +93,7 @@ def verify_many(
         for position in range(start, min(start + CHUNK, len(credentials))):
             given = skip(position)
             checked.append(given if given is not None else pure.check_credential(
-                credentials[position], resolve_key=resolve_key, now=now
+                credentials[position], resolve_key=resolve_key, now=now, data_integrity_hasher=data_integrity_hasher
             ))
         requests = [StatusRequest(*request) for item in checked if isinstance(item, pure.PendingStatus)
                     for request in item.status_requests]

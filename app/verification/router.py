@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope
 
 from app import strict_json
+from app.credentials import canonical_pool
 from app.errors import PayloadTooLarge, Unprocessable, error_responses
 from app.openapi_bodies import json_request_body
 from app.ops import metrics
@@ -166,7 +167,8 @@ def verify_many_results(request: Request, credentials: list[Any], holder: str | 
         return None
 
     for result in batch.verify_many(
-        credentials, resolve_key=verifier.resolve_key, status=state.batch_status, now=verifier.clock(), skip=skip
+        credentials, resolve_key=verifier.resolve_key, status=state.batch_status, now=verifier.clock(), skip=skip,
+        data_integrity_hasher=canonical_pool.hash_data,
     ):
         result = with_holder(result, holder)
         metrics.record_verification(result.verified, [problem.code for problem in result.errors])

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from anyio import to_thread
 
+from app.credentials import canonical_pool
 from app.keys.keystore import FileKeyStore, PublicKey
 from app.ops import metrics
 from app.verification import verifier as pure
@@ -86,7 +87,7 @@ class Verifier:
         resolve_key, lookup_status = self.bind() if self.bind else (self.resolve_key, self.lookup_status)
         result = pure.verify_credential(
             credential, resolve_key=resolve_key, lookup_status=lookup_status, now=now or self.clock(),
-            verified_tokens=self.verified_tokens,
+            verified_tokens=self.verified_tokens, data_integrity_hasher=canonical_pool.hash_data,
         )
         metrics.record_verification(result.verified, [problem.code for problem in result.errors])
         return result

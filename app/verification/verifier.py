@@ -511,15 +511,17 @@ def verify_credential(
     leeway: timedelta = timedelta(seconds=60),
     verified_tokens: VerifiedTokens | None = None,
     status_optional_issuers: frozenset[str] = frozenset(),
+    data_integrity_hasher: data_integrity.Hasher | None = None,
 ) -> VerificationResult:
     """Verify a `vc+jwt` (compact, or enveloped) or a Data Integrity credential; never raises for bad input.
 
     A credential without `credentialStatus` is `invalid_credential`, unless its issuer is in
-    `status_optional_issuers` (then it is a `no_status` warning).
+    `status_optional_issuers` (then it is a `no_status` warning). `data_integrity_hasher` computes a Data
+    Integrity proof's hash (default: in this thread).
     """
     checked = check_credential(
         vc, resolve_key=resolve_key, now=now, leeway=leeway, verified_tokens=verified_tokens,
-        status_optional_issuers=status_optional_issuers,
+        status_optional_issuers=status_optional_issuers, data_integrity_hasher=data_integrity_hasher,
     )
     return checked if isinstance(checked, VerificationResult) else checked.finish(lookup_status)
 
@@ -532,6 +534,7 @@ def check_credential(
     leeway: timedelta = timedelta(seconds=60),
     verified_tokens: VerifiedTokens | None = None,
     status_optional_issuers: frozenset[str] = frozenset(),
+    data_integrity_hasher: data_integrity.Hasher | None = None,
 ) -> VerificationResult | PendingStatus:
     """Everything but the status reads: the verdict if it is already final, else what is left to read.
 
@@ -541,7 +544,7 @@ def check_credential(
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     if isinstance(vc, dict) and "proof" in vc:
-        opened = _open_data_integrity(vc, resolve_key)
+        opened = _open_data_integrity(vc, resolve_key, data_integrity_hasher)
         if isinstance(opened, VerificationResult):
             return opened
         return _check_all_but_status(*opened, now, leeway, status_optional_issuers)
@@ -590,7 +593,7 @@ class _NoIssuer(Exception):
 
 
 def _open_data_integrity(
-    vc: dict[str, Any], resolve_key: KeyResolver
+    vc: dict[str, Any], resolve_key: KeyResolver, hasher: data_integrity.Hasher | None
 ) -> tuple[dict[str, Any], str, list[str]] | VerificationResult:
     """A credential with an embedded eddsa-rdfc-2022 proof: (credential, issuer, checks) or the stopping verdict."""
     issuer_id = _issuer_id(vc)
@@ -605,7 +608,7 @@ def _open_data_integrity(
         return key
 
     try:
-        proven = data_integrity.verify_proof(vc, resolve)
+        proven = data_integrity.verify_proof(vc, resolve, hasher=hasher)
     except _NoIssuer:
         return _stop(["parse", "algorithm"], "invalid_credential", "The credential has no issuer (a URL or an id).")
     except (UntrustedIssuer, UnknownKey) as exc:
