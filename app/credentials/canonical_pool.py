@@ -27,7 +27,7 @@ from app.credentials import data_integrity
 
 logger = logging.getLogger("skillproof")
 
-WORKER_NICE = 5  # below the server, so its event loop and request threads come first on a busy core
+WORKER_NICE = 10  # below the server, so its event loop and request threads come first on a busy core
 
 _lock = threading.Lock()
 _executor: ProcessPoolExecutor | None = None

@@ -200,7 +200,11 @@ def record_and_sign(
     # Signed before it is written: the transaction stores document and signature in one UPDATE.
     record.jwt, record.kid = keystore.sign(claims)
     record.document = claims
-    record.ldp = secure_ldp(document, keystore, settings.issuer_did, now)
+    # On SQLite this runs under its one write lock: a hash waited for from a lower-priority worker would hold every
+    # other writer back (priority inversion), so it is made here. Elsewhere writers run side by side, and the
+    # hash goes to the canonical pool, off this process's GIL.
+    in_pool = connection.dialect.name != "sqlite"
+    record.ldp = secure_ldp(document, keystore, settings.issuer_did, now, in_pool=in_pool)
     connection.execute(_STORE_SIGNED, {
         "credential_id": credential_id, "document": claims, "jwt": record.jwt, "kid": record.kid, "ldp": record.ldp
     })
@@ -208,15 +212,17 @@ def record_and_sign(
 
 
 def secure_ldp(
-    document: dict[str, Any], keystore: FileKeyStore, issuer_did: str, now: dt.datetime
+    document: dict[str, Any], keystore: FileKeyStore, issuer_did: str, now: dt.datetime, *, in_pool: bool = True
 ) -> dict[str, Any] | None:
-    """The credential (no JWT claims) with a DataIntegrityProof by the Data Integrity key; None if not JSON-LD safe."""
+    """The credential (no JWT claims) with a DataIntegrityProof by the Data Integrity key; None if not JSON-LD safe.
+
+    in_pool: hash in the canonical pool (when started) rather than in this thread.
+    """
     key = keystore.data_integrity_key()
     assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)  # eddsa-rdfc-2022 keys are Ed25519
     try:
-        secured = data_integrity.add_proof(
-            document, key.private_key, f"{issuer_did}#{key.kid}", now, hasher=canonical_pool.hash_data
-        )
+        hasher = canonical_pool.hash_data if in_pool else None
+        secured = data_integrity.add_proof(document, key.private_key, f"{issuer_did}#{key.kid}", now, hasher=hasher)
     except data_integrity.InvalidDocument as exc:
         # Safe mode refuses a document with an undefined term: no proof rather than one over silently lost data.
         logger.error("credential %s: no Data Integrity proof issued: %s", document.get("id"), exc)
