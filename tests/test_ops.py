@@ -21,12 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.config import Settings
 from app.main import GC_YOUNG_THRESHOLD, create_app
 from tests.conftest import PUBLIC_URL, alembic_config
-from tests.factories import ADMIN, bearer, earn_credential, new_learner
+from tests.factories import ADMIN, bearer, clear_of_a_minute_boundary, earn_credential, new_learner
 
 MALFORMED = {"verifiableCredential": "not-a-jws"}
 
 
 def _client_for(settings: Settings, ip: str = "203.0.113.9", **changes: Any) -> TestClient:
+    clear_of_a_minute_boundary()  # the limits below are counted to the request
     changed = Settings(**{**settings.model_dump(), **changes})
     return TestClient(create_app(changed), base_url=PUBLIC_URL, client=(ip, 50000))
 

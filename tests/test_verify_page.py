@@ -22,7 +22,7 @@ from app.credentials.badge_png import png_of
 from app.main import create_app
 from app.pages import render
 from tests.conftest import ADMIN_KEY, PUBLIC_URL
-from tests.factories import ADMIN, bearer, earn_credential, new_learner
+from tests.factories import ADMIN, bearer, clear_of_a_minute_boundary, earn_credential, new_learner
 from tests.node import check_page
 from tests.servers import fresh_server
 
@@ -303,6 +303,7 @@ def test_share_links_of_other_sites_or_unknown_shares(client: TestClient, earned
 
 
 def test_the_page_shares_the_verify_rate_limit(settings: Settings) -> None:
+    clear_of_a_minute_boundary()  # the limit below is counted to the request
     changed = Settings(**{**settings.model_dump(), "rate_limit_verify": "3/minute"})
     with TestClient(create_app(changed), base_url=PUBLIC_URL, client=("203.0.113.77", 50000)) as limited:
         assert limited.post("/v1/credentials/verify", json={"verifiableCredential": "x"}).status_code == 200
