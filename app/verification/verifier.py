@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol, TypeGuard
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -27,6 +27,7 @@ from app.verification.errors import StatusUnavailable, UnknownKey, UntrustedIssu
 __all__ = [
     "CHECKS",
     "KeyResolver",
+    "OpenedToken",
     "PendingStatus",
     "Problem",
     "PublicKey",
@@ -37,6 +38,10 @@ __all__ = [
     "VerificationError",
     "VerificationResult",
     "check_credential",
+    "check_signature",
+    "check_signed",
+    "is_data_integrity",
+    "open_token",
     "verify_credential",
 ]
 
@@ -67,6 +72,8 @@ _DATETIME_STAMP: Final = re.compile(
     r"|(?P<midnight>24:00:00(?:\.0+)?))"
     r"(?P<tz>Z|(?P<sign>[+-])(?P<tzh>0[0-9]|1[0-3]):(?P<tzm>[0-5][0-9])|(?P<tzmax>[+-]14:00))"
 )
+# Clock skew allowed between issuer and verifier on validFrom/validUntil and nbf/exp.
+DEFAULT_LEEWAY: Final = timedelta(seconds=60)
 _ABSOLUTE_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 _MAX_MESSAGE: Final = 200
 _DEFAULT_MESSAGES: Final = {
@@ -508,7 +515,7 @@ def verify_credential(
     resolve_key: KeyResolver,
     lookup_status: StatusLookup,
     now: datetime,
-    leeway: timedelta = timedelta(seconds=60),
+    leeway: timedelta = DEFAULT_LEEWAY,
     verified_tokens: VerifiedTokens | None = None,
     status_optional_issuers: frozenset[str] = frozenset(),
     data_integrity_hasher: data_integrity.Hasher | None = None,
@@ -531,7 +538,7 @@ def check_credential(
     *,
     resolve_key: KeyResolver,
     now: datetime,
-    leeway: timedelta = timedelta(seconds=60),
+    leeway: timedelta = DEFAULT_LEEWAY,
     verified_tokens: VerifiedTokens | None = None,
     status_optional_issuers: frozenset[str] = frozenset(),
     data_integrity_hasher: data_integrity.Hasher | None = None,
@@ -543,49 +550,87 @@ def check_credential(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    if isinstance(vc, dict) and "proof" in vc:
-        opened = _open_data_integrity(vc, resolve_key, data_integrity_hasher)
-        if isinstance(opened, VerificationResult):
-            return opened
-        return _check_all_but_status(*opened, now, leeway, status_optional_issuers)
+    if is_data_integrity(vc):
+        proven = _open_data_integrity(vc, resolve_key, data_integrity_hasher)
+        if isinstance(proven, VerificationResult):
+            return proven
+        return _check_all_but_status(*proven, now, leeway, status_optional_issuers)
+    opened = open_token(vc, resolve_key)
+    if isinstance(opened, VerificationResult):
+        return opened
+    stopped = check_signature(opened, verified_tokens)
+    if stopped is not None:
+        return stopped
+    return check_signed(opened, now, leeway, status_optional_issuers)
+
+
+def is_data_integrity(vc: object) -> TypeGuard[dict[str, Any]]:
+    """Whether `vc` is a credential with an embedded proof (checked whole by check_credential, not by phases)."""
+    return isinstance(vc, dict) and "proof" in vc
+
+
+@dataclass(slots=True)
+class OpenedToken:
+    """A vc+jwt parsed, its issuer named and the key resolved: only the signature stands between it and its rules."""
+
+    parsed: jose.ParsedJws
+    issuer_id: str
+    public_key: PublicKey
+    checks: list[str]
+
+
+def open_token(vc: object, resolve_key: KeyResolver) -> OpenedToken | VerificationResult:
+    """The first phase of a vc+jwt's check_credential: unwrap, parse, issuer and key (or the stopping verdict)."""
     token, problem = _unwrap(vc)
     if problem is not None or token is None:
         problem = problem or Problem("malformed", "No credential was given.")
         return _stop(["parse"] if problem.code == "unsupported_algorithm" else [], problem.code, problem.message)
-    checks: list[str] = []
     try:
         parsed = jose.parse_compact(token)
     except jose.JoseError as exc:
         return _stop(["parse"] if isinstance(exc, jose.UnsupportedAlgorithm) else [], exc.code, exc.message)
-    checks += ["parse", "algorithm"]
-
-    payload = parsed.payload
-    issuer_id = _issuer_id(payload)
+    checks = ["parse", "algorithm"]
+    issuer_id = _issuer_id(parsed.payload)
     if issuer_id is None:
         return _stop(checks, "invalid_credential", "The credential has no issuer (a URL, or an object with an id).")
     checks.append("issuer")
-    kid = parsed.header["kid"]
     try:
-        public_key = resolve_key(issuer_id, kid)
+        public_key = resolve_key(issuer_id, parsed.header["kid"])
     except (UntrustedIssuer, UnknownKey) as exc:
         return _stop(checks, exc.code, _message(exc, _DEFAULT_MESSAGES[exc.code]))
     checks.append("key")
-    # ES256 verifies the SHA-256 of the signing input, which also keys its cache entry: computed once. Ed25519
-    # entries are found by their signature and compared on their signing input (VerifiedTokens), no hash.
-    is_ed25519 = isinstance(public_key, Ed25519PublicKey)
-    signed_hash = None if is_ed25519 else hashlib.sha256(parsed.signing_input).digest()
-    kept_input = parsed.signing_input if is_ed25519 else None
-    cache_key = VerifiedTokens.cache_key(parsed.signature, signed_hash)
-    if verified_tokens is None or verified_tokens.key_for(cache_key, kept_input) is not public_key:
-        try:
-            jose.verify_signature(parsed, public_key, signed_hash)
-        except jose.JoseError as exc:
-            return _stop(checks, exc.code, exc.message)
-        if verified_tokens is not None:
-            verified_tokens.put(cache_key, public_key, kept_input)
-    checks.append("signature")
-    return _check_all_but_status(payload, issuer_id, checks, now, leeway, status_optional_issuers,
-                                 parsed.payload_json)
+    return OpenedToken(parsed, issuer_id, public_key, checks)
+
+
+def check_signature(opened: OpenedToken, verified_tokens: VerifiedTokens | None = None) -> VerificationResult | None:
+    """The second phase: None when the signature holds (then `signature` is in opened.checks), else the verdict."""
+    parsed, public_key = opened.parsed, opened.public_key
+    try:
+        if verified_tokens is None:
+            jose.verify_signature(parsed, public_key)
+        else:
+            # ES256 verifies the SHA-256 of the signing input, which also keys its cache entry: computed once.
+            # Ed25519 entries are found by their signature and compared on their signing input, no hash.
+            is_ed25519 = isinstance(public_key, Ed25519PublicKey)
+            signed_hash = None if is_ed25519 else hashlib.sha256(parsed.signing_input).digest()
+            kept_input = parsed.signing_input if is_ed25519 else None
+            cache_key = VerifiedTokens.cache_key(parsed.signature, signed_hash)
+            if verified_tokens.key_for(cache_key, kept_input) is not public_key:
+                jose.verify_signature(parsed, public_key, signed_hash)
+                verified_tokens.put(cache_key, public_key, kept_input)
+    except jose.JoseError as exc:
+        return _stop(opened.checks, exc.code, exc.message)
+    opened.checks.append("signature")
+    return None
+
+
+def check_signed(
+    opened: OpenedToken, now: datetime, leeway: timedelta, status_optional_issuers: frozenset[str]
+) -> PendingStatus:
+    """The third phase, once the signature holds: the credential rules and validity, all but the status reads."""
+    parsed = opened.parsed
+    return _check_all_but_status(parsed.payload, opened.issuer_id, opened.checks, now, leeway,
+                                 status_optional_issuers, parsed.payload_json)
 
 
 class _NoIssuer(Exception):
