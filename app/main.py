@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
@@ -49,7 +50,7 @@ from app.pages.router import router as pages_router
 from app.status_lists.router import router as status_lists_router
 from app.status_lists.service import DatabaseStatusLookup
 from app.strict_json import StrictJsonBodies
-from app.verification import trusted
+from app.verification import batch, trusted
 from app.verification.batch import DatabaseBatchStatus
 from app.verification.fast_path import VerifyFastPath
 from app.verification.router import router as verification_router
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
             inline=own_lists.reads_in_microseconds,
         )
         app.state.batch_status = DatabaseBatchStatus(database.engine, settings.base_url, identity.former_urls)
+        app.state.batch_slots = anyio.Semaphore(batch.usable_cores())
         uninstall_sighup = install_sighup_reload(keystore)
         workers = settings.canonicalize_workers
         canonical_workers = canonical_pool.default_workers() if workers is None else workers

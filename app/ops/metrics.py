@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -39,13 +39,27 @@ RATE_LIMITED = Counter("skillproof_rate_limited", "Requests refused with 429, by
 _verification_children: dict[str, Any] = {}
 
 
-def record_verification(verified: bool, error_codes: list[str]) -> None:
-    """Count one verification verdict."""
-    outcome = "verified" if verified else (error_codes[0] if error_codes else "failed")
+def verification_outcome(verified: bool, errors: Sequence[Any]) -> str:
+    """The `outcome` label of a verdict: verified, else its first error's code (`errors` hold `.code`)."""
+    return "verified" if verified else (errors[0].code if errors else "failed")
+
+
+def _verifications(outcome: str) -> Any:
     child = _verification_children.get(outcome)
     if child is None:  # outcomes are the verifier's error codes: a few dozen at most
         child = _verification_children[outcome] = VERIFICATIONS.labels(outcome)
-    child.inc()
+    return child
+
+
+def record_verification(outcome: str) -> None:
+    """Count one verification verdict (its verification_outcome)."""
+    _verifications(outcome).inc()
+
+
+def record_verifications(outcomes: Mapping[str, int]) -> None:
+    """Count verdicts by outcome (a batch's, at once)."""
+    for outcome, count in outcomes.items():
+        _verifications(outcome).inc(count)
 
 
 class DatabaseCollector(Collector):

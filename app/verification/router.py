@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -166,13 +167,17 @@ def verify_many_results(request: Request, credentials: list[Any], holder: str | 
             return service.malformed("The credential holds duplicate JSON keys.")
         return None
 
-    for result in batch.verify_many(
-        credentials, resolve_key=verifier.resolve_key, status=state.batch_status, now=verifier.clock(), skip=skip,
-        data_integrity_hasher=canonical_pool.hash_data,
-    ):
-        result = with_holder(result, holder)
-        metrics.record_verification(result.verified, [problem.code for problem in result.errors])
-        yield result
+    outcomes: Counter[str] = Counter()
+    try:
+        for result in batch.verify_many(
+            credentials, resolve_key=verifier.resolve_key, status=state.batch_status, now=verifier.clock(),
+            skip=skip, data_integrity_hasher=canonical_pool.hash_data,
+        ):
+            result = with_holder(result, holder)
+            outcomes[metrics.verification_outcome(result.verified, result.errors)] += 1
+            yield result
+    finally:
+        metrics.record_verifications(outcomes)  # one counter update per outcome, not one per credential
 
 
 def verify_many_json(request: Request, credentials: list[Any], holder: str | None) -> list[orjson.Fragment]:
@@ -192,6 +197,12 @@ async def verify_batch(request: Request) -> Response:
     """Verify up to 1,000 credentials: one verify response each, in order; 200 whatever the verdicts."""
     settings = request.app.state.settings
     raw = await read_body(request, settings.verify_batch_max_body_bytes)
+    async with request.app.state.batch_slots:
+        return await _verify_batch_body(request, raw)
+
+
+async def _verify_batch_body(request: Request, raw: bytes) -> Response:
+    settings = request.app.state.settings
     parse: Callable[[], tuple[Any, bool]] = lambda: parse_body(raw, mark_duplicates=True)  # noqa: E731
     body, duplicate = parse() if len(raw) <= 64 * 1024 else await to_thread.run_sync(parse)
     if not isinstance(body, dict) or not isinstance(body.get("verifiableCredentials"), list):

@@ -89,7 +89,7 @@ class Verifier:
             credential, resolve_key=resolve_key, lookup_status=lookup_status, now=now or self.clock(),
             verified_tokens=self.verified_tokens, data_integrity_hasher=canonical_pool.hash_data,
         )
-        metrics.record_verification(result.verified, [problem.code for problem in result.errors])
+        metrics.record_verification(metrics.verification_outcome(result.verified, result.errors))
         return result
 
 

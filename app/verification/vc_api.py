@@ -178,8 +178,10 @@ async def verify_presentation(request: Request) -> Response:
     credentials = raw_credentials if isinstance(raw_credentials, list) else [raw_credentials]
     if len(credentials) > request.app.state.settings.verify_batch_max_items:
         raise BadRequest("The presentation holds too many credentials.", code="validation_error")
-    results: list[VerificationResult] = await to_thread.run_sync(
-        lambda: list(verify_many_results(request, credentials, holder))) if credentials else []
+    results: list[VerificationResult] = []
+    if credentials:
+        async with request.app.state.batch_slots:
+            results = await to_thread.run_sync(lambda: list(verify_many_results(request, credentials, holder)))
     if not credentials:
         problems.append(Problem("malformed", "The presentation holds no verifiableCredential."))
     credential_results = [vc_api_result(result) for result in results]
