@@ -156,14 +156,17 @@ async def verify(request: Request) -> Response:
     return json_response(await verify_response(request.app.state, raw))
 
 
-def verify_many_results(request: Request, credentials: list[Any], holder: str | None) -> Iterator[VerificationResult]:
-    """The verdict on each credential, in order, with the holder check (status read per list and chunk)."""
+def verify_many_results(
+    request: Request, credentials: list[Any], holder: str | None, *, duplicate_keys: bool = True
+) -> Iterator[VerificationResult]:
+    """The verdict on each credential, in order, with the holder check (status read per list and chunk).
+    `duplicate_keys`: whether the request repeated a JSON key anywhere (else no credential is searched for one)."""
     state = request.app.state
     verifier: service.Verifier = state.verifier
 
     def skip(position: int) -> VerificationResult | None:
         # Duplicate keys inside one credential object are a verdict on that credential, as in single verify.
-        if strict_json.has_duplicate_keys(credentials[position]):
+        if duplicate_keys and strict_json.has_duplicate_keys(credentials[position]):
             return service.malformed("The credential holds duplicate JSON keys.")
         return None
 
@@ -180,11 +183,13 @@ def verify_many_results(request: Request, credentials: list[Any], holder: str | 
         metrics.record_verifications(outcomes)  # one counter update per outcome, not one per credential
 
 
-def verify_many_json(request: Request, credentials: list[Any], holder: str | None) -> list[orjson.Fragment]:
+def verify_many_json(
+    request: Request, credentials: list[Any], holder: str | None, *, duplicate_keys: bool = True
+) -> list[orjson.Fragment]:
     """The verify response of each credential, in order, each serialised as it comes so that its decoded
     credential can go at once (batch.CHUNK)."""
     return [orjson.Fragment(orjson.dumps(result.to_response()))
-            for result in verify_many_results(request, credentials, holder)]
+            for result in verify_many_results(request, credentials, holder, duplicate_keys=duplicate_keys)]
 
 
 @router.post(
@@ -220,5 +225,6 @@ async def _verify_batch_body(request: Request, raw: bytes) -> Response:
         # Outside the credentials a repeated key leaves the request itself ambiguous (which array, which options).
         raise Unprocessable("The request repeats a JSON key outside its credentials.", code="invalid_json")
     holder = expected_holder(body)
-    results = await to_thread.run_sync(verify_many_json, request, credentials, holder)
+    results = await to_thread.run_sync(
+        lambda: verify_many_json(request, credentials, holder, duplicate_keys=duplicate))
     return json_response({"results": results})

@@ -181,7 +181,8 @@ async def verify_presentation(request: Request) -> Response:
     results: list[VerificationResult] = []
     if credentials:
         async with request.app.state.batch_slots:
-            results = await to_thread.run_sync(lambda: list(verify_many_results(request, credentials, holder)))
+            results = await to_thread.run_sync(  # a repeated key anywhere was refused above
+                lambda: list(verify_many_results(request, credentials, holder, duplicate_keys=False)))
     if not credentials:
         problems.append(Problem("malformed", "The presentation holds no verifiableCredential."))
     credential_results = [vc_api_result(result) for result in results]

@@ -64,6 +64,7 @@ ENVELOPE_PREFIX: Final = "data:application/vc+jwt,"
 OB_CREDENTIAL_TYPES: Final = frozenset({"OpenBadgeCredential", "AchievementCredential"})
 STATUS_ENTRY_TYPE: Final = "BitstringStatusListEntry"
 _STATUS_ERRORS: Final = {"revocation": "revoked", "suspension": "suspended"}
+_BOTH_PURPOSES: Final = ("revocation", "suspension")
 
 # VC DM 2.0 §4.6 / XML Schema 1.1 dateTimeStamp: a dateTime that must carry a time zone.
 _DATETIME_STAMP: Final = re.compile(
@@ -131,10 +132,15 @@ class VerificationResult:
     def to_response(self) -> dict[str, Any]:
         """to_json() for orjson to write: the credential as the token's own bytes when they are what orjson
         would write for it (no second serialisation of a 5 KB credential)."""
-        body = self.to_json()
-        if self.credential_json is not None and self.credential is not None:
-            body["credential"] = orjson.Fragment(self.credential_json)
-        return body
+        credential_json = self.credential_json
+        return {
+            "verified": self.verified,
+            "credential": self.credential if credential_json is None or self.credential is None
+            else orjson.Fragment(credential_json),
+            "checks": self.checks,
+            "warnings": [problem.to_json() for problem in self.warnings],
+            "errors": [problem.to_json() for problem in self.errors],
+        }
 
 
 class _StatusEntry(NamedTuple):
@@ -143,6 +149,7 @@ class _StatusEntry(NamedTuple):
     list_url: str
     size: int
     messages: dict[int, str] | None
+    ours: bool  # a `message` entry with Skillproof's table: bit 2 revocation, bit 1 suspension
 
 
 @dataclass
@@ -287,7 +294,9 @@ def _status_entries(value: object, found: _Findings) -> list[_StatusEntry]:
         if problems:
             found.error("invalid_credential", f"A BitstringStatusListEntry needs {', '.join(problems)}.")
             continue
-        entries.append(_StatusEntry(purpose, index, list_url, size, table))
+        ours = purpose == messages.MESSAGE_PURPOSE and size == messages.STATUS_SIZE and table is not None and (
+            messages.is_skillproof_table(table))
+        entries.append(_StatusEntry(purpose, index, list_url, size, table, ours))
     return entries
 
 
@@ -309,10 +318,8 @@ def _check_status_entry(
         failed[entry.purpose] += 1
         return
     # Our table: bit 2 revocation, bit 1 suspension. Another message table is reported, not interpreted.
-    ours = is_message and entry.size == messages.STATUS_SIZE and entry.messages is not None and (
-        messages.is_skillproof_table(entry.messages)
-    )
-    covers = ("revocation", "suspension") if ours else () if is_message else (entry.purpose,)
+    ours = entry.ours
+    covers = _BOTH_PURPOSES if ours else () if is_message else (entry.purpose,)
     try:
         value = lookup_status(entry.list_url, entry.list_index, entry.purpose, entry.size)
     except StatusUnavailable as exc:
@@ -321,20 +328,23 @@ def _check_status_entry(
             failed[purpose] += 1
         return
     if not is_message:
-        set_now = {entry.purpose: bool(value)}
+        _record_status(entry.purpose, bool(value), found, passed, failed)
     elif ours:
-        flags = messages.flags(value)
-        set_now = {"revocation": flags["revoked"], "suspension": flags["suspended"]}
+        _record_status("revocation", bool(value & messages.REVOKED), found, passed, failed)
+        _record_status("suspension", bool(value & messages.SUSPENDED), found, passed, failed)
     else:
         text = (entry.messages or {}).get(value, "set" if value else "unset")
         found.warn("status_message", f"The status list gives this credential the status {value:#x}: {text[:80]!r}.")
-        return
-    for purpose, is_set in set_now.items():
-        if is_set:
-            found.error(_STATUS_ERRORS[purpose], f"The credential has been {_STATUS_ERRORS[purpose]}.")
-            failed[purpose] += 1
-        else:
-            passed[purpose] += 1
+
+
+def _record_status(
+    purpose: str, is_set: bool, found: _Findings, passed: dict[str, int], failed: dict[str, int]
+) -> None:
+    if is_set:
+        found.error(_STATUS_ERRORS[purpose], f"The credential has been {_STATUS_ERRORS[purpose]}.")
+        failed[purpose] += 1
+    else:
+        passed[purpose] += 1
 
 
 def _check_credential(
@@ -690,9 +700,10 @@ class PendingStatus:
         failed = {"revocation": 0, "suspension": 0}
         for entry in self.entries:
             _check_status_entry(entry, lookup_status, found, passed, failed)
-        for purpose in ("revocation", "suspension"):
-            if passed[purpose] and not failed[purpose]:
-                checks.append(f"status:{purpose}")
+        if passed["revocation"] and not failed["revocation"]:
+            checks.append("status:revocation")
+        if passed["suspension"] and not failed["suspension"]:
+            checks.append("status:suspension")
         return VerificationResult(not found.errors, self.credential, checks, found.warnings, found.errors,
                                   self.credential_json)
 
