@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import Request
@@ -196,3 +200,26 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             if isinstance(exc, Exception) and is_busy_error(exc):
                 raise Busy() from exc
             raise
+
+
+class SqliteReader:
+    """Read-only sqlite3 connections to an engine's SQLite file, one per calling thread, outside the pool.
+
+    For hot reads that must see every commit at once (status): autocommit and read-only, each SELECT sees the
+    latest commit (WAL) and nothing can be written; a few microseconds where a pooled SQLAlchemy read costs
+    hundreds. `available` is false for other databases (and in-memory SQLite), which keep the engine.
+    """
+
+    def __init__(self, engine: Engine):
+        path = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro" if path and path != ":memory:" else None
+        self._connections = threading.local()
+        self.available = self._uri is not None
+
+    def connection(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._connections, "sqlite", None)
+        if reader is None:
+            assert self._uri is not None, "not a SQLite file"
+            reader = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None)
+            self._connections.sqlite = reader
+        return reader

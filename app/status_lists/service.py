@@ -6,12 +6,9 @@ import datetime as dt
 import hashlib
 import secrets
 import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.credentials.builder import VC_CONTEXT_V2, timestamp
-from app.db import new_id
+from app.db import SqliteReader, new_id
 from app.errors import ServiceUnavailable
 from app.status_lists import bitstring, messages
 from app.status_lists.models import StatusEntry, StatusList
@@ -255,23 +252,16 @@ class DatabaseStatusLookup:
             )
             .where(StatusList.id == bindparam("list_id"))
         )
-        path = engine.url.database if engine.dialect.name == "sqlite" else None
-        self._sqlite_uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro" if path and path != ":memory:" else None
-        self._connections = threading.local()
-        self.reads_in_microseconds = self._sqlite_uri is not None
+        self._sqlite = SqliteReader(engine)
+        self.reads_in_microseconds = self._sqlite.available
 
     def _row(self, list_id: str, index: int) -> tuple[str, int, int, int | None] | None:
-        if self._sqlite_uri is None:
+        if not self._sqlite.available:
             with self.engine.connect() as connection:
                 row = connection.execute(self._query, {"list_id": list_id, "index": index}).first()
             return None if row is None else (row.purpose, row.length, row.status_size, row.value)
-        reader: sqlite3.Connection | None = getattr(self._connections, "sqlite", None)
-        if reader is None:
-            # Autocommit and read-only: each SELECT sees the latest commit (WAL), and nothing can be written.
-            reader = sqlite3.connect(self._sqlite_uri, uri=True, timeout=30, isolation_level=None)
-            self._connections.sqlite = reader
         # fetchall steps the statement to its end, so no read snapshot outlives the call.
-        rows = reader.execute(self._SQLITE_QUERY, (index, list_id)).fetchall()
+        rows = self._sqlite.connection().execute(self._SQLITE_QUERY, (index, list_id)).fetchall()
         return rows[0] if rows else None
 
     def __call__(self, status_list_credential: str, index: int, purpose: str, size: int) -> int:
