@@ -262,7 +262,7 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     # Inside BodyLimit (added later = outer): the strict parse only ever sees bodies within the limit.
     app.add_middleware(
         StrictJsonBodies, verdict_paths=VERDICT_PATHS, bad_request_paths=VC_API_PATHS,
-        # verify-batch parses its (up to 8 MB) body once itself, off the event loop: a limit of 0 skips it here.
+        # verify-batch reads and parses its (up to 16 MB) body itself, off the event loop: 0 passes it through unread.
         route_limits={"/v1/credentials/verify": settings.verify_max_body_bytes, "/v1/credentials/verify-batch": 0},
     )
     app.add_middleware(

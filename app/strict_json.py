@@ -314,7 +314,8 @@ class StrictJsonBodies:
 
     `verdict_paths` are routes (the verifiers) where duplicate keys are a verdict on the credential, not an
     input error: there the route sees them and answers 200 `malformed`. `route_limits` are routes with a
-    body limit of their own: a body over it goes to the route unparsed, for its 413. `bad_request_paths` answer
+    body limit of their own: a body over it goes to the route unparsed, for its 413; a limit of 0 means the route
+    reads and parses the body itself by these rules, and it is passed through unread. `bad_request_paths` answer
     a refused body with 400 instead of 422 (the W3C VC API routes: that spec answers invalid input with 400).
     """
 
@@ -341,7 +342,7 @@ class StrictJsonBodies:
         if b"\x00" in unquote_to_bytes(query):
             await send_json_error(send, 422, "validation_error", "A query parameter holds a NUL character.")
             return
-        if not _is_json_body(scope):
+        if not _is_json_body(scope) or self.route_limits.get(path) == 0:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

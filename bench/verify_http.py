@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -134,9 +135,35 @@ def _earn(api: Api, count: int) -> list[str]:
 Figures = tuple[float, float, float]  # (requests/s, server CPU ms per request, p99 ms)
 
 
-def _skillproof(alg: str, directory: Path, seconds: int, *, repeat: bool) -> tuple[list[str], dict[str, Figures]]:
+class Baselines:
+    """The bare endpoint and raw signature verify, measured again right before each figure they divide: the
+    machine's speed drifts by tens of percent within minutes, so a baseline taken minutes apart skews the ratio.
+    Each ratio's baseline is the median of its measurements in this run."""
+
+    def __init__(self, bare_server: Server, directory: Path, seconds: int):
+        self.server, self.directory, self.seconds = bare_server, directory, seconds
+        self.bare_runs: list[Figures] = []
+        self.raw_runs: list[dict[str, float]] = []
+
+    def measure_bare(self, bodies: list[str]) -> None:
+        self.bare_runs.append(wrk(self.server, "/v1/credentials/verify", bodies, self.directory,
+                                  seconds=self.seconds, connections=CONNECTIONS, expect=""))
+
+    def measure_raw(self, message_size: int) -> None:
+        self.raw_runs.append(raw_verify_rates(message_size))
+
+    def bare(self) -> Figures:
+        by_rate = sorted(self.bare_runs)
+        return by_rate[len(by_rate) // 2]
+
+    def raw(self) -> dict[str, float]:
+        return {alg: statistics.median(run[alg] for run in self.raw_runs) for alg in ("EdDSA", "ES256")}
+
+
+def _skillproof(alg: str, directory: Path, seconds: int, baselines: Baselines, *, repeat: bool
+                ) -> tuple[list[str], dict[str, Figures]]:
     """A `skillproof serve` signing with `alg` on its own SQLite database: its tokens and wrk figures for verify
-    (distinct credentials; one repeated if `repeat`) and verify-batch."""
+    (distinct credentials; one repeated if `repeat`) and verify-batch, each right after its baseline."""
     home = directory / alg
     home.mkdir()
     env = {**skillproof_env(sqlite_url(home), home), "SKILLPROOF_SIGNING_ALG": alg}
@@ -149,15 +176,19 @@ def _skillproof(alg: str, directory: Path, seconds: int, *, repeat: bool) -> tup
         with Api(server) as api:
             tokens = _earn(api, DISTINCT)  # even when quick: fewer would let repeats hit the caches
         single = [json.dumps({"verifiableCredential": token}) for token in tokens]
+        baselines.measure_bare(single)
         figures["verify"] = wrk(server, "/v1/credentials/verify", single, home, seconds=seconds,
                                 connections=CONNECTIONS, expect='"verified":true')
         if repeat:
             figures["repeat"] = wrk(server, "/v1/credentials/verify", single[:1], home, seconds=seconds,
                                     connections=CONNECTIONS, expect='"verified":true')
+        baselines.measure_bare(single)
         batches = [json.dumps({"verifiableCredentials": [tokens[(start + i) % len(tokens)] for i in range(BATCH)]})
                    for start in range(0, len(tokens), 97)]
+        baselines.measure_raw(len(tokens[0]))
         figures["batch"] = wrk(server, "/v1/credentials/verify-batch", batches, home, seconds=seconds, connections=2,
                                expect='"results":[{"verified":true')
+        baselines.measure_raw(len(tokens[0]))
     return tokens, figures
 
 
@@ -166,16 +197,16 @@ def run(quick: bool = False) -> BenchResult:
         raise RuntimeError("wrk is needed (Debian: apt-get install -y wrk)")
     seconds = 3 if quick else 10
     with workdir() as directory:
-        tokens, es256 = _skillproof("ES256", directory, seconds, repeat=True)  # the default signing algorithm
-        ed_tokens, eddsa = _skillproof("EdDSA", directory, seconds, repeat=False)
         port = free_port()
+        # The bare server waits idle on the same core while the others are measured.
         with _server("bare", [PYTHON, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port",
                               str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
                      directory, {}, port) as bare_server:
             bare_server.start(ready_path="/")
-            bare = wrk(bare_server, "/v1/credentials/verify", [json.dumps({"verifiableCredential": t}) for t in tokens],
-                       directory, seconds=seconds, connections=CONNECTIONS, expect="")
-    raw = raw_verify_rates(len(tokens[0]))
+            baselines = Baselines(bare_server, directory, seconds)
+            tokens, es256 = _skillproof("ES256", directory, seconds, baselines, repeat=True)  # the default alg
+            ed_tokens, eddsa = _skillproof("EdDSA", directory, seconds, baselines, repeat=False)
+    bare, raw = baselines.bare(), baselines.raw()
     rows = [[label, f"{rate:,.0f}", f"{rate / bare[0]:.2f}×", f"{cpu:.3f}", f"{p99:.1f}"]
             for label, (rate, cpu, p99) in (("bare FastAPI POST (baseline)", bare),
                                             ("verify ES256 (default), distinct credentials in turn", es256["verify"]),
@@ -203,11 +234,13 @@ def run(quick: bool = False) -> BenchResult:
             Table(["server, request", "req/s", "ratio", "server CPU ms/req", "p99 ms"], rows,
                   f"wrk -t1 -c{CONNECTIONS}, {seconds} s after 2 s warm-up, pinned to CPU {CLIENT_CPUS}; server "
                   f"(`skillproof serve`, rate limits off, SQLite, status read on every call; bare: uvicorn, one "
-                  f"worker) pinned to CPU {SERVER_CPUS}; token {len(tokens[0]):,} characters (EdDSA "
+                  f"worker, measured before and after each server's verify figures: median of the four) pinned to "
+                  f"CPU {SERVER_CPUS}; token {len(tokens[0]):,} characters (EdDSA "
                   f"{len(ed_tokens[0]):,}), {len(tokens)} distinct"),
             Table(["what", "credentials/s", "vs Ed25519", "vs P-256", "detail"], batch_rows,
                   "batch: 1,000 distinct credentials per request, every one's signature, claims, issuer and status "
-                  "checked; raw verify timed in this process pinned to the server's core"),
+                  "checked; raw verify timed in this process pinned to the server's core, before and after each "
+                  "batch figure (median of the four)"),
         ],
         targets=[
             Target(f"verify ≥ {TARGET_HTTP}× the bare endpoint (wrk, distinct credentials)", http_ratio >= TARGET_HTTP,
