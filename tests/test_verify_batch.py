@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -140,3 +141,35 @@ def test_duplicate_keys_inside_one_credential_make_only_it_malformed(
     assert results[0]["verified"] is True
     assert [error["code"] for error in results[1]["errors"]] == ["malformed"]
     assert "duplicate" in results[1]["errors"][0]["message"]
+
+
+def test_batches_sent_at_once_each_get_their_own_verdicts_and_free_their_turn(
+    client: TestClient, earned: list[dict[str, Any]]
+) -> None:
+    """A process verifies one batch per core at a time: a dozen sent together (some refused with 422 after
+    their body was read) all answer, each with its own results, and every turn is free again afterwards."""
+    slots = client.app.state.batch_slots  # type: ignore[attr-defined]
+    free = slots.value
+    tokens = [item["credential"]["jwt"] for item in earned]
+
+    def send(number: int) -> tuple[int, Any]:
+        if number % 4 == 3:
+            response = client.post(BATCH, json={"verifiableCredentials": ["x"] * 1001})
+        else:
+            response = client.post(BATCH, json={"verifiableCredentials": [tokens[number % 3], "x"] * (20 + number)})
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(send, range(12)))
+    for number, (status, body) in enumerate(answers):
+        if number % 4 == 3:
+            assert status == 422 and body["error"] == "validation_error"
+            continue
+        assert status == 200
+        results = body["results"]
+        assert len(results) == 2 * (20 + number)
+        assert {result["credential"]["id"] for result in results[::2]} == {
+            earned[number % 3]["credential"]["credential"]["id"]}
+        assert all(result["verified"] for result in results[::2])
+        assert all(result["errors"][0]["code"] == "malformed" for result in results[1::2])
+    assert slots.value == free

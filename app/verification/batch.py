@@ -192,8 +192,8 @@ class DatabaseBatchStatus:
                            lambda list_id, indexes: connection.execute(
                                self._set_query, {"list_id": list_id, "indexes": indexes}).all())
             return values
-        reader = self._sqlite.connection()
         try:
+            reader = self._sqlite.connection()
             # fetchall steps each statement to its end, so no read snapshot outlives the call.
             self._read(by_list, values,
                        lambda ids: reader.execute(self._SQLITE_LISTS, (json.dumps(ids),)).fetchall(),

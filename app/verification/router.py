@@ -201,10 +201,10 @@ def verify_many_json(
 async def verify_batch(request: Request) -> Response:
     """Verify up to 1,000 credentials: one verify response each, in order; 200 whatever the verdicts."""
     settings = request.app.state.settings
-    # The slot is taken before the body is read: a batch waiting for its turn leaves its (up to 16 MB) body in
-    # the socket, not in this process, and reading it does not wake the event loop beside a running batch.
+    # The body is read before a slot is taken: a client trickling its body (up to the 30 s body timeout) must not
+    # hold one of the few slots while every other batch waits.
+    raw = await read_body(request, settings.verify_batch_max_body_bytes)
     async with request.app.state.batch_slots:
-        raw = await read_body(request, settings.verify_batch_max_body_bytes)
         return await _verify_batch_body(request, raw)
 
 
