@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -167,11 +168,12 @@ def stats_by_id(client: TestClient, **params: str) -> dict[str, dict[str, Any]]:
     return {entry["item_id"]: entry for entry in response.json()}
 
 
-def submit(client: TestClient, learner: dict[str, Any], attempt: dict[str, Any], right: set[str] | None) -> Any:
-    """Answer every item: right where its assessment id is in `right` (None: all right)."""
+def submit(client: TestClient, learner: dict[str, Any], attempt: dict[str, Any], right: set[str] | None,
+           wrong: Callable[[dict[str, Any]], Any] = wrong_answer) -> Any:
+    """Answer every item: right where its assessment id is in `right` (None: all right), else `wrong(item)`."""
     view = keyed(client, attempt)
     responses = [{"item_id": item["id"],
-                  "answer": item["answer"] if right is None or item["bank_item_id"] in right else wrong_answer(item)}
+                  "answer": item["answer"] if right is None or item["bank_item_id"] in right else wrong(item)}
                  for item in view["items"]]
     response = client.post(f"/v1/attempts/{attempt['id']}/submit", json={"responses": responses},
                            headers=learner["headers"])
@@ -217,6 +219,12 @@ def small_thresholds(settings: Settings, own_database: str) -> Iterator[TestClie
         yield test_client
 
 
+def seeded_distractor(seed: str, item: dict[str, Any]) -> str:
+    """A wrong option of a single-choice item, drawn by `seed` and the item's bank id (not by option order)."""
+    distractors = sorted(option["id"] for option in item["options"] if option["id"] != item["answer"])
+    return random.Random(f"{seed}:{item['bank_item_id']}").choice(distractors)
+
+
 def test_calibrate_quarantine_pretest_and_ability_over_http(small_thresholds: TestClient) -> None:
     client = small_thresholds
     skill, level = "web-accessibility", "intermediate"
@@ -227,12 +235,15 @@ def test_calibrate_quarantine_pretest_and_ability_over_http(small_thresholds: Te
     too_easy = drawn[0]  # everyone gets it right: facility 1.0 > 0.95
     rng = random.Random(5)
     difficulty = {item_id: rng.uniform(-1.5, 1.5) for item_id in drawn}
-    for _ in range(60):
+    for number in range(60):
         learner = new_learner(client)
         theta = rng.gauss(0, 1)
         right = {item_id for item_id in drawn
                  if item_id == too_easy or rng.random() < 1 / (1 + math.exp(difficulty[item_id] - theta))}
-        submit(client, learner, start(client, first, learner), right)
+        # Which distractor a wrong learner picks is seeded by learner and item, not by the attempt's shuffled option
+        # order (its seed is random): the distractor statistics, and so the quarantine, are the same every run.
+        submit(client, learner, start(client, first, learner), right,
+               wrong=functools.partial(seeded_distractor, str(number)))
 
     response = client.post("/v1/item-bank/calibrate", json={"skill": skill, "level": level})
     assert response.status_code == 200, response.text
