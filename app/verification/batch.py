@@ -58,23 +58,6 @@ class _Answers:
         return value
 
 
-class LookupOneByOne:
-    """A BatchStatusReader over any single-entry lookup (for lookups with no batched form)."""
-
-    def __init__(self, lookup: Callable[..., object]):
-        self.lookup = lookup
-
-    def read_many(self, requests: Iterable[StatusRequest]) -> StatusValues:
-        values: StatusValues = {}
-        for request in set(requests):
-            args = (request.url, request.list_index, request.purpose) + ((request.size,) if request.size != 1 else ())
-            try:
-                values[request] = int(self.lookup(*args))  # type: ignore[call-overload]
-            except StatusUnavailable as exc:
-                values[request] = exc
-        return values
-
-
 def usable_cores() -> int:
     """The cores this process may run on: as many batches are verified at once (a batch is CPU-bound; a second
     one on the same core only takes turns with the first, evicting its caches: wrk with two connections on one
